@@ -1,0 +1,3 @@
+"""vpsagent: ask your servers, test them, audit every command."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,164 @@
+"""The `vpsagent` command: a lazy click group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from vpsagent import __version__
+from vpsagent.cli._common import Invocation
+
+# command name -> "module:attribute"; modules are imported only when the command runs
+# (or when --help lists them), so `vpsagent --help` never pays for anthropic or fabric.
+COMMANDS: dict[str, str] = {
+    "servers": "vpsagent.cli.servers:servers",
+    "test": "vpsagent.cli.test:test",
+    "secret": "vpsagent.cli.admin:secret",
+    "db": "vpsagent.cli.admin:db",
+    "doctor": "vpsagent.cli.admin:doctor",
+    "ask": "vpsagent.cli.ask:ask",
+    "chat": "vpsagent.cli.ask:chat",
+    "conversations": "vpsagent.cli.ask:conversations",
+    "run": "vpsagent.cli.run_cmd:run",
+    "history": "vpsagent.cli.history:history",
+}
+
+
+class LazyGroup(click.Group):
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, cmd_name)
+
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 ok · 1 failure · 2 usage/bad input · 3 not allowed ·
+4 approval needed · 5 unreachable/SSH/host key · 6 AI service ·
+7 credential integrity · 8 budget exceeded · 130 interrupted"""
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EXIT_CODES_HELP,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="vpsagent")
+def cli() -> None:
+    """Ask your servers in plain language, test them in CI, audit every command.
+
+    \b
+    Quick start:
+      vpsagent servers list
+      vpsagent run -s local 'uptime'
+      vpsagent servers add web1 --host 203.0.113.10 --user deploy --key ~/.ssh/id_ed25519
+
+    Settings come from flags, then the environment (DATABASE_URL, VPSAGENT_SECRET,
+    ANTHROPIC_API_KEY, VPSAGENT_HOME, ...), then the config file; `vpsagent doctor`
+    shows what is in use.
+    """
+
+
+def _json_requested(argv: Sequence[str]) -> bool:
+    return "--json" in argv
+
+
+def _command_from_argv(argv: Sequence[str]) -> str:
+    words = [a for a in argv if not a.startswith("-")]
+    return " ".join(words[:2]) or "vpsagent"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the command, translate every outcome into one exit code."""
+    code = run(argv)
+    # Interpreter teardown with SQLAlchemy, pydantic and paramiko loaded costs ~0.12 s and
+    # has nothing left to do: results are committed; flush output, close DB connections, leave.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if "vpsagent.db.engine" in sys.modules:
+        try:
+            sys.modules["vpsagent.db.engine"].dispose_engines()
+        except Exception:  # noqa: BLE001 - the process ends either way
+            pass
+    os._exit(code)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    from vpsagent.errors import ExitCode, VpsAgentError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    inv = Invocation()
+
+    def output():  # type: ignore[no-untyped-def]
+        # rich is imported only when something must be shown, so --help stays fast
+        from vpsagent.render import Output
+
+        return inv.out or Output(json_mode=_json_requested(args), command=_command_from_argv(args))
+
+    def envelope(*a: Any, **kw: Any) -> dict[str, Any]:
+        from vpsagent.render import envelope as make
+
+        return make(*a, **kw)
+
+    try:
+        rv = cli.main(args=args, prog_name="vpsagent", standalone_mode=False, obj=inv)
+        return int(rv) if isinstance(rv, int) else 0
+    except VpsAgentError as exc:
+        output().error(exc)
+        return int(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        out = output()
+        if out.json_mode:
+            out.write_json(envelope(out.command, ok=False, exit_code=exc.exit_code, data=None,
+                                    errors=[{"code": "usage", "message": exc.format_message()}]))
+        else:
+            exc.show()
+        return int(exc.exit_code) if exc.exit_code else int(ExitCode.USAGE)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        out = output()
+        if out.json_mode:
+            if not out.emitted:
+                out.write_json(envelope(out.command, ok=False, exit_code=ExitCode.INTERRUPTED,
+                                        errors=[{"code": "interrupted", "message": "interrupted"}]))
+        else:
+            out.err.print("interrupted", markup=False)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`vpsagent ... | head`): leave quietly, like a Unix tool.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 141
+    except Exception as exc:
+        if os.environ.get("VPSAGENT_TRACEBACK"):
+            raise
+        out = output()
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        if out.json_mode and not out.emitted:
+            out.write_json(envelope(out.command, ok=False, exit_code=ExitCode.FAILURE,
+                                    errors=[{"code": "internal", "message": message}]))
+        else:
+            out.err.print(f"error: {message} (a bug: rerun with VPSAGENT_TRACEBACK=1 and report it)",
+                          markup=False)
+        return int(ExitCode.FAILURE)
+    finally:
+        for fn in reversed(inv.cleanup):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - cleanup must not hide the real outcome
+                pass

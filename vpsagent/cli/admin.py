@@ -1,0 +1,111 @@
+"""`vpsagent doctor`, `vpsagent db ...`, `vpsagent secret rekey`: operations on vpsagent itself."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from vpsagent.cli._common import App, pass_app
+
+
+@click.command()
+@pass_app
+def doctor(app: App) -> int:
+    """Show every path and setting in use (secrets masked) and check that each part works.
+
+    Exit 0 when no check failed (warnings, such as a missing ANTHROPIC_API_KEY, do not fail).
+
+    \b
+    Example:
+      vpsagent doctor
+    """
+    from vpsagent.render import key_values
+    from vpsagent.services.admin import doctor as run_doctor
+
+    report = run_doctor(app.settings)
+
+    def text(c) -> None:  # type: ignore[no-untyped-def]
+        c.print("[bold]paths[/bold]")
+        c.print(key_values(report.paths.items()))
+        c.print("\n[bold]settings[/bold]")
+        c.print(key_values(report.settings.items()))
+        c.print("\n[bold]checks[/bold]")
+        marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+        for chk in report.checks:
+            c.print(f"{marks[chk.status]}  {chk.name}: {chk.detail}", markup=False)
+
+    return app.out.emit(report, text=text, exit_code=0 if report.ok else 1,
+                        errors=[{"code": "check_failed", "message": f"{c.name}: {c.detail}"}
+                                for c in report.checks if c.status == "fail"])
+
+
+@click.group()
+def db() -> None:
+    """The database: schema revision and upgrades.
+
+    \b
+    Example:
+      DATABASE_URL=postgresql://vpsagent@db.internal/vpsagent vpsagent db upgrade
+    """
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> int:
+    """Apply schema migrations (also done automatically on first use).
+
+    \b
+    Example:
+      vpsagent db upgrade
+    """
+    from vpsagent.services.admin import db_upgrade as upgrade
+
+    r = upgrade(app.settings)
+    msg = (f"{r.url}: schema {r.revision} (was {r.before or 'empty'})" if r.before != r.revision
+           else f"{r.url}: schema {r.revision}, already current")
+    return app.out.emit(r, text=msg)
+
+
+@db.command("current")
+@pass_app
+def db_current(app: App) -> int:
+    """Show the database's schema revision and the one this vpsagent expects.
+
+    \b
+    Example:
+      vpsagent db current --json
+    """
+    from vpsagent.services.admin import db_current as current
+
+    r = current(app.settings)
+    state = "current" if r.revision == r.head else ("empty" if r.revision is None else f"expected {r.head}")
+    return app.out.emit(r, text=f"{r.url}: schema {r.revision or '-'} ({state})")
+
+
+@click.group()
+def secret() -> None:
+    """The master secret that encrypts stored credentials."""
+
+
+@secret.command("rekey")
+@pass_app
+def secret_rekey(app: App) -> int:
+    """Re-encrypt every stored credential under a new secret, in one transaction.
+
+    The new secret comes from VPSAGENT_NEW_SECRET or stdin. With a key file (no
+    VPSAGENT_SECRET set) and neither given, a random one is generated into the key file.
+
+    \b
+    Example:
+      VPSAGENT_NEW_SECRET="$(openssl rand -base64 32)" vpsagent secret rekey
+    """
+    from vpsagent.secret import Secret
+    from vpsagent.services.admin import rekey
+
+    new = os.environ.get("VPSAGENT_NEW_SECRET")
+    if not new and sys.stdin is not None and not sys.stdin.isatty():
+        new = sys.stdin.readline().rstrip("\r\n") or None
+    r = rekey(app.settings, app.engine, Secret(new) if new else None, app.out.note)
+    return app.out.emit(r, text=f"re-encrypted {r.fields} credential(s) in {r.records} record(s); {r.next_step}")

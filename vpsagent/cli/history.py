@@ -1,0 +1,150 @@
+"""`vpsagent history`: who ran what, where, when, with what result."""
+
+from __future__ import annotations
+
+import click
+
+from vpsagent.cli._common import App, pass_app
+
+CSV_COLUMNS = ("id", "started_at", "finished_at", "status", "source", "server", "user", "sudo",
+               "exit_code", "duration_ms", "command", "error")
+
+
+def _when(dt) -> str:  # noqa: ANN001
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else ""
+
+
+def _dur(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms / 1000:.2f}s" if ms < 60_000 else f"{ms / 60000:.1f}m"
+
+
+def _result(e) -> str:  # noqa: ANN001
+    if e.status == "failed" and e.exit_code is not None:
+        return f"failed ({e.exit_code})"
+    return e.status
+
+
+@click.group(name="history", invoke_without_command=True)
+@click.option("-s", "--server", metavar="NAME", help="Only this server.")
+@click.option("--source", type=click.Choice(["run", "ask", "test", "support", "deploy"]),
+              help="Only commands from this part of vpsagent.")
+@click.option("--since", metavar="WHEN", help="Since a duration ago (1h, 30m, 2d) or a date (2026-11-01).")
+@click.option("--status", type=click.Choice(["ok", "failed", "denied", "interrupted", "running", "timeout",
+                                             "error", "connection_lost"]),
+              help="Only this outcome (failed includes timeout, error, connection_lost).")
+@click.option("--grep", metavar="TEXT", help="Only commands containing TEXT (case-insensitive).")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most N entries, newest first (0: all).")
+@click.option("--csv", "csv_", is_flag=True, help="CSV on stdout (one header line).")
+@pass_app
+@click.pass_context
+def history(ctx: click.Context, app: App, server: str | None, source: str | None, since: str | None,
+            status: str | None, grep: str | None, limit: int, csv_: bool) -> int | None:
+    """The audit log: every command vpsagent ran on a server, newest first.
+
+    \b
+    Examples:
+      vpsagent history --since 1h
+      vpsagent history -s web1 --status failed
+      vpsagent history --source ask --grep systemctl --json
+      vpsagent history --since 2026-11-01 --limit 0 --csv > audit.csv
+      vpsagent history show 42
+      vpsagent history verify
+    """
+    if ctx.invoked_subcommand is not None:
+        return None
+    from vpsagent.errors import UsageError
+    from vpsagent.services.history import list_history
+
+    if csv_ and app.out.json_mode:
+        raise UsageError("choose one of --json and --csv")
+    entries = list_history(app.engine, server=server, source=source, since=since, status=status,
+                           grep=grep, limit=limit)
+    if csv_:
+        import csv
+        import sys
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for e in entries:
+            w.writerow([e.id, e.started_at.isoformat() if e.started_at else "",
+                        e.finished_at.isoformat() if e.finished_at else "", e.status, e.source, e.server,
+                        e.user or "", int(e.sudo), "" if e.exit_code is None else e.exit_code,
+                        "" if e.duration_ms is None else e.duration_ms, e.command, e.error or ""])
+        sys.stdout.flush()
+        return 0
+
+    def text(console) -> None:  # noqa: ANN001
+        if not entries:
+            app.out.note("no matching history entries")
+            return
+        # Plain aligned columns, the command last and never folded: one entry per line,
+        # so `vpsagent history | grep` works.
+        head = ("ID", "STARTED (UTC)", "SERVER", "SOURCE", "USER", "RESULT", "TIME", "COMMAND")
+        rows = [(str(e.id), _when(e.started_at), e.server, e.source, e.user or "", _result(e),
+                 _dur(e.duration_ms), ("sudo " if e.sudo else "") + e.command.replace("\n", " ⏎ "))
+                for e in entries]
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
+        for r in [head, *rows]:
+            console.print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1],
+                          markup=False, highlight=False, crop=False, overflow="ignore")
+
+    return app.out.emit({"entries": entries, "count": len(entries)}, text)
+
+
+@history.command(name="show")
+@click.argument("entry_id", type=int, metavar="ID")
+@pass_app
+def history_show(app: App, entry_id: int) -> int:
+    """One entry in full: output excerpts, hashes, who and where.
+
+    \b
+    Example:
+      vpsagent history show 42
+    """
+    from vpsagent.services.history import show_entry
+
+    e = show_entry(app.engine, entry_id)
+
+    def text(console) -> None:  # noqa: ANN001
+        from vpsagent.render import key_values
+
+        console.print(key_values([
+            ("id", e.id), ("server", e.server), ("command", e.command), ("sudo", "yes" if e.sudo else "no"),
+            ("source", e.source), ("status", _result(e)), ("exit code", e.exit_code),
+            ("started", _when(e.started_at) + " UTC"), ("finished", _when(e.finished_at)),
+            ("duration", _dur(e.duration_ms)), ("user", e.user), ("from", f"{e.hostname} pid {e.pid}"),
+            ("decision", f"{e.decision}: {e.decision_reason}" if e.decision else None),
+            ("conversation", e.conversation_id), ("test run", e.test_run_id), ("error", e.error),
+            ("stdout", f"{e.stdout_bytes} bytes, sha256 {e.stdout_sha256}" if e.stdout_bytes is not None else None),
+            ("stderr", f"{e.stderr_bytes} bytes, sha256 {e.stderr_sha256}" if e.stderr_bytes is not None else None),
+        ]))
+        for label, body in (("stdout", e.stdout_excerpt), ("stderr", e.stderr_excerpt)):
+            if body:
+                console.print(f"\n--- {label} (excerpt) ---", markup=False)
+                console.print(body.rstrip("\n"), markup=False, highlight=False)
+
+    return app.out.emit({"entry": e}, text)
+
+
+@history.command(name="verify")
+@pass_app
+def history_verify(app: App) -> int:
+    """Check the audit log's hash chain: exit 1 naming the first edited or orphaned row.
+
+    \b
+    Example:
+      vpsagent history verify
+    """
+    from vpsagent.errors import ExitCode
+    from vpsagent.services.history import verify_history
+
+    res = verify_history(app.engine)
+    if res.ok:
+        return app.out.emit(res, f"audit log intact: {res.checked} rows verified")
+    message = f"audit log tampered: row {res.first_bad_id}: {res.problem}"
+    if not app.out.json_mode:
+        app.out.err.print(f"error: {message}", markup=False)
+    return app.out.emit(res, None, exit_code=ExitCode.FAILURE,
+                        errors=[{"code": "audit_tampered", "message": message}])

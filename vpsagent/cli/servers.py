@@ -1,0 +1,236 @@
+"""`vpsagent servers`: the inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vpsagent.cli._common import App, pass_app, read_stdin_secret
+
+
+@click.group()
+def servers() -> None:
+    """The server inventory: names, addresses, credentials (stored encrypted), tags, host keys.
+
+    \b
+    Example:
+      vpsagent servers add web1 --host 203.0.113.10 --user deploy --key ~/.ssh/id_ed25519 -t web
+      vpsagent servers list -t web
+    """
+
+
+def _refuse_password_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            "--password on the command line would land in shell history and `ps`; "
+            "pipe it instead: printf %s \"$PW\" | vpsagent servers add ... --password-stdin"
+        )
+
+
+def _credential_options(f):  # type: ignore[no-untyped-def]
+    opts = [
+        click.option("--host", help="Hostname or IP address."),
+        click.option("--port", type=int, help="SSH port (default 22)."),
+        click.option("--user", "-u", help="Login user (default: ssh's default)."),
+        click.option("--key", "key", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Private key file; its contents are stored encrypted (the file may be deleted afterwards)."),
+        click.option("--key-passphrase-stdin", is_flag=True, help="Read the key's passphrase from stdin."),
+        click.option("--password-stdin", is_flag=True, help="Read the SSH password from stdin."),
+        click.option("--password", expose_value=False, callback=_refuse_password_flag, hidden=True),
+        click.option("--agent", is_flag=True, help="Authenticate with ssh-agent only."),
+        click.option("--jump", help="Name of a server to jump through (ProxyJump)."),
+        click.option("--sudo-password-stdin", is_flag=True, help="Read the sudo password from stdin."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _secrets_from_stdin(key_passphrase_stdin: bool, password_stdin: bool, sudo_password_stdin: bool):  # type: ignore[no-untyped-def]
+    """Each requested secret is one line of stdin, in the order passphrase, password, sudo password."""
+    from vpsagent.errors import UsageError
+    from vpsagent.secret import Secret
+
+    if sum([key_passphrase_stdin, password_stdin, sudo_password_stdin]) > 1:
+        import sys
+
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("secrets must be piped on stdin, one per line")
+    pp = Secret(read_stdin_secret("--key-passphrase-stdin")) if key_passphrase_stdin else None
+    pw = Secret(read_stdin_secret("--password-stdin")) if password_stdin else None
+    sudo = Secret(read_stdin_secret("--sudo-password-stdin")) if sudo_password_stdin else None
+    return pp, pw, sudo
+
+
+def _show_view(app: App, view, verb: str) -> int:  # type: ignore[no-untyped-def]
+    return app.out.emit({"server": view}, text=lambda c: c.print(f"{verb} {view.name} ({_target(view)})",
+                                                                  markup=False))
+
+
+def _target(v) -> str:  # type: ignore[no-untyped-def]
+    if v.builtin:
+        return "this machine"
+    user = f"{v.user}@" if v.user else ""
+    port = f":{v.port}" if v.port and v.port != 22 else ""
+    return f"{user}{v.host}{port}"
+
+
+@servers.command("add")
+@click.argument("name")
+@_credential_options
+@click.option("--tag", "-t", "tags", multiple=True, help="Tag (repeatable), e.g. -t web -t prod.")
+@pass_app
+def servers_add(app: App, name: str, host: str | None, port: int | None, user: str | None, key: Path | None,
+                key_passphrase_stdin: bool, password_stdin: bool, agent: bool, jump: str | None,
+                sudo_password_stdin: bool, tags: tuple[str, ...]) -> int:
+    """Add a server to the inventory.
+
+    Passwords and passphrases are read from stdin only, never from the command line.
+
+    \b
+    Examples:
+      vpsagent servers add web1 --host 203.0.113.10 -u deploy --key ~/.ssh/id_ed25519 -t web
+      printf %s "$PW" | vpsagent servers add db1 --host 10.0.0.5 -u admin --password-stdin
+    """
+    from vpsagent.errors import UsageError
+    from vpsagent.services.servers import ServerSpec, add_server
+
+    if host is None:
+        raise UsageError("--host is required")
+    pp, pw, sudo = _secrets_from_stdin(key_passphrase_stdin, password_stdin, sudo_password_stdin)
+    spec = ServerSpec(name=name, host=host, port=port, user=user, key_path=key, key_passphrase=pp,
+                      password=pw, agent=agent, tags=list(tags), jump=jump, sudo_password=sudo)
+    view = add_server(app.engine, lambda: app.keyring, spec)
+    return _show_view(app, view, "added")
+
+
+@servers.command("edit")
+@click.argument("name")
+@_credential_options
+@click.option("--rename", help="New name.")
+@click.option("--tag", "-t", "tags", multiple=True, help="Add a tag (repeatable).")
+@click.option("--untag", multiple=True, help="Remove a tag (repeatable).")
+@click.option("--no-jump", is_flag=True, help="Stop using a jump host.")
+@pass_app
+def servers_edit(app: App, name: str, host: str | None, port: int | None, user: str | None, key: Path | None,
+                 key_passphrase_stdin: bool, password_stdin: bool, agent: bool, jump: str | None,
+                 sudo_password_stdin: bool, rename: str | None, tags: tuple[str, ...],
+                 untag: tuple[str, ...], no_jump: bool) -> int:
+    """Change a server; only the options given change.
+
+    \b
+    Example:
+      vpsagent servers edit web1 --port 2222 -t prod --untag staging
+    """
+    from vpsagent.services.servers import ServerSpec, edit_server
+
+    pp, pw, sudo = _secrets_from_stdin(key_passphrase_stdin, password_stdin, sudo_password_stdin)
+    spec = ServerSpec(name=name, host=host, port=port, user=user, key_path=key, key_passphrase=pp,
+                      password=pw, agent=agent, add_tags=list(tags), remove_tags=list(untag),
+                      jump="" if no_jump else jump, sudo_password=sudo)
+    view = edit_server(app.engine, lambda: app.keyring, spec, new_name=rename)
+    return _show_view(app, view, "updated")
+
+
+@servers.command("list")
+@click.option("--tag", "-t", help="Only servers with this tag.")
+@pass_app
+def servers_list(app: App, tag: str | None) -> int:
+    """List the inventory (the built-in `local` server first).
+
+    \b
+    Example:
+      vpsagent servers list -t web --json | jq -r '.data.servers[].name'
+    """
+    from vpsagent.render import table
+    from vpsagent.services.servers import list_servers
+
+    views = list_servers(app.engine, tag=tag)
+
+    def text(c) -> None:  # type: ignore[no-untyped-def]
+        c.print(table(["NAME", "TARGET", "AUTH", "TAGS", "HOST KEY"],
+                      [(v.name, _target(v), v.auth, ",".join(v.tags),
+                        v.host_key_fingerprint or ("-" if v.builtin else "not pinned")) for v in views]))
+
+    return app.out.emit({"servers": views}, text=text)
+
+
+@servers.command("show")
+@click.argument("name")
+@pass_app
+def servers_show(app: App, name: str) -> int:
+    """Show one server (never a secret: only which kinds are stored).
+
+    \b
+    Example:
+      vpsagent servers show web1
+    """
+    from vpsagent.render import key_values
+    from vpsagent.services.servers import show_server
+
+    v = show_server(app.engine, name)
+    stored = [k for k, on in (("private key", v.has_key), ("password", v.has_password),
+                              ("sudo password", v.has_sudo_password)) if on]
+    pairs = [("name", v.name), ("target", _target(v)), ("auth", v.auth), ("tags", ",".join(v.tags) or "-"),
+             ("jump", v.jump or "-"), ("stored secrets", ", ".join(stored) or "none"),
+             ("key source", v.key_source or "-"),
+             ("host key", f"{v.host_key_type} {v.host_key_fingerprint}" if v.host_key_fingerprint else
+              ("-" if v.builtin else "not pinned yet (pinned on first connection)"))]
+    return app.out.emit({"server": v}, text=lambda c: c.print(key_values(pairs)))
+
+
+@servers.command("remove")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def servers_remove(app: App, name: str, yes: bool) -> int:
+    """Remove a server and its stored credentials.
+
+    Asks for confirmation on a terminal; elsewhere --yes is required.
+
+    \b
+    Example:
+      vpsagent servers remove web1 --yes
+    """
+    from vpsagent.cli._prompt import confirm
+    from vpsagent.errors import ApprovalRequired
+    from vpsagent.services.servers import remove_server, show_server
+
+    show_server(app.engine, name)  # unknown name: exit 2 before asking anything
+    if not yes and not confirm(app, f"remove server {name!r} and its stored credentials?"):
+        raise ApprovalRequired(f"not removing {name!r}", hint="pass --yes to remove without a prompt")
+    view = remove_server(app.engine, name)
+    return _show_view(app, view, "removed")
+
+
+@servers.command("import")
+@click.option("--ssh-config", "ssh_config", type=click.Path(path_type=Path), default=Path("~/.ssh/config"),
+              show_default=True, help="OpenSSH client config to read.")
+@click.option("--host", "pattern", help="Only Host entries matching this glob.")
+@pass_app
+def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
+    """Import servers from an OpenSSH config (HostName, Port, User, IdentityFile, ProxyJump).
+
+    \b
+    Example:
+      vpsagent servers import --host 'web*'
+    """
+    from vpsagent.services.servers import import_ssh_config
+
+    res = import_ssh_config(app.engine, lambda: app.keyring, ssh_config, pattern)
+
+    def text(c) -> None:  # type: ignore[no-untyped-def]
+        for v in res.added:
+            c.print(f"added {v.name} ({_target(v)})", markup=False)
+        for s in res.skipped:
+            app.out.warn(f"{s['name']}: {s['reason']}")
+        if not res.added and not res.skipped:
+            app.out.note("no Host entries matched")
+
+    return app.out.emit(res, text=text)
+
+
+from vpsagent.cli.servers_check import servers_check  # noqa: E402  (SSH engineer's module)
+
+servers.add_command(servers_check)

@@ -1,0 +1,310 @@
+"""`vpsagent test`: YAML test plans run step by step over SSH, with CI reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vpsagent.cli._common import App, pass_app
+
+FORMATS = ("text", "json", "junit", "tap")
+
+
+@click.group()
+def test() -> None:
+    """YAML test plans: run them on servers, validate them, see past runs.
+
+    \b
+    Example:
+      vpsagent test validate testplans/*.yaml
+      vpsagent test run testplans/web-smoke.yaml -s web1 --report junit:report.xml
+      vpsagent test history --plan "web smoke"
+
+    The plan format is documented in docs/testplans.md.
+    """
+
+
+def _expand(paths: tuple[str, ...]) -> list[str]:
+    """A directory stands for the *.yaml / *.yml plans in it."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(str(x) for x in Path(p).iterdir()
+                           if x.suffix in (".yaml", ".yml") and x.is_file())
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def _parse_reports(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    from vpsagent.errors import UsageError
+
+    out = []
+    for v in values:
+        fmt, sep, path = v.partition(":")
+        if not sep or fmt not in FORMATS or not path:
+            raise UsageError(f"bad --report {v!r}: use FORMAT:FILE with FORMAT one of "
+                             f"{', '.join(FORMATS)}, e.g. --report junit:report.xml")
+        out.append((fmt, path))
+    return out
+
+
+def _write_file(path: str, text: str) -> None:
+    """Write next to the target and rename, so CI never reads a half-written report."""
+    from vpsagent.errors import UsageError
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+def _print_problems(app: App, err: Any, *, to_stdout: bool) -> None:
+    if app.out.json_mode:
+        return
+    for p in err.problems:
+        click.echo(str(p), err=not to_stdout)
+
+
+class _Progress:
+    """Live progress on stderr: one line per finished step (colours on a TTY)."""
+
+    def __init__(self, app: App):
+        self.console = app.out.err
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "server_start":
+            self.console.print(f"{event.plan.name} @ {event.server}", markup=False,
+                               highlight=False, style="bold", soft_wrap=True)
+        if event.kind != "step_done":
+            return
+        r = event.result
+        mark, style = {"passed": ("✓", "green"), "failed": ("✗", "red"),
+                       "error": ("!", "red"), "skipped": ("-", "yellow")}[r.status]
+        text = f"  {mark} [{event.server}] {r.name}"
+        if r.status in ("failed", "error"):
+            text += f" — {r.message}"
+        elif r.status == "skipped":
+            text += f" ({r.message})"
+        else:
+            text += f" ({r.duration_s:.2f}s)"
+        self.console.print(text, markup=False, highlight=False, style=style, soft_wrap=True)
+
+
+@test.command("run")
+@click.argument("plans", nargs=-1, required=True)
+@click.option("-s", "--server", "servers", multiple=True, metavar="NAME",
+              help="Run on this server (repeatable); overrides the plan's servers/tags.")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="TAG",
+              help="Run on servers with this tag (repeatable); overrides the plan's servers/tags.")
+@click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
+              help="Set a plan variable (repeatable); beats VPSAGENT_VAR_<NAME> and the plan's vars.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Report format on stdout (or in --output).")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--report", "reports", multiple=True, metavar="FORMAT:FILE",
+              help="Also write a report, e.g. junit:report.xml (repeatable).")
+@click.option("--forks", type=int, default=10, show_default=True,
+              help="How many servers run at the same time.")
+@click.option("--fail-fast/--no-fail-fast", default=None,
+              help="Skip a server's remaining steps after its first failure (default: the plan's).")
+@click.option("--explain", is_flag=True,
+              help="Attach a read-only AI diagnosis to each failed step (needs ANTHROPIC_API_KEY).")
+@pass_app
+def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: tuple[str, ...],
+             vars_: tuple[str, ...], fmt: str, output: str | None, reports: tuple[str, ...],
+             forks: int, fail_fast: bool | None, explain: bool) -> int:
+    """Run test plans on servers; exit 0 when every step passed.
+
+    Steps run in order on each server over one connection; servers run in parallel.
+    Progress goes to stderr, the report to stdout (or --output), more reports with --report.
+    Exit codes: 0 all passed, 1 a step failed, 2 invalid plan or unknown server,
+    5 a server was unreachable. --explain asks Claude (read-only commands only) why each
+    failed step failed and puts the answer in the reports; it never changes the exit code.
+
+    \b
+    Example:
+      vpsagent test run testplans/web-smoke.yaml -s web1 --var public_url=https://example.com \\
+          --report junit:report.xml --report json:report.json
+    """
+    from vpsagent.plans import reporters
+    from vpsagent.plans.schema import PlanInvalid
+    from vpsagent.services import testing
+
+    extra = _parse_reports(reports)
+    overrides = testing.parse_vars(vars_)
+    paths = _expand(plans)
+    try:
+        outcome = testing.run_tests(
+            app.settings, app.engine, paths, servers=servers, tags=tags, overrides=overrides,
+            forks=forks, fail_fast=fail_fast, on_event=_Progress(app), notify=app.out.note,
+            explain=explain, on_agent_event=_agent_display(app) if explain else None,
+        )
+    except PlanInvalid as e:
+        _print_problems(app, e, to_stdout=False)
+        n = len(e.problems)
+        e.message = f"{n} problem{'s' if n != 1 else ''} in the plan; nothing was run"
+        raise
+    code = outcome.exit_code
+    for rfmt, rpath in extra:
+        _write_file(rpath, reporters.render(rfmt, outcome.results, code))
+    if app.out.json_mode:
+        return app.out.emit(reporters.json_report(outcome.results, code), exit_code=code)
+    text = reporters.render(fmt, outcome.results, code)
+    if output:
+        _write_file(output, text)
+        t = outcome.summary
+        click.echo(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
+                   f"{t['skipped']} skipped; report in {output}", err=True)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return code
+
+
+def _agent_display(app: App) -> Any:
+    """The agent's tool activity on stderr, as `ask` shows it."""
+    from vpsagent.cli.ask import Display
+
+    return Display(app, answer_to_stdout=False)
+
+
+@test.command("generate")
+@click.argument("request")
+@click.option("-s", "--server", required=True, metavar="NAME", help="The server to look at.")
+@click.option("-o", "--output", metavar="FILE", help="Write the plan here (default: stdout).")
+@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+@pass_app
+def test_generate(app: App, request: str, server: str, output: str | None, force: bool) -> int:
+    """Let Claude look at a server (read-only commands) and write a test plan.
+
+    The plan is validated before it is written; when it is invalid, Claude gets the
+    problems back once. Review it before you rely on it.
+
+    \b
+    Example:
+      vpsagent test generate -s web1 "nginx serves example.com and the disk is not full" \\
+          -o testplans/web1.yaml
+    """
+    from vpsagent.errors import UsageError
+    from vpsagent.services import testing
+
+    if output and os.path.exists(output) and not force:
+        raise UsageError(f"{output} exists", hint="use --force to overwrite it")
+    res = testing.generate_plan(app.settings, app.engine, server, request, output=output,
+                                on_event=_agent_display(app), notify=app.out.note)
+    if output:
+        _write_file(output, res.text)
+    data = {"name": res.name, "steps": res.steps, "attempts": res.attempts,
+            "conversation_id": res.conversation_id, "path": output, "plan": res.text}
+
+    def text(console: Any) -> None:
+        if output:
+            click.echo(f"wrote {output}: {res.name!r}, {res.steps} steps "
+                       f"(conversation {res.conversation_id})", err=True)
+        else:
+            sys.stdout.write(res.text)
+
+    return app.out.emit(data, text)
+
+
+@test.command("validate")
+@click.argument("plans", nargs=-1, required=True)
+@click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
+              help="Variables the plan expects from the command line.")
+@pass_app
+def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> int:
+    """Check plans without running anything: every problem as file:line:col: message.
+
+    Exit 0 when all plans are valid, 2 when any problem was found.
+
+    \b
+    Example:
+      vpsagent test validate testplans/*.yaml
+    """
+    from vpsagent.errors import ExitCode
+    from vpsagent.services import testing
+
+    res = testing.validate(_expand(plans), testing.parse_vars(vars_))
+    code = ExitCode.OK if res.ok else ExitCode.USAGE
+    data = {"plans": res.plans, "problems": [p.to_dict() for p in res.problems]}
+
+    def text(console: Any) -> None:
+        for p in res.plans:
+            click.echo(f"ok: {p['path']} ({p['name']!r}, {p['steps']} steps)")
+        for p in res.problems:
+            click.echo(str(p))
+        if res.problems:
+            n = len(res.problems)
+            click.echo(f"error: {n} problem{'s' if n != 1 else ''} found", err=True)
+
+    errors = [{"code": "invalid_plan", "message": str(p)} for p in res.problems]
+    return app.out.emit(data, text, exit_code=code, errors=errors)
+
+
+@test.command("history")
+@click.option("--plan", "plan_name", metavar="NAME", help="Only runs of this plan (its name).")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many runs.")
+@pass_app
+def test_history(app: App, plan_name: str | None, limit: int) -> int:
+    """Past test runs, newest first.
+
+    \b
+    Example:
+      vpsagent test history --plan "web smoke" --limit 5 --json
+    """
+    from vpsagent.render import table
+    from vpsagent.services import testing
+
+    runs = testing.history(app.engine, plan=plan_name, limit=limit)
+
+    def text(console: Any) -> None:
+        if not runs:
+            console.print("no test runs yet", markup=False)
+            return
+        console.print(table(
+            ["id", "plan", "status", "servers", "passed", "failed", "errors", "skipped",
+             "started"],
+            [[r["id"], r["plan"], r["status"], ",".join(r["servers"]), r["passed"], r["failed"],
+              r["errors"], r["skipped"], (r["started_at"] or "")[:19]] for r in runs],
+        ))
+
+    return app.out.emit({"runs": runs}, text)
+
+
+@test.command("show")
+@click.argument("run_id", type=int)
+@pass_app
+def test_show(app: App, run_id: int) -> int:
+    """One past test run with every step's result.
+
+    \b
+    Example:
+      vpsagent test show 42
+    """
+    from vpsagent.services import testing
+
+    run = testing.show_run(app.engine, run_id)
+
+    def text(console: Any) -> None:
+        click.echo(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
+        click.echo(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
+                   f"{run['passed']} passed, {run['failed']} failed, {run['errors']} errors, "
+                   f"{run['skipped']} skipped")
+        for st in run["steps"]:
+            click.echo(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}")
+            if st["status"] in ("failed", "error") and st["message"]:
+                click.echo(f"         {st['message']}")
+
+    return app.out.emit(run, text)

@@ -1,0 +1,387 @@
+"""The audit log: the only writer of `command_history`.
+
+Every command vpsagent runs on a server gets a row *before* it starts (status
+`running`) and is completed after it ends. If that first write fails the command does
+not run (`run_audited`). A denied command is recorded as such and never runs.
+
+Tamper evidence: rows form a hash chain. `row_hash` covers the facts known at start
+plus the previous row's `row_hash` (`prev_hash`); `done_hash` covers the outcome plus
+`row_hash`. `verify()` recomputes both for every row and names the first row that was
+edited, or whose predecessor was deleted. Appending is serialised so the chain stays
+linear under concurrent writers: SQLite's `BEGIN IMMEDIATE` (the engine's default
+here), a transaction-scoped advisory lock on PostgreSQL.
+
+Links that the database itself may clear (conversation, test run and user ids are
+`ON DELETE SET NULL`) are not part of the hashes.
+
+A row left `running` by a process that died (SIGKILL, power loss) is completed as
+`interrupted` by `reap_interrupted()`, which `history` calls first; only rows written
+from this machine can be checked (by pid).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from vpsagent import errors
+from vpsagent.remote.base import CommandResult
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from vpsagent.remote.base import Host
+
+AUDIT_LOCK = 0x76706168  # "vpah": pg_advisory_xact_lock key for appending to the chain
+EXCERPT_BYTES = 8192  # per stream: head and tail halves, the cut marked
+HASH_VERSION = "v1"
+GENESIS = ""  # prev_hash of the first row
+STATUSES = ("running", "ok", "failed", "timeout", "connection_lost", "error", "interrupted", "denied")
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _ts(dt: datetime | None) -> str | None:
+    return None if dt is None else _utc(dt).isoformat(timespec="microseconds")
+
+
+def _now() -> datetime:
+    # whole microseconds survive both SQLite and PostgreSQL unchanged, so hashes agree
+    return datetime.now(UTC)
+
+
+def _digest(parts: list[Any]) -> str:
+    data = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def start_hash(row: Any) -> str:
+    g = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    return _digest([
+        HASH_VERSION, g("id"), _ts(g("started_at")), g("source"), g("server"), g("command"),
+        bool(g("sudo")), g("os_user"), g("pid"), g("hostname"), g("decision"), g("decision_reason"),
+        g("prev_hash") or GENESIS,
+    ])
+
+
+def done_hash(row: Any) -> str:
+    g = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    return _digest([
+        HASH_VERSION, g("row_hash"), _ts(g("finished_at")), g("status"), g("exit_code"),
+        g("duration_ms"), g("stdout_bytes"), g("stderr_bytes"), g("stdout_excerpt"),
+        g("stderr_excerpt"), g("stdout_sha256"), g("stderr_sha256"), g("error"),
+    ])
+
+
+def excerpt(data: bytes, limit: int = EXCERPT_BYTES) -> str:
+    """Head and tail of `data` as text that both databases can store (no NUL)."""
+    if len(data) > limit:
+        half = limit // 2
+        cut = len(data) - 2 * half
+        data = data[:half] + f"\n[... {cut} bytes cut ...]\n".encode() + data[-half:]
+    return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
+def history_table():
+    from vpsagent.db.models import CommandHistory
+
+    return CommandHistory.__table__
+
+
+def _db_error(exc: Exception, what: str) -> errors.DatabaseError:
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+    return errors.DatabaseError(f"{what}: {first}")
+
+
+class AuditLog:
+    """Writes command_history rows. One per process is enough; it is thread-safe."""
+
+    def __init__(self, engine: Engine, *, user: str | None = None, user_id: int | None = None,
+                 redact: Callable[[str], str] | None = None) -> None:
+        self.engine = engine
+        self.user = user or _os_user()
+        self.user_id = user_id
+        self.redact = redact
+        self.pid = os.getpid()
+        self.hostname = socket.gethostname()
+        # Threads of one process take turns here rather than in SQLite's busy handler,
+        # which sleeps in growing steps (a 50-server fan-out spent ~3x longer waiting).
+        self._write_lock = threading.Lock()
+
+    # -- writing ----------------------------------------------------------------------
+    def _clean(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        text = text.replace("\x00", "\ufffd")
+        return self.redact(text) if self.redact is not None else text
+
+    @staticmethod
+    def _lock_chain(conn: Connection) -> None:
+        from sqlalchemy import text
+
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+        # SQLite: the engine opens every transaction with BEGIN IMMEDIATE, which already
+        # holds the database's write lock; other writers wait on busy_timeout.
+
+    def _append(self, values: dict[str, Any], *, finish: dict[str, Any] | None = None) -> int:
+        from sqlalchemy import insert, select, update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        t = history_table()
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                self._lock_chain(conn)
+                prev = conn.execute(select(t.c.row_hash).order_by(t.c.id.desc()).limit(1)).scalar()
+                values = dict(values, prev_hash=prev or GENESIS)
+                row_id = conn.execute(insert(t).values(**values).returning(t.c.id)).scalar_one()
+                values["id"] = row_id
+                upd = {"row_hash": start_hash(values)}
+                if finish is not None:
+                    upd.update(finish)
+                    upd["done_hash"] = done_hash(dict(values, **upd))
+                conn.execute(update(t).where(t.c.id == row_id).values(**upd))
+                return int(row_id)
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "cannot write the audit log") from None
+
+    def _base(self, *, server: str, command: str, source: str, sudo: bool, conversation_id: int | None,
+              test_run_id: int | None, decision: str | None, reason: str | None, status: str) -> dict[str, Any]:
+        return {
+            "started_at": _now(), "status": status, "source": source, "server": server,
+            "command": self._clean(command), "sudo": bool(sudo), "os_user": self.user,
+            "user_id": self.user_id, "pid": self.pid, "hostname": self.hostname,
+            "conversation_id": conversation_id, "test_run_id": test_run_id, "decision": decision,
+            "decision_reason": self._clean(reason),
+        }
+
+    def start(self, *, server: str, command: str, source: str, sudo: bool = False,
+              conversation_id: int | None = None, test_run_id: int | None = None,
+              decision: str | None = None, decision_reason: str | None = None) -> int:
+        """Write the row for a command about to run; returns its id. Raises DatabaseError."""
+        return self._append(self._base(
+            server=server, command=command, source=source, sudo=sudo, conversation_id=conversation_id,
+            test_run_id=test_run_id, decision=decision, reason=decision_reason, status="running"))
+
+    def record_decision(self, *, server: str | None = None, command: str, source: str, decision: str,
+                        reason: str | None, conversation_id: int | None = None,
+                        test_run_id: int | None = None, host: str | None = None,
+                        rule: str | None = None) -> int:
+        """A command that was not run (denied, not approved): one completed row."""
+        name = server if server is not None else host
+        if name is None:
+            raise TypeError("record_decision() needs server=")
+        why = reason or ""
+        if rule:
+            why = f"{why} (rule: {rule})" if why else f"rule: {rule}"
+        values = self._base(server=name, command=command, source=source, sudo=False,
+                            conversation_id=conversation_id, test_run_id=test_run_id,
+                            decision=decision, reason=why or None, status="denied")
+        finish = {"finished_at": values["started_at"], "status": "denied", "exit_code": None,
+                  "duration_ms": 0, "stdout_bytes": 0, "stderr_bytes": 0, "stdout_excerpt": None,
+                  "stderr_excerpt": None, "stdout_sha256": None, "stderr_sha256": None,
+                  "error": self._clean(f"not run: {why}" if why else "not run")}
+        return self._append(values, finish=finish)
+
+    def _complete(self, row_id: int, finish: dict[str, Any]) -> None:
+        from sqlalchemy import select, update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        t = history_table()
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                row_hash = conn.execute(select(t.c.row_hash).where(t.c.id == row_id)).scalar()
+                if row_hash is None:
+                    raise errors.DatabaseError(f"audit row {row_id} does not exist")
+                finish = dict(finish, row_hash=row_hash)
+                finish["done_hash"] = done_hash(finish)
+                del finish["row_hash"]
+                conn.execute(update(t).where(t.c.id == row_id).values(**finish))
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, f"cannot complete audit row {row_id}") from None
+
+    def finish(self, row_id: int, result: CommandResult) -> None:
+        """Complete a row with what the command produced."""
+        self._complete(row_id, {
+            "finished_at": _now(),
+            "status": result.status if result.status in STATUSES else "error",
+            "exit_code": result.exit_code,
+            "duration_ms": int(round(result.duration_s * 1000)),
+            "stdout_bytes": result.stdout_bytes,
+            "stderr_bytes": result.stderr_bytes,
+            "stdout_excerpt": self._clean(excerpt(result.stdout)),
+            "stderr_excerpt": self._clean(excerpt(result.stderr)),
+            "stdout_sha256": result.stdout_sha256 or None,
+            "stderr_sha256": result.stderr_sha256 or None,
+            "error": self._clean(result.error),
+        })
+
+    def fail(self, row_id: int, status: str, error: str, *, duration_s: float | None = None) -> None:
+        """Complete a row whose command never produced a result (unreachable, Ctrl-C, crash)."""
+        self._complete(row_id, {
+            "finished_at": _now(), "status": status if status in STATUSES else "error",
+            "exit_code": None, "duration_ms": None if duration_s is None else int(round(duration_s * 1000)),
+            "stdout_bytes": None, "stderr_bytes": None, "stdout_excerpt": None, "stderr_excerpt": None,
+            "stdout_sha256": None, "stderr_sha256": None, "error": self._clean(error),
+        })
+
+    def reap_interrupted(self) -> list[int]:
+        """Rows left `running` by a vpsagent process of this machine that is gone → interrupted."""
+        from sqlalchemy import select
+
+        t = history_table()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.pid).where(t.c.status == "running", t.c.hostname == self.hostname)
+            ).all()
+            conn.rollback()
+        reaped = []
+        for row_id, pid in rows:
+            if pid is None or pid == self.pid or _alive(pid):
+                continue
+            self.fail(row_id, "interrupted", f"the vpsagent process (pid {pid}) ended before the command finished")
+            reaped.append(row_id)
+        return reaped
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry (containers): record none
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_audited(audit: AuditLog | Engine, host: Host, command: str, *, source: str, sudo: bool = False,
+                conversation_id: int | None = None, test_run_id: int | None = None,
+                decision: str | None = None, decision_reason: str | None = None,
+                **run_kw: Any) -> CommandResult:
+    """Record, run, complete. If the first write fails the command is not run.
+
+    `run_kw` goes to `host.run` (timeout, on_stdout, on_stderr, capture). The row is
+    completed on every path: a result, a connection error (re-raised), Ctrl-C
+    (`interrupted`, re-raised) or a bug (`error`, re-raised).
+    """
+    import time
+
+    log = audit if isinstance(audit, AuditLog) else AuditLog(audit)
+    row_id = log.start(server=host.name, command=command, source=source, sudo=sudo,
+                       conversation_id=conversation_id, test_run_id=test_run_id, decision=decision,
+                       decision_reason=decision_reason)
+    t0 = time.monotonic()
+    try:
+        result = host.run(command, sudo=sudo, **run_kw)
+    except KeyboardInterrupt:
+        _fail_quietly(log, row_id, "interrupted", "interrupted (Ctrl-C)", time.monotonic() - t0)
+        raise
+    except BrokenPipeError:
+        _fail_quietly(log, row_id, "interrupted", "stopped: the reader of its output went away",
+                      time.monotonic() - t0)
+        raise
+    except errors.VpsAgentError as exc:
+        status = "connection_lost" if isinstance(exc, errors.ConnectionLost) else "error"
+        _fail_quietly(log, row_id, status, exc.line(), time.monotonic() - t0)
+        raise
+    except BaseException as exc:
+        _fail_quietly(log, row_id, "error", f"{type(exc).__name__}: {exc}", time.monotonic() - t0)
+        raise
+    log.finish(row_id, result)
+    return result
+
+
+def _fail_quietly(log: AuditLog, row_id: int, status: str, error: str, duration_s: float) -> None:
+    # Already on an error path: the original exception is the one to report.
+    try:
+        log.fail(row_id, status, error, duration_s=duration_s)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+# -- verification ---------------------------------------------------------------------
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+
+def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    from sqlalchemy import select
+
+    t = history_table()
+    last = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.id > last).order_by(t.c.id).limit(batch)).mappings().all()
+            conn.rollback()
+        if not rows:
+            return
+        for r in rows:
+            yield dict(r)
+        last = rows[-1]["id"]
+
+
+def verify(engine: Engine) -> VerifyResult:
+    """Recompute the chain; the first row that does not match is named."""
+    prev = GENESIS
+    n = 0
+    for row in iter_rows(engine):
+        n += 1
+        rid = row["id"]
+        if (row["prev_hash"] or GENESIS) != prev:
+            return VerifyResult(False, n, rid, "the row before it was deleted or altered (chain broken)")
+        if row["row_hash"] != start_hash(row):
+            return VerifyResult(False, n, rid, "the row was edited (what, where, when or who changed)")
+        if row["status"] != "running" or row["done_hash"] is not None:
+            if row["done_hash"] != done_hash(row):
+                return VerifyResult(False, n, rid, "the row's outcome was edited (status, exit code or output)")
+        prev = row["row_hash"]
+    return VerifyResult(True, n)
+
+
+def secret_redactor(secrets: Iterable[Any], mask: str = "[REDACTED]",
+                    min_len: int = 6) -> Callable[[str], str] | None:
+    """Replaces stored credentials (and every line of a stored private key) in audit text.
+
+    Only exact stored values: the audit log must stay a faithful record of what ran,
+    so generic "looks like a password" patterns are not applied here.
+    """
+    needles: set[str] = set()
+    for s in secrets:
+        if s is None:
+            continue
+        value = s.reveal_str() if hasattr(s, "reveal_str") else str(s)
+        parts = [value] + ([ln.strip() for ln in value.splitlines()] if "PRIVATE KEY" in value else [])
+        needles.update(p for p in parts if len(p) >= min_len and "PRIVATE KEY-----" not in p)
+    if not needles:
+        return None
+    ordered = sorted(needles, key=len, reverse=True)
+
+    def redact(text: str) -> str:
+        for n in ordered:
+            if n in text:
+                text = text.replace(n, mask)
+        return text
+
+    return redact

@@ -1,0 +1,238 @@
+"""Every table vpsagent keeps. Timestamps are timezone-aware UTC (SQLModel stores them as UTC
+on both SQLite and PostgreSQL and returns them aware).
+
+Columns ending in `_enc` hold credential envelopes (see crypto.py), never plaintext;
+`ENCRYPTED_FIELDS` lists them so `secret rekey` finds every one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=lambda: default.copy() if hasattr(default, "copy") else default,
+                 sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class Vault(SQLModel, table=True):
+    """The scrypt salt/parameters new envelopes use, and a verifier of the secret."""
+
+    __tablename__ = "vault"
+    id: int | None = Field(default=None, primary_key=True)
+    verifier: str
+    created_at: datetime = Field(default_factory=utcnow)
+    rotated_at: datetime | None = None
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, unique=True, max_length=320)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+
+class OtpCode(SQLModel, table=True):
+    __tablename__ = "otp_codes"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, max_length=320)
+    code_hash: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    attempts: int = 0
+    used_at: datetime | None = None
+
+
+class AuthSession(SQLModel, table=True):
+    __tablename__ = "sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(unique=True, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(unique=True, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class Server(SQLModel, table=True):
+    __tablename__ = "servers"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=200)
+    host: str = Field(max_length=255)
+    port: int = 22
+    user: str | None = Field(default=None, max_length=100)
+    # key | password | agent | default (whatever ssh would use: agent, then ~/.ssh keys)
+    auth_kind: str = Field(default="default", max_length=20)
+    private_key_enc: str | None = None
+    key_passphrase_enc: str | None = None
+    password_enc: str | None = None
+    sudo_password_enc: str | None = None
+    key_source: str | None = Field(default=None, max_length=1024)  # where the key was read from (info only)
+    tags: list[str] = _json([])
+    jump: str | None = Field(default=None, max_length=200)  # name of another server used as ProxyJump
+    host_key_type: str | None = Field(default=None, max_length=64)
+    host_key: str | None = None  # base64 of the public host key, pinned on first contact
+    host_key_fingerprint: str | None = Field(default=None, max_length=128)
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    id: int | None = Field(default=None, primary_key=True)
+    mode: str = Field(default="chat", max_length=20)  # chat | testing | support
+    title: str = Field(default="", max_length=500)
+    model: str = Field(default="", max_length=100)
+    servers: list[str] = _json([])
+    status: str = Field(default="open", max_length=30)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    os_user: str | None = Field(default=None, max_length=100)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
+    seq: int
+    role: str = Field(max_length=20)  # user | assistant
+    content: list[dict[str, Any]] = _json([])  # Messages API content blocks
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TestRun(SQLModel, table=True):
+    __tablename__ = "test_runs"
+    __test__ = False  # not a pytest class
+    id: int | None = Field(default=None, primary_key=True)
+    plan_name: str = Field(max_length=500)
+    plan_path: str | None = Field(default=None, max_length=2048)
+    status: str = Field(default="running", max_length=20)  # running | passed | failed | error | interrupted
+    servers: list[str] = _json([])
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: int = 0
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    os_user: str | None = Field(default=None, max_length=100)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+
+
+class TestStep(SQLModel, table=True):
+    __tablename__ = "test_steps"
+    __test__ = False
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="test_runs.id", index=True, ondelete="CASCADE")
+    server: str = Field(max_length=200)
+    seq: int
+    name: str = Field(max_length=500)
+    kind: str = Field(max_length=20)
+    status: str = Field(max_length=20)  # passed | failed | skipped | error
+    command: str | None = None
+    exit_code: int | None = None
+    attempts: int = 1
+    duration_ms: int = 0
+    expected: str | None = None
+    actual: str | None = None
+    message: str | None = None
+    stdout_excerpt: str | None = None
+    stderr_excerpt: str | None = None
+    explanation: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+class GithubIntegration(SQLModel, table=True):
+    __tablename__ = "github_integrations"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    repo: str = Field(max_length=300)  # owner/name
+    api_url: str | None = Field(default=None, max_length=500)
+    token_enc: str | None = None
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Deployment(SQLModel, table=True):
+    __tablename__ = "deployments"
+    id: int | None = Field(default=None, primary_key=True)
+    integration_id: int | None = Field(default=None, foreign_key="github_integrations.id", ondelete="SET NULL")
+    server_id: int | None = Field(default=None, foreign_key="servers.id", ondelete="SET NULL")
+    server_name: str = Field(max_length=200)
+    ref: str = Field(max_length=300)
+    sha: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=20)
+    release_path: str | None = Field(default=None, max_length=1024)
+    github_deployment_id: int | None = None
+    log: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class CommandHistory(SQLModel, table=True):
+    """The audit log. Written only by db/audit.py: a row before the command runs, completed after."""
+
+    __tablename__ = "command_history"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+    status: str = Field(default="running", max_length=20, index=True)  # running|ok|failed|timeout|denied|interrupted|error
+    source: str = Field(max_length=20, index=True)  # run | ask | test | support | deploy
+    server: str = Field(max_length=200, index=True)
+    command: str
+    sudo: bool = False
+    os_user: str | None = Field(default=None, max_length=100)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    pid: int | None = None
+    hostname: str | None = Field(default=None, max_length=255)
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    test_run_id: int | None = Field(default=None, foreign_key="test_runs.id", ondelete="SET NULL")
+    decision: str | None = Field(default=None, max_length=20)
+    decision_reason: str | None = None
+    exit_code: int | None = None
+    duration_ms: int | None = None
+    stdout_bytes: int | None = None
+    stderr_bytes: int | None = None
+    stdout_excerpt: str | None = None
+    stderr_excerpt: str | None = None
+    stdout_sha256: str | None = Field(default=None, max_length=64)
+    stderr_sha256: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+    prev_hash: str | None = Field(default=None, max_length=64)
+    row_hash: str | None = Field(default=None, max_length=64)
+    done_hash: str | None = Field(default=None, max_length=64)
+
+
+# table name -> envelope columns; `secret rekey` re-encrypts exactly these.
+ENCRYPTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "servers": ("private_key_enc", "key_passphrase_enc", "password_enc", "sudo_password_enc"),
+    "github_integrations": ("token_enc",),
+}

@@ -1,0 +1,126 @@
+"""The built-in `local` server: commands on this machine, behind the same Host interface."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from vpsagent.remote.base import (
+    DEFAULT_CAPTURE,
+    BoundedCapture,
+    CommandResult,
+    HostInfo,
+    OutputCallback,
+)
+
+CHUNK = 256 * 1024
+
+
+class LocalHost:
+    def __init__(self, name: str = "local"):
+        import getpass
+
+        self.info = HostInfo(name=name, kind="local", address="localhost", port=0, user=getpass.getuser())
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        sudo: bool = False,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        capture: int = DEFAULT_CAPTURE,
+    ) -> CommandResult:
+        if sudo and os.geteuid() != 0:
+            command = "sudo -n -- sh -c " + _quote(command)
+        start = time.monotonic()
+        out, err = BoundedCapture(capture), BoundedCapture(capture)
+        # A new session so a timeout or Ctrl-C can stop the whole process group;
+        # stdin is /dev/null: local stdin is never forwarded to a command.
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+        sel = selectors.DefaultSelector()
+        assert proc.stdout is not None and proc.stderr is not None
+        sel.register(proc.stdout, selectors.EVENT_READ, (out, on_stdout))
+        sel.register(proc.stderr, selectors.EVENT_READ, (err, on_stderr))
+        status, error = "ok", None
+        deadline = start + timeout if timeout else None
+        try:
+            while sel.get_map():
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if deadline is not None and wait == 0.0:
+                    status, error = "timeout", f"timed out after {timeout:g}s"
+                    _kill(proc)
+                    break
+                for key, _ in sel.select(wait):
+                    chunk = os.read(key.fileobj.fileno(), CHUNK)  # type: ignore[union-attr]
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                        continue
+                    cap, cb = key.data
+                    cap.feed(chunk)
+                    if cb:
+                        cb(chunk)
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _kill(proc)
+            proc.wait()
+            raise
+        finally:
+            sel.close()
+            proc.stdout.close()
+            proc.stderr.close()
+        exit_code: int | None = None if status != "ok" else code
+        if status == "ok" and code != 0:
+            status = "failed"
+        return CommandResult(
+            host=self.name, command=command, exit_code=exit_code, stdout=out.value(), stderr=err.value(),
+            duration_s=time.monotonic() - start, stdout_bytes=out.total, stderr_bytes=err.total,
+            stdout_sha256=out.sha256, stderr_sha256=err.sha256, stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated, status=status, error=error,
+        )
+
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        with open(Path(path).expanduser(), "rb") as fh:
+            return fh.read(max_bytes) if max_bytes else fh.read()
+
+    def write_file(self, path: str, content: bytes, mode: int | None = None) -> None:
+        p = Path(path).expanduser()
+        tmp = p.with_name(f".{p.name}.vpsagent-tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif p.exists():
+            os.chmod(tmp, p.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+
+    def close(self) -> None:
+        return None
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _quote(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)

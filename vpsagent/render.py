@@ -1,0 +1,153 @@
+"""The one renderer: results become rich text for people or the JSON envelope for programs.
+
+stdout carries data only; progress, warnings and tool activity go to stderr. With
+`--json`, stdout is exactly one JSON document, also on error:
+
+    {"vpsagent": 1, "command": "...", "ok": bool, "exit_code": int, "data": {...}, "errors": [...]}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from vpsagent.errors import ExitCode, VpsAgentError
+from vpsagent.secret import Secret
+
+TextRenderer = Callable[[Console], None] | str | None
+
+
+def _plain() -> bool:
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    plain = _plain() or not stream.isatty()
+    return Console(
+        file=stream,
+        no_color=plain,
+        color_system=None if plain else "auto",
+        force_terminal=False if plain else None,
+        highlight=False,
+        soft_wrap=True,  # never fold data lines; pipes and scripts get them whole
+        emoji=False,
+    )
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, paths, datetimes -> JSON types. A Secret becomes `***`."""
+    if isinstance(value, Secret):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.metadata.get("hidden")}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def envelope(command: str, *, ok: bool, exit_code: int, data: Any = None,
+             errors: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+    return {
+        "vpsagent": 1,
+        "command": command,
+        "ok": ok,
+        "exit_code": int(exit_code),
+        "data": to_jsonable(data) if data is not None else {},
+        "errors": list(errors),
+    }
+
+
+def error_entry(exc: VpsAgentError) -> dict[str, str]:
+    entry = {"code": exc.code, "message": exc.message}
+    if exc.hint:
+        entry["hint"] = exc.hint
+    return entry
+
+
+class Output:
+    """Where a command's result goes. One per invocation, built by the CLI."""
+
+    def __init__(self, *, json_mode: bool, command: str,
+                 stdout: IO[str] | None = None, stderr: IO[str] | None = None):
+        self.json_mode = json_mode
+        self.command = command
+        self._stdout = stdout
+        self.out = make_console(stdout)
+        self.err = make_console(stderr, stderr=True)
+        self.emitted = False
+
+    # -- results -------------------------------------------------------------------
+    def emit(self, data: Any, text: TextRenderer = None, *, exit_code: int = ExitCode.OK,
+             errors: Sequence[dict[str, str]] = ()) -> int:
+        """Write the command's result; returns `exit_code` so a command can `return out.emit(...)`."""
+        self.emitted = True
+        if self.json_mode:
+            doc = envelope(self.command, ok=exit_code == 0, exit_code=exit_code, data=data, errors=errors)
+            self.write_json(doc)
+        elif callable(text):
+            text(self.out)
+        elif text is not None:
+            self.out.print(text, markup=False)
+        return int(exit_code)
+
+    def write_json(self, doc: dict[str, Any]) -> None:
+        stream = self._stdout or sys.stdout
+        stream.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        stream.flush()
+
+    def error(self, exc: VpsAgentError) -> None:
+        """A known failure: one line on stderr, or the envelope on stdout with --json."""
+        if self.json_mode:
+            if not self.emitted:
+                self.write_json(envelope(self.command, ok=False, exit_code=exc.exit_code,
+                                         data=exc.data, errors=[error_entry(exc)]))
+        else:
+            self.err.print(f"error: {exc.line()}", markup=False, style="red" if not _plain() else None)
+
+    # -- progress on stderr ----------------------------------------------------------
+    def note(self, message: str) -> None:
+        """A progress or status line on stderr (suppressed under --json? no: stderr is free)."""
+        self.err.print(message, markup=False, style="dim" if not _plain() else None)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"warning: {message}", markup=False, style="yellow" if not _plain() else None)
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:
+    t = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    return t
+
+
+def key_values(pairs: Iterable[tuple[str, Any]]) -> Table:
+    t = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for k, v in pairs:
+        t.add_row(k, "" if v is None else str(v))
+    return t

@@ -1,0 +1,339 @@
+"""Allow / ask / deny rules on top of the classifier, and the modes (--yes, --read-only).
+
+Precedence, for one command on one server:
+1. `--read-only` mode denies anything that is not read-only; no rule can override it.
+2. A matching deny rule denies.
+3. Destructive: denied unless allow rules name every destructive part (or the whole command).
+   An ask rule still makes it ask; `--yes` never approves destructive commands.
+4. Mutating: an ask rule asks; allow rules covering every non-read-only part allow;
+   otherwise ask. `--yes` turns these asks into allows.
+5. Read-only: allowed unless an ask rule matches (`--yes` approves that ask).
+
+Deny and ask rules match widely — the command as written (wrappers included), the unwrapped
+command, every program name in the chain, the whole command string. Allow rules match
+narrowly — the unwrapped command only — so `allow: ["sudo *"]` cannot smuggle in
+`sudo rm -rf /`, and a bare program name (`allow: [docker]`) never unlocks a destructive
+command: that takes a rule with arguments (`allow: ["docker system prune *"]`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from vpsagent.errors import ConfigError
+from vpsagent.safety.classify import Classification, Part, Risk, classify
+
+_ACTIONS = ("allow", "ask", "deny")
+_TOP_KEYS = (*_ACTIONS, "servers", "tags")
+_BARE_PROGRAM = re.compile(r"[A-Za-z0-9_.+:@-]+")
+_COMPOUND = re.compile(r"(^|\s)(\||\|\||&&|;|&)(\s|$)")
+
+
+class Decision(StrEnum):
+    ALLOW = "allow"
+    ASK = "ask"
+    DENY = "deny"
+
+
+class Mode(StrEnum):
+    DEFAULT = "default"
+    YES = "yes"
+    READ_ONLY = "read-only"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reason: str  # one sentence, shown to the user and returned to the model
+    rule: str | None  # the matching rule text, if a rule decided
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    allow: tuple[str, ...] = ()
+    ask: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: str  # "allow" | "ask" | "deny"
+    pattern: str
+    section: str  # "global", "servers.web1", "tags.prod" — for messages
+
+
+@dataclass(frozen=True)
+class Policy:
+    allow: tuple[str, ...] = ()
+    ask: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    servers: Mapping[str, RuleSet] = field(default_factory=dict)
+    tags: Mapping[str, RuleSet] = field(default_factory=dict)
+    source: str | None = None  # the file it came from, for messages
+
+    def rules_for(self, server: str, tags: Sequence[str] = ()) -> list[Rule]:
+        """Every rule that applies to this server: global, then per-tag, then per-server."""
+        sections: list[tuple[str, RuleSet]] = [("global", RuleSet(self.allow, self.ask, self.deny))]
+        for tag in tags:
+            if tag in self.tags:
+                sections.append((f"tags.{tag}", self.tags[tag]))
+        if server in self.servers:
+            sections.append((f"servers.{server}", self.servers[server]))
+        return [
+            Rule(action, pattern, name)
+            for name, rs in sections
+            for action in _ACTIONS
+            for pattern in getattr(rs, action)
+        ]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_policy(path: Path | None) -> Policy:
+    """Read the YAML policy file. A missing file is the empty policy (classification only)."""
+    if path is None:
+        return Policy()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Policy()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the policy file ({e.__class__.__name__}: {e})") from None
+    return parse_policy(text, str(path))
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{source}{line}: invalid YAML in the policy file: {problem}") from None
+    if root is None:
+        return Policy(source=source)
+    top = _mapping(root, source, "the policy file")
+    unknown = [k for k in top if k not in _TOP_KEYS]
+    if unknown:
+        key_node = top[unknown[0]][0]
+        raise ConfigError(f"{_where(source, key_node)}: unknown key '{unknown[0]}' in the policy (expected one of: {', '.join(_TOP_KEYS)})")
+    rules = {a: _rules(top[a][1], source, a) if a in top else () for a in _ACTIONS}
+    sections: dict[str, dict[str, RuleSet]] = {"servers": {}, "tags": {}}
+    for kind in ("servers", "tags"):
+        if kind not in top:
+            continue
+        value = top[kind][1]
+        if _is_null(value):
+            continue
+        for name, (_key, section) in _mapping(value, source, f"'{kind}'").items():
+            if _is_null(section):
+                sections[kind][name] = RuleSet()
+                continue
+            entries = _mapping(section, source, f"{kind}.{name}")
+            bad = [k for k in entries if k not in _ACTIONS]
+            if bad:
+                raise ConfigError(f"{_where(source, entries[bad[0]][0])}: unknown key '{bad[0]}' in {kind}.{name} (expected allow, ask or deny)")
+            sections[kind][name] = RuleSet(
+                **{a: _rules(entries[a][1], source, f"{kind}.{name}.{a}") if a in entries else () for a in _ACTIONS}
+            )
+    return Policy(rules["allow"], rules["ask"], rules["deny"], sections["servers"], sections["tags"], source)
+
+
+def _where(source: str, node) -> str:
+    return f"{source}:{node.start_mark.line + 1}"
+
+
+def _is_null(node) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _mapping(node, source: str, what: str) -> dict:
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{_where(source, node)}: {what} must be a mapping (key: value)")
+    out: dict = {}
+    for k, v in node.value:
+        if not isinstance(k, yaml.ScalarNode):
+            raise ConfigError(f"{_where(source, k)}: keys in {what} must be plain names")
+        if k.value in out:
+            raise ConfigError(f"{_where(source, k)}: duplicate key '{k.value}' in {what}")
+        out[k.value] = (k, v)
+    return out
+
+
+def _rules(node, source: str, what: str) -> tuple[str, ...]:
+    import yaml
+
+    if _is_null(node):
+        return ()
+    items = [node] if isinstance(node, yaml.ScalarNode) else node.value if isinstance(node, yaml.SequenceNode) else None
+    if items is None:
+        raise ConfigError(f"{_where(source, node)}: '{what}' must be a list of command patterns")
+    out = []
+    for item in items:
+        if not isinstance(item, yaml.ScalarNode) or _is_null(item):
+            raise ConfigError(f"{_where(source, item)}: each rule in '{what}' must be a string, like \"systemctl restart nginx\"")
+        pattern = " ".join(str(item.value).split())
+        if not pattern:
+            raise ConfigError(f"{_where(source, item)}: empty rule in '{what}'")
+        out.append(pattern)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- matching
+
+
+def _glob(pattern: str, text: str) -> bool:
+    if fnmatch.fnmatchcase(text, pattern):
+        return True
+    # "docker *" also covers a bare "docker"
+    return pattern.endswith(" *") and text == pattern[:-2]
+
+
+def _whole_forms(cls: Classification) -> list[str]:
+    raw = " ".join(cls.command.split())
+    forms = [raw] if raw else []
+    norm = normalize_command(cls.command)
+    if norm and norm not in forms:
+        forms.append(norm)
+    return forms
+
+
+def normalize_command(command: str) -> str:
+    """Words and operators separated by single spaces: `a|b  >x` -> `a | b > x`."""
+    from vpsagent.safety._shell import ShellSyntaxError, tokenize
+
+    try:
+        tokens, _ = tokenize(command)
+    except ShellSyntaxError:
+        return " ".join(command.split())
+    out: list[str] = []
+    for tok in tokens:
+        if tok[0] == "word":
+            out.append(tok[1].value)
+        elif tok[0] == "op":
+            out.append(tok[1])
+        else:
+            out.append(tok[2] + tok[1])
+    while out and out[-1] == ";":
+        out.pop()
+    return " ".join(" ".join(out).split())
+
+
+def _part_matches(rule: str, part: Part, *, narrow: bool) -> bool:
+    argv_text = " ".join(part.argv)
+    if _BARE_PROGRAM.fullmatch(rule):
+        programs = part.argv[:1] if narrow else (*part.programs, *part.argv[:1])
+        return rule in programs
+    forms = [argv_text] if narrow else [argv_text, " ".join(part.text.split())]
+    if not part.argv:
+        forms.append(" ".join(part.text.split()))
+    return any(_glob(rule, f) for f in forms if f)
+
+
+def _first_wide_match(rules: list[Rule], cls: Classification) -> Rule | None:
+    whole = _whole_forms(cls)
+    for rule in rules:
+        if any(_glob(rule.pattern, w) for w in whole):
+            return rule
+        if any(_part_matches(rule.pattern, p, narrow=False) for p in cls.parts):
+            return rule
+    return None
+
+
+def _allowed(rules: list[Rule], cls: Classification, parts: Sequence[Part], *, destructive: bool) -> Rule | None:
+    """The allow rule covering these parts, if every one of them is covered."""
+    if not rules or not parts:
+        return None
+    usable = [r for r in rules if not (destructive and _BARE_PROGRAM.fullmatch(r.pattern))]
+    whole = _whole_forms(cls)
+    for rule in usable:
+        # whole-string allow only for rules written for a compound command ("a | b", "a && b");
+        # a single-command rule like "sudo *" must match the unwrapped command instead
+        if _COMPOUND.search(rule.pattern) and any(_glob(rule.pattern, w) for w in whole):
+            return rule
+    first: Rule | None = None
+    for part in parts:
+        hit = next((r for r in usable if _part_matches(r.pattern, part, narrow=True)), None)
+        if hit is None:
+            return None
+        first = first or hit
+    return first
+
+
+def _label(rule: Rule) -> str:
+    return f"'{rule.pattern}' ({rule.section} {rule.action} list)"
+
+
+def decide(
+    policy: Policy,
+    cls: Classification,
+    *,
+    server: str,
+    tags: Sequence[str] = (),
+    mode: Mode = Mode.DEFAULT,
+) -> Verdict:
+    """The decision for one classified command on one server."""
+    mode = Mode(mode)
+    why = cls.summary or cls.risk.value
+    if mode is Mode.READ_ONLY and cls.risk is not Risk.READ_ONLY:
+        return Verdict(Decision.DENY, f"Denied on {server}: read-only mode runs only read-only commands and this one is {cls.risk.value}: {why}.", None)
+
+    rules = policy.rules_for(server, tags)
+    by = {a: [r for r in rules if r.action == a] for a in _ACTIONS}
+
+    deny = _first_wide_match(by["deny"], cls)
+    if deny is not None:
+        return Verdict(Decision.DENY, f"Denied on {server} by the policy rule {_label(deny)}.", deny.pattern)
+    ask = _first_wide_match(by["ask"], cls)
+
+    if cls.risk is Risk.DESTRUCTIVE:
+        risky = [p for p in cls.parts if p.risk is Risk.DESTRUCTIVE]
+        allow = _allowed(by["allow"], cls, risky, destructive=True)
+        if allow is None:
+            return Verdict(Decision.DENY, f"Denied on {server}: destructive command, {why}; only an allow rule naming it can permit it.", None)
+        if ask is not None:
+            return Verdict(Decision.ASK, f"Needs approval on {server}: the policy rule {_label(ask)} asks first for this destructive command that {_label(allow)} allows: {why}.", ask.pattern)
+        rest = [p for p in cls.parts if p.risk is Risk.MUTATING]
+        if rest and _allowed(by["allow"], cls, rest, destructive=False) is None:
+            # the allow rule covers the destructive part; the mutating rest still needs approval
+            rest_why = "; ".join(dict.fromkeys(p.reason for p in rest))
+            return _ask_or_yes(mode, server, f"the destructive part is allowed by the policy rule {_label(allow)} but the rest changes things: {rest_why}", allow.pattern)
+        return Verdict(Decision.ALLOW, f"Allowed on {server} by the policy rule {_label(allow)} although destructive: {why}.", allow.pattern)
+
+    if cls.risk is Risk.MUTATING:
+        if ask is not None:
+            return _ask_or_yes(mode, server, f"the policy rule {_label(ask)} asks first; {why}", ask.pattern)
+        risky = [p for p in cls.parts if p.risk > Risk.READ_ONLY]
+        allow = _allowed(by["allow"], cls, risky, destructive=False)
+        if allow is not None:
+            return Verdict(Decision.ALLOW, f"Allowed on {server} by the policy rule {_label(allow)}: {why}.", allow.pattern)
+        return _ask_or_yes(mode, server, f"mutating command, {why}", None)
+
+    if ask is not None:
+        return _ask_or_yes(mode, server, f"the policy rule {_label(ask)} asks first; {why}", ask.pattern)
+    return Verdict(Decision.ALLOW, f"Allowed on {server}: read-only command, {why}.", None)
+
+
+def _ask_or_yes(mode: Mode, server: str, what: str, rule: str | None) -> Verdict:
+    if mode is Mode.YES:
+        return Verdict(Decision.ALLOW, f"Approved on {server} by --yes: {what}.", rule)
+    return Verdict(Decision.ASK, f"Needs approval on {server}: {what}.", rule)
+
+
+def check(policy: Policy, command: str, *, server: str, tags: Sequence[str] = (), mode: Mode = Mode.DEFAULT) -> tuple[Classification, Verdict]:
+    """Classify and decide in one call — what the agent's run_command gate does."""
+    cls = classify(command)
+    return cls, decide(policy, cls, server=server, tags=tags, mode=mode)

@@ -1,0 +1,273 @@
+"""Operations on vpsagent itself: doctor, database upgrade/current, secret rekey."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vpsagent.errors import CredentialError, InvalidInput, VpsAgentError
+from vpsagent.secret import Secret
+from vpsagent.settings import Settings, mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+MIN_SECRET_LEN = 16
+
+
+# -- doctor ---------------------------------------------------------------------------------
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+
+
+@dataclass
+class DoctorReport:
+    paths: dict[str, str]
+    settings: dict[str, str]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+
+def doctor(settings: Settings) -> DoctorReport:
+    """Every path and setting in use (secrets masked) and whether each part works."""
+    from vpsagent.db.engine import KNOWN_REVISIONS, SCHEMA_HEAD, current_revision, make_engine
+
+    src = settings.sources
+    report = DoctorReport(
+        paths={
+            "home (VPSAGENT_HOME)": str(settings.home) if settings.home else "(not set: platform defaults)",
+            "config dir": str(settings.config_dir),
+            "data dir": str(settings.data_dir),
+            "config file": f"{settings.config_file}" + ("" if settings.config_file.exists() else " (absent)"),
+            "key file": str(settings.key_file),
+            "policy file": f"{settings.policy_file}" + ("" if settings.policy_file.exists() else " (absent)"),
+        },
+        settings={
+            "database_url": f"{mask_url(settings.database_url)}  [{src.get('database_url')}]",
+            "secret": f"*** from {settings.secret_source}",
+            "model": f"{settings.model}  [{src.get('model')}]",
+            "anthropic_api_key": "*** (set)" if settings.anthropic_api_key else "(not set)",
+            "anthropic_base_url": settings.anthropic_base_url or "(default)",
+            "smtp_url": "smtp(s)://***" if settings.smtp_url else "(not set)",
+            "mail_from": settings.mail_from or "(not set)",
+            "github_token": "*** (set)" if settings.github_token else "(not set)",
+            "github_api_url": settings.github_api_url,
+        },
+    )
+    add = report.checks.append
+
+    # database: connect and read the revision without migrating anything
+    engine = None
+    try:
+        engine = make_engine(settings.database_url)
+        with engine.connect() as conn:
+            rev = current_revision(conn)
+        if rev == SCHEMA_HEAD:
+            add(Check("database", "ok", f"{engine.dialect.name}, schema {rev} (current)"))
+        elif rev is None:
+            add(Check("database", "ok", f"{engine.dialect.name}, empty (the schema is created on first use)"))
+        elif rev in KNOWN_REVISIONS:
+            add(Check("database", "warn", f"schema {rev}, behind {SCHEMA_HEAD}: run `vpsagent db upgrade`"))
+        else:
+            add(Check("database", "fail", f"schema {rev} is newer than this vpsagent: upgrade vpsagent"))
+    except VpsAgentError as exc:
+        add(Check("database", "fail", exc.line()))
+    except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
+        add(Check("database", "fail", f"cannot connect: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
+
+    # the master secret
+    try:
+        if settings.secret is not None:
+            secret = settings.secret
+            if len(secret.reveal_str()) < MIN_SECRET_LEN:
+                add(Check("secret", "warn", f"{settings.secret_source} is shorter than {MIN_SECRET_LEN} characters"))
+            else:
+                add(Check("secret", "ok", f"from {settings.secret_source}"))
+        elif settings.key_file.exists():
+            mode = stat.S_IMODE(settings.key_file.stat().st_mode)
+            if mode & 0o077:
+                add(Check("secret", "fail", f"key file mode {mode:04o} is readable by others: chmod 600 {settings.key_file}"))
+                secret = None
+            else:
+                secret = Secret(settings.key_file.read_text().strip())
+                add(Check("secret", "ok", f"key file {settings.key_file} (mode {mode:04o})"))
+        else:
+            secret = None
+            add(Check("secret", "ok", "no secret yet: a key file is created when the first credential is stored"))
+        if secret is not None and engine is not None:
+            _check_vault(engine, secret, add)
+    except VpsAgentError as exc:
+        add(Check("secret", "fail", exc.line()))
+
+    add(Check("anthropic api key", "ok" if settings.anthropic_api_key else "warn",
+              "set" if settings.anthropic_api_key else "ANTHROPIC_API_KEY not set: `ask`, `chat`, "
+              "`test generate` need it"))
+    if settings.smtp_url:
+        add(_check_smtp(settings.smtp_url))
+    else:
+        add(Check("smtp", "warn", "VPSAGENT_SMTP_URL not set: login codes cannot be e-mailed"))
+    return report
+
+
+def _check_vault(engine: Engine, secret: Secret, add: Callable[[Check], None]) -> None:
+    from sqlalchemy import inspect
+
+    from vpsagent.crypto import Keyring, params_of
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import Vault
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("vault"):
+            return
+    with session_scope(engine) as s:
+        vault = s.get(Vault, 1)
+    if vault is None:
+        return
+    try:
+        Keyring(secret, params_of(vault.verifier)).check_verifier(vault.verifier)
+        add(Check("credentials", "ok", "the secret opens this database's credentials"))
+    except CredentialError as exc:
+        add(Check("credentials", "fail", exc.message))
+
+
+def _check_smtp(url: Secret) -> Check:
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url.reveal_str())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            return Check("smtp", "fail", "VPSAGENT_SMTP_URL must look like smtp://user:pass@host:port or smtps://...")
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        tls = "TLS" if parts.scheme == "smtps" else ("STARTTLS" if parse_qs(parts.query).get("starttls") else "plain")
+        return Check("smtp", "ok", f"{parts.hostname}:{port} ({tls}) — configuration only, not contacted")
+    except ValueError as exc:
+        return Check("smtp", "fail", f"bad VPSAGENT_SMTP_URL: {exc}")
+
+
+# -- database -------------------------------------------------------------------------------
+
+@dataclass
+class DbRevision:
+    url: str
+    dialect: str
+    revision: str | None
+    head: str
+    before: str | None = None
+
+
+def db_current(settings: Settings) -> DbRevision:
+    from vpsagent.db.engine import SCHEMA_HEAD, current_revision, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rev = current_revision(conn)
+    except Exception as exc:  # noqa: BLE001
+        from vpsagent.errors import DatabaseError
+
+        raise DatabaseError(f"cannot connect to {mask_url(settings.database_url)}: "
+                            f"{str(exc).splitlines()[0]}") from None
+    return DbRevision(mask_url(settings.database_url), engine.dialect.name, rev, SCHEMA_HEAD)
+
+
+def db_upgrade(settings: Settings) -> DbRevision:
+    from vpsagent.db.engine import SCHEMA_HEAD, ensure_schema, make_engine
+
+    before = db_current(settings).revision
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    return DbRevision(mask_url(settings.database_url), engine.dialect.name, SCHEMA_HEAD, SCHEMA_HEAD, before)
+
+
+# -- secret rekey ------------------------------------------------------------------------------
+
+@dataclass
+class RekeyResult:
+    records: int
+    fields: int
+    key_file: str | None  # the key file that now holds the new secret, if we wrote one
+    next_step: str
+
+
+def rekey(settings: Settings, engine: Engine, new_secret: Secret | None, notify: Callable[[str], None]) -> RekeyResult:
+    """Re-encrypt every credential under a new secret, in one transaction, verified before commit."""
+    import os
+    import secrets as pysecrets
+
+    from sqlmodel import select
+
+    from vpsagent.crypto import Keyring, new_params
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import ENCRYPTED_FIELDS, GithubIntegration, Server, Vault, utcnow
+    from vpsagent.services.vault import get_keyring
+
+    uses_key_file = settings.secret is None
+    if new_secret is None:
+        if not uses_key_file:
+            raise InvalidInput("give the new secret in VPSAGENT_NEW_SECRET or on stdin")
+        new_secret = Secret(pysecrets.token_urlsafe(32))
+    if len(new_secret.reveal_str()) < MIN_SECRET_LEN:
+        raise InvalidInput(f"the new secret must be at least {MIN_SECRET_LEN} characters")
+    old = get_keyring(settings, engine, notify)  # proves the current secret first
+    if settings.secret is not None and new_secret == settings.secret:
+        raise InvalidInput("the new secret is the same as the current one")
+    new = Keyring(new_secret, new_params())
+    models = {"servers": Server, "github_integrations": GithubIntegration}
+
+    # The new key goes to disk (beside the old one) before the commit, so a crash can never
+    # leave credentials encrypted under a secret that exists nowhere.
+    pending = settings.key_file.with_name(settings.key_file.name + ".new") if uses_key_file else None
+    if pending is not None:
+        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_secret.reveal_str() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    records = fields = 0
+    try:
+        with session_scope(engine) as s:
+            for table, cols in ENCRYPTED_FIELDS.items():
+                for row in s.exec(select(models[table])).all():
+                    touched = False
+                    for col in cols:
+                        env = getattr(row, col)
+                        if not env:
+                            continue
+                        plain = old.decrypt(env, table=table, record_id=row.id, field=col)
+                        setattr(row, col, new.encrypt(plain.reveal_bytes(), table=table, record_id=row.id, field=col))
+                        fields += 1
+                        touched = True
+                    records += touched
+                    s.add(row)
+            vault = s.get(Vault, 1)
+            assert vault is not None
+            vault.verifier = new.make_verifier()
+            vault.rotated_at = utcnow()
+            s.add(vault)
+            s.flush()
+            # verify: every stored envelope opens under the new secret before we commit
+            for table, cols in ENCRYPTED_FIELDS.items():
+                for row in s.exec(select(models[table])).all():
+                    for col in cols:
+                        if getattr(row, col):
+                            new.decrypt(getattr(row, col), table=table, record_id=row.id, field=col)
+            new.check_verifier(vault.verifier)
+    except BaseException:
+        if pending is not None:
+            pending.unlink(missing_ok=True)
+        raise
+    if pending is not None:
+        os.replace(pending, settings.key_file)
+        return RekeyResult(records, fields, str(settings.key_file), "the key file now holds the new secret")
+    return RekeyResult(records, fields, None,
+                       f"set {settings.secret_source} to the new secret everywhere vpsagent runs "
+                       "(the old one no longer opens the credentials)")

@@ -1,0 +1,162 @@
+"""`vpsagent history`: reading the audit log (db/audit.py writes it)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from vpsagent import errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from vpsagent.db.audit import VerifyResult
+
+SOURCES = ("run", "ask", "test", "support", "deploy")
+STATUS_FILTERS = ("ok", "failed", "denied", "interrupted", "running", "timeout", "error", "connection_lost")
+# `--status failed` means "did not succeed and was not denied or interrupted".
+FAILED_GROUP = ("failed", "timeout", "error", "connection_lost")
+DEFAULT_LIMIT = 50
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass
+class HistoryEntry:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    source: str
+    server: str
+    command: str
+    sudo: bool
+    user: str | None
+    exit_code: int | None
+    duration_ms: int | None
+    stdout_bytes: int | None
+    stderr_bytes: int | None
+    error: str | None
+    decision: str | None
+    conversation_id: int | None
+    test_run_id: int | None
+
+
+@dataclass
+class HistoryDetail(HistoryEntry):
+    decision_reason: str | None
+    pid: int | None
+    hostname: str | None
+    stdout_sha256: str | None
+    stderr_sha256: str | None
+    stdout_excerpt: str | None
+    stderr_excerpt: str | None
+    row_hash: str | None
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`1h`, `30m`, `2d`, `1w`, `90s`, or a date/time (`2026-11-01`, `2026-11-01T08:00`, UTC)."""
+    now = now or datetime.now(UTC)
+    t = text.strip()
+    m = re.fullmatch(r"(\d+)\s*([smhdw])", t)
+    if m:
+        return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise errors.InvalidInput(
+            f"--since {text!r}: expected a duration like 1h, 30m, 2d or a date like 2026-11-01"
+        ) from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def _entry(row: Any, detail: bool = False) -> HistoryEntry:
+    base = dict(
+        id=row["id"], started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
+        status=row["status"], source=row["source"], server=row["server"], command=row["command"],
+        sudo=bool(row["sudo"]), user=row["os_user"], exit_code=row["exit_code"],
+        duration_ms=row["duration_ms"], stdout_bytes=row["stdout_bytes"], stderr_bytes=row["stderr_bytes"],
+        error=row["error"], decision=row["decision"], conversation_id=row["conversation_id"],
+        test_run_id=row["test_run_id"],
+    )
+    if not detail:
+        return HistoryEntry(**base)
+    return HistoryDetail(
+        **base, decision_reason=row["decision_reason"], pid=row["pid"], hostname=row["hostname"],
+        stdout_sha256=row["stdout_sha256"], stderr_sha256=row["stderr_sha256"],
+        stdout_excerpt=row["stdout_excerpt"], stderr_excerpt=row["stderr_excerpt"], row_hash=row["row_hash"],
+    )
+
+
+def list_history(
+    engine: Engine,
+    *,
+    server: str | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    status: str | None = None,
+    grep: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[HistoryEntry]:
+    """Newest first. Rows left running by a dead vpsagent process are completed as interrupted first."""
+    from sqlalchemy import func, select
+
+    from vpsagent.db.audit import AuditLog, history_table
+
+    if source is not None and source not in SOURCES:
+        raise errors.InvalidInput(f"--source {source!r}: expected one of {', '.join(SOURCES)}")
+    if status is not None and status not in STATUS_FILTERS:
+        raise errors.InvalidInput(f"--status {status!r}: expected one of {', '.join(STATUS_FILTERS)}")
+    if limit < 0:
+        raise errors.InvalidInput("--limit must be 0 (no limit) or more")
+    since_dt = parse_since(since) if since else None
+
+    AuditLog(engine).reap_interrupted()
+    t = history_table()
+    q = select(t).order_by(t.c.id.desc())
+    if server:
+        q = q.where(t.c.server == server)
+    if source:
+        q = q.where(t.c.source == source)
+    if status == "failed":
+        q = q.where(t.c.status.in_(FAILED_GROUP))
+    elif status:
+        q = q.where(t.c.status == status)
+    if since_dt is not None:
+        q = q.where(t.c.started_at >= since_dt)
+    if grep:
+        pattern = "%" + grep.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(func.lower(t.c.command).like(pattern, escape="\\"))
+    if limit:
+        q = q.limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+        conn.rollback()
+    return [_entry(r) for r in rows]
+
+
+def show_entry(engine: Engine, entry_id: int) -> HistoryDetail:
+    from sqlalchemy import select
+
+    from vpsagent.db.audit import history_table
+
+    t = history_table()
+    with engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.id == entry_id)).mappings().first()
+        conn.rollback()
+    if row is None:
+        raise errors.NotFound(f"no history entry {entry_id}", hint="`vpsagent history` lists them")
+    return _entry(row, detail=True)  # type: ignore[return-value]
+
+
+def verify_history(engine: Engine) -> VerifyResult:
+    from vpsagent.db.audit import verify
+
+    return verify(engine)

@@ -1,0 +1,472 @@
+"""The server inventory: add, list, show, edit, remove, import; and loading one for connecting.
+
+Secrets (key text, passphrases, passwords) arrive as `Secret`, are validated, and are
+stored only as envelopes bound to the row id and column (see crypto.py). Views returned
+to the CLI (`ServerView`) carry no secret, only whether one is stored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vpsagent.errors import AlreadyExists, InvalidInput, NotFound
+from vpsagent.secret import Secret
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from vpsagent.crypto import Keyring
+    from vpsagent.db.models import Server
+
+LOCAL = "local"  # the built-in server: this machine, no SSH
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$")
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@-]{0,99}$")
+AUTH_KINDS = ("key", "password", "agent", "default")
+
+
+@dataclass
+class ServerSpec:
+    """What a user asked for in `servers add` / `servers edit` (None = not given)."""
+
+    name: str
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    key_path: Path | None = None
+    key_passphrase: Secret | None = None
+    password: Secret | None = None
+    agent: bool = False
+    tags: list[str] | None = None
+    add_tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
+    jump: str | None = None
+    sudo_password: Secret | None = None
+
+
+@dataclass
+class ServerView:
+    """A server as shown to people and in --json: never a secret."""
+
+    name: str
+    host: str
+    port: int
+    user: str | None
+    auth: str
+    tags: list[str]
+    jump: str | None
+    host_key_fingerprint: str | None
+    host_key_type: str | None
+    has_password: bool
+    has_key: bool
+    has_sudo_password: bool
+    key_source: str | None
+    builtin: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class ServerRecord:
+    """Everything needed to connect; secrets decrypted but wrapped in `Secret`."""
+
+    id: int | None
+    name: str
+    host: str
+    port: int
+    user: str | None
+    auth: str
+    tags: list[str]
+    jump: str | None
+    private_key: Secret | None = None
+    key_passphrase: Secret | None = None
+    password: Secret | None = None
+    sudo_password: Secret | None = None
+    host_key_type: str | None = None
+    host_key: str | None = None
+    host_key_fingerprint: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == LOCAL and self.id is None
+
+
+def _local_view() -> ServerView:
+    import getpass
+
+    return ServerView(name=LOCAL, host="localhost", port=0, user=getpass.getuser(), auth="local",
+                      tags=[], jump=None, host_key_fingerprint=None, host_key_type=None,
+                      has_password=False, has_key=False, has_sudo_password=False, key_source=None,
+                      builtin=True)
+
+
+def view_of(row: Server) -> ServerView:
+    return ServerView(
+        name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
+        tags=list(row.tags or []), jump=row.jump, host_key_fingerprint=row.host_key_fingerprint,
+        host_key_type=row.host_key_type, has_password=bool(row.password_enc),
+        has_key=bool(row.private_key_enc), has_sudo_password=bool(row.sudo_password_enc),
+        key_source=row.key_source, created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+# -- validation -------------------------------------------------------------------------
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise InvalidInput(f"invalid server name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")
+    if name == LOCAL:
+        raise InvalidInput("'local' is the built-in server for this machine; choose another name")
+    return name
+
+
+def check_host(host: str) -> str:
+    host = (host or "").strip()
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(candidate)
+        return candidate
+    except ValueError:
+        pass
+    if not HOSTNAME_RE.match(candidate) or candidate.replace(".", "").isdigit():
+        raise InvalidInput(f"invalid host {host!r}: expected a hostname or an IP address")
+    return candidate
+
+
+def check_port(port: int) -> int:
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidInput(f"invalid port {port!r}: expected 1-65535")
+    return port
+
+
+def check_user(user: str) -> str:
+    if not USER_RE.match(user or ""):
+        raise InvalidInput(f"invalid user {user!r}")
+    return user
+
+
+def check_tags(tags: list[str]) -> list[str]:
+    for t in tags:
+        if not TAG_RE.match(t):
+            raise InvalidInput(f"invalid tag {t!r}: use letters, digits, '.', '_', ':' or '-'")
+    return sorted(set(tags))
+
+
+def read_key_file(path: Path, passphrase: Secret | None) -> tuple[bytes, str]:
+    from vpsagent.remote.keys import key_type
+
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(f"key file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"key file {path} is a directory") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read key file {path}: {exc.strerror}") from None
+    if len(data) > 64 * 1024:
+        raise InvalidInput(f"key file {path} is too large to be a private key")
+    kind = key_type(data, passphrase.reveal_str() if passphrase else None)
+    return data, kind
+
+
+# -- queries ------------------------------------------------------------------------------
+
+def _get_row(session: Session, name: str) -> Server:
+    from sqlmodel import select
+
+    from vpsagent.db.models import Server
+
+    row = session.exec(select(Server).where(Server.name == name)).first()
+    if row is None:
+        raise NotFound(f"unknown server {name!r}", hint="`vpsagent servers list` shows the inventory")
+    return row
+
+
+def list_servers(engine: Engine, *, tag: str | None = None, include_local: bool = True) -> list[ServerView]:
+    from sqlmodel import select
+
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import Server
+
+    with session_scope(engine) as s:
+        rows = s.exec(select(Server).order_by(Server.name)).all()
+        views = [view_of(r) for r in rows if tag is None or tag in (r.tags or [])]
+    if include_local and tag is None:
+        views.insert(0, _local_view())
+    return views
+
+
+def show_server(engine: Engine, name: str) -> ServerView:
+    from vpsagent.db.engine import session_scope
+
+    if name == LOCAL:
+        return _local_view()
+    with session_scope(engine) as s:
+        return view_of(_get_row(s, name))
+
+
+def server_tags(engine: Engine) -> dict[str, list[str]]:
+    """name -> tags for every registered server (for selection and policy)."""
+    return {v.name: v.tags for v in list_servers(engine)}
+
+
+def load_server(engine: Engine, keyring: Keyring | None, name: str) -> ServerRecord:
+    """The record to connect with. `keyring` may be None only for servers without secrets."""
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import ENCRYPTED_FIELDS
+
+    if name == LOCAL:
+        v = _local_view()
+        return ServerRecord(id=None, name=LOCAL, host="localhost", port=0, user=v.user, auth="local",
+                            tags=[], jump=None)
+    with session_scope(engine) as s:
+        row = _get_row(s, name)
+        rec = ServerRecord(
+            id=row.id, name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
+            tags=list(row.tags or []), jump=row.jump, host_key_type=row.host_key_type,
+            host_key=row.host_key, host_key_fingerprint=row.host_key_fingerprint,
+        )
+        for col in ENCRYPTED_FIELDS["servers"]:
+            env = getattr(row, col)
+            if env:
+                if keyring is None:
+                    raise RuntimeError("load_server needs the keyring for a server with stored secrets")
+                setattr(rec, col.removesuffix("_enc"),
+                        keyring.decrypt(env, table="servers", record_id=row.id, field=col))
+    return rec
+
+
+def has_secrets(engine: Engine, name: str) -> bool:
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import ENCRYPTED_FIELDS
+
+    if name == LOCAL:
+        return False
+    with session_scope(engine) as s:
+        row = _get_row(s, name)
+        return any(getattr(row, c) for c in ENCRYPTED_FIELDS["servers"])
+
+
+def pin_host_key(engine: Engine, name: str, key_type: str, key_b64: str, fingerprint: str) -> None:
+    """Record (or replace, when the user asked) the host key of a server."""
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import utcnow
+
+    with session_scope(engine) as s:
+        row = _get_row(s, name)
+        row.host_key_type, row.host_key, row.host_key_fingerprint = key_type, key_b64, fingerprint
+        row.updated_at = utcnow()
+        s.add(row)
+
+
+# -- changes ------------------------------------------------------------------------------
+
+def _needs_keyring(spec: ServerSpec) -> bool:
+    return any(x is not None for x in (spec.key_path, spec.key_passphrase, spec.password, spec.sudo_password))
+
+
+def _apply(row: Server, spec: ServerSpec, keyring: Keyring | None, session: Session) -> None:
+    """Validate `spec` and write it onto `row` (which already has an id)."""
+    from vpsagent.db.models import Server
+
+    if spec.host is not None:
+        row.host = check_host(spec.host)
+    if spec.port is not None:
+        row.port = check_port(spec.port)
+    if spec.user is not None:
+        row.user = check_user(spec.user) if spec.user else None
+    if spec.tags is not None:
+        row.tags = check_tags(spec.tags)
+    if spec.add_tags or spec.remove_tags:
+        row.tags = check_tags([t for t in list(row.tags or []) + spec.add_tags if t not in spec.remove_tags])
+    if spec.jump is not None:
+        if spec.jump:
+            if spec.jump == row.name:
+                raise InvalidInput("a server cannot be its own jump host")
+            from sqlmodel import select
+
+            if spec.jump != LOCAL and session.exec(select(Server).where(Server.name == spec.jump)).first() is None:
+                raise NotFound(f"unknown jump server {spec.jump!r}", hint="add it first with `vpsagent servers add`")
+        row.jump = spec.jump or None
+
+    def enc(field_: str, value: Secret | bytes | None) -> str | None:
+        if value is None:
+            return None
+        plain = value.reveal_bytes() if isinstance(value, Secret) else value
+        assert keyring is not None, "resolve the keyring before opening the session"
+        return keyring.encrypt(plain, table="servers", record_id=row.id, field=field_)
+
+    if spec.key_path is not None:
+        data, _kind = read_key_file(spec.key_path, spec.key_passphrase)
+        row.private_key_enc = enc("private_key_enc", data)
+        row.key_passphrase_enc = enc("key_passphrase_enc", spec.key_passphrase)
+        row.key_source = str(Path(spec.key_path).expanduser().absolute())
+        row.auth_kind = "key"
+        if spec.password is None:
+            row.password_enc = None
+    elif spec.key_passphrase is not None:
+        raise InvalidInput("--key-passphrase-stdin needs --key")
+    if spec.password is not None:
+        row.password_enc = enc("password_enc", spec.password)
+        if spec.key_path is None:
+            row.auth_kind = "password"
+            row.private_key_enc = row.key_passphrase_enc = None
+            row.key_source = None
+    if spec.agent:
+        if spec.key_path is not None or spec.password is not None:
+            raise InvalidInput("--agent cannot be combined with --key or a password")
+        row.auth_kind = "agent"
+        row.private_key_enc = row.key_passphrase_enc = row.password_enc = None
+        row.key_source = None
+    if spec.sudo_password is not None:
+        row.sudo_password_enc = enc("sudo_password_enc", spec.sudo_password)
+
+
+def add_server(engine: Engine, keyring_get: Any, spec: ServerSpec) -> ServerView:
+    """Add a server. `keyring_get()` is called only when a secret must be encrypted."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlmodel import select
+
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import Server
+
+    check_name(spec.name)
+    if not spec.host:
+        raise InvalidInput("--host is required")
+    check_host(spec.host)
+    if spec.key_path is not None:  # a bad key is bad input: say so before touching the database
+        read_key_file(spec.key_path, spec.key_passphrase)
+    # Opened before our transaction: on SQLite the vault may need its own write.
+    keyring = keyring_get() if _needs_keyring(spec) else None
+    try:
+        with session_scope(engine) as s:
+            if s.exec(select(Server).where(Server.name == spec.name)).first() is not None:
+                raise AlreadyExists(f"a server named {spec.name!r} already exists",
+                                    hint="use `vpsagent servers edit` to change it")
+            row = Server(name=spec.name, host=check_host(spec.host))
+            s.add(row)
+            s.flush()  # the id is part of each envelope's associated data
+            _apply(row, spec, keyring, s)
+            s.add(row)
+            s.flush()
+            view = view_of(row)
+    except IntegrityError:
+        raise AlreadyExists(f"a server named {spec.name!r} already exists") from None
+    return view
+
+
+def edit_server(engine: Engine, keyring_get: Any, spec: ServerSpec, *, new_name: str | None = None) -> ServerView:
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import utcnow
+
+    if spec.name == LOCAL:
+        raise InvalidInput("the built-in 'local' server cannot be edited")
+    if spec.key_path is not None:
+        read_key_file(spec.key_path, spec.key_passphrase)
+    keyring = keyring_get() if _needs_keyring(spec) else None
+    with session_scope(engine) as s:
+        row = _get_row(s, spec.name)
+        if new_name and new_name != row.name:
+            check_name(new_name)
+            from sqlmodel import select
+
+            from vpsagent.db.models import Server
+
+            if s.exec(select(Server).where(Server.name == new_name)).first() is not None:
+                raise AlreadyExists(f"a server named {new_name!r} already exists")
+            row.name = new_name
+        _apply(row, spec, keyring, s)
+        row.updated_at = utcnow()
+        s.add(row)
+        s.flush()
+        return view_of(row)
+
+
+def remove_server(engine: Engine, name: str) -> ServerView:
+    from sqlmodel import select
+
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import Server
+
+    if name == LOCAL:
+        raise InvalidInput("the built-in 'local' server cannot be removed")
+    with session_scope(engine) as s:
+        row = _get_row(s, name)
+        users = s.exec(select(Server).where(Server.jump == name)).all()
+        if users:
+            raise InvalidInput(f"{name!r} is the jump host of {', '.join(u.name for u in users)}; change those first")
+        view = view_of(row)
+        s.delete(row)
+    return view
+
+
+# -- import from ~/.ssh/config -------------------------------------------------------------
+
+@dataclass
+class ImportResult:
+    added: list[ServerView]
+    skipped: list[dict[str, str]]  # {"name": ..., "reason": ...}
+
+
+def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str | None = None) -> ImportResult:
+    """Add every concrete Host of an OpenSSH config (wildcard entries only supply defaults)."""
+    import fnmatch
+
+    import paramiko
+
+    try:
+        cfg = paramiko.SSHConfig.from_path(str(Path(path).expanduser()))
+    except FileNotFoundError:
+        raise InvalidInput(f"ssh config {path} does not exist") from None
+    except Exception as exc:
+        raise InvalidInput(f"cannot parse ssh config {path}: {exc}") from None
+    names = sorted(h for h in cfg.get_hostnames() if not any(c in h for c in "*?!"))
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    # hosts reached through a ProxyJump come after the ones they jump through
+    names.sort(key=lambda n: bool(cfg.lookup(n).get("proxyjump")))
+    existing = {v.name for v in list_servers(engine)}
+    added: list[ServerView] = []
+    skipped: list[dict[str, str]] = []
+    for alias in names:
+        o = cfg.lookup(alias)
+        if alias in existing:
+            skipped.append({"name": alias, "reason": "already in the inventory"})
+            continue
+        spec = ServerSpec(name=alias, host=o.get("hostname", alias))
+        try:
+            check_name(alias)
+            if "port" in o:
+                spec.port = int(o["port"])
+            if "user" in o:
+                spec.user = o["user"]
+            jump = o.get("proxyjump")
+            if jump and jump.lower() != "none":
+                first = jump.split(",")[0].split("@")[-1].split(":")[0]
+                spec.jump = first
+            for ident in o.get("identityfile", []):
+                p = Path(ident).expanduser()
+                if p.exists():
+                    try:
+                        read_key_file(p, None)
+                        spec.key_path = p
+                    except InvalidInput as exc:
+                        skipped_key = str(exc)
+                        spec.key_path = None
+                        skipped.append({"name": alias, "reason": f"key {p} not stored ({skipped_key}); "
+                                        "the server uses ssh-agent / default keys"})
+                    break
+            if spec.jump and spec.jump not in existing:
+                raise InvalidInput(f"ProxyJump {spec.jump!r} is not a known server")
+            added.append(add_server(engine, keyring_get, spec))
+            existing.add(alias)
+        except (InvalidInput, NotFound, AlreadyExists, ValueError) as exc:
+            skipped.append({"name": alias, "reason": getattr(exc, "message", str(exc))})
+    return ImportResult(added=added, skipped=skipped)

@@ -1,0 +1,496 @@
+"""`vpsagent test`: load plans, pick servers, run, record, report.
+
+Plain functions over (settings, engine, inputs, callbacks). Everything that can be
+wrong with the input (plans, variables, server names) is checked before the first
+command runs, so an invalid invocation runs nothing and records nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from vpsagent.errors import ExitCode, Interrupted, InvalidInput, NotFound, UsageError
+from vpsagent.plans import reporters
+from vpsagent.plans.runner import Execute, OnEvent, PlanResult, run_plan
+from vpsagent.plans.schema import Plan, PlanInvalid, Problem, load_plan, validate_text
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from vpsagent.remote.base import CommandResult, Host
+    from vpsagent.settings import Settings
+
+ENV_PREFIX = "VPSAGENT_VAR_"
+DEFAULT_FORKS = 10
+
+
+@dataclass
+class ValidateResult:
+    plans: list[dict[str, Any]] = field(default_factory=list)  # name, path, steps
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class TestRunOutcome:
+    __test__ = False  # not a pytest class
+    results: list[PlanResult]
+    exit_code: int
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return reporters.totals(self.results)
+
+
+# ---------------------------------------------------------------------------
+# input
+
+
+def parse_vars(pairs: Sequence[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """VPSAGENT_VAR_<name> from the environment, then `--var name=value` (flags win)."""
+    env = os.environ if env is None else env
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
+            out[key[len(ENV_PREFIX):]] = value
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise InvalidInput(f"bad --var {pair!r}: use --var name=value")
+        out[name] = value
+    return out
+
+
+def load_plans(paths: Sequence[str], overrides: Mapping[str, Any]) -> list[Plan]:
+    """Every plan, or PlanInvalid carrying the problems of all of them."""
+    plans, problems = [], []
+    for p in paths:
+        try:
+            plans.append(load_plan(p, dict(overrides)))
+        except PlanInvalid as e:
+            problems += e.problems
+    if problems:
+        raise PlanInvalid(problems)
+    return plans
+
+
+def validate(paths: Sequence[str], overrides: Mapping[str, Any]) -> ValidateResult:
+    res = ValidateResult()
+    for p in paths:
+        try:
+            plan = load_plan(p, dict(overrides))
+        except PlanInvalid as e:
+            res.problems += e.problems
+            continue
+        res.plans.append({"name": plan.name, "path": plan.path, "steps": len(plan.steps),
+                          "servers": plan.servers, "tags": plan.tags})
+    return res
+
+
+def resolve_targets(engine: Engine, plans: Sequence[Plan], names: Sequence[str],
+                    tags: Sequence[str]) -> list[list[str]]:
+    """Servers for each plan: -s/-t override the plan's own servers/tags."""
+    from vpsagent.remote.hosts import select_servers
+    from vpsagent.services.servers import server_tags
+
+    if names or tags:
+        chosen = select_servers(engine, names, tags)
+        return [chosen for _ in plans]
+    inventory = server_tags(engine)
+    out, problems = [], []
+    for plan in plans:
+        for n in plan.servers:
+            if n not in inventory:
+                line, col = plan.server_marks.get(n, (1, 1))
+                problems.append(Problem(plan.path, line, col, f"unknown server {n!r} "
+                                        "(`vpsagent servers list` shows the inventory)"))
+        for t in plan.tags:
+            if not any(t in ts for ts in inventory.values()):
+                line, col = plan.tag_marks.get(t, (1, 1))
+                problems.append(Problem(plan.path, line, col, f"no server has tag {t!r}"))
+        if not plan.servers and not plan.tags:
+            problems.append(Problem(plan.path, 1, 1, "the plan names no servers: add "
+                                    "`servers: [NAME]` or run it with -s NAME / -t TAG"))
+        out.append(plan.servers + [n for n, ts in inventory.items()
+                                   if n not in plan.servers and set(ts) & set(plan.tags)])
+    if problems:
+        raise PlanInvalid(problems)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# running
+
+
+def _audited_execute(audit: Any, run_id: int) -> Execute:
+    """Every command through the audit log (source "test", linked to the run)."""
+    from vpsagent.db.audit import run_audited
+
+    def execute(host: Host, command: str, timeout: float, sudo: bool) -> CommandResult:
+        return run_audited(audit, host, command, source="test", test_run_id=run_id,
+                           timeout=timeout, sudo=sudo)
+
+    return execute
+
+
+def exit_code_for(results: Sequence[PlanResult]) -> int:
+    servers = [s for r in results for s in r.servers]
+    if any(s.status == "unreachable" for s in servers):
+        return int(ExitCode.UNREACHABLE)
+    if any(s.status in ("failed", "error") for s in servers):
+        return int(ExitCode.FAILURE)
+    return int(ExitCode.OK)
+
+
+def run_tests(
+    settings: Settings,
+    engine: Engine,
+    paths: Sequence[str],
+    *,
+    servers: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+    forks: int = DEFAULT_FORKS,
+    fail_fast: bool | None = None,
+    on_event: OnEvent | None = None,
+    explain: bool = False,
+    on_agent_event: Callable[[Any], None] | None = None,
+    execute: Execute | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> TestRunOutcome:
+    if forks < 1:
+        raise UsageError("--forks must be at least 1")
+    overrides = dict(overrides or {})
+    plans = load_plans(paths, overrides)
+    targets = resolve_targets(engine, plans, servers, tags)
+    from vpsagent.db.audit import AuditLog
+    from vpsagent.remote.hosts import HostPool
+
+    pool = HostPool(settings, engine, notify=notify)  # one connection per server, reused
+    audit = AuditLog(engine)
+    results: list[PlanResult] = []
+    cancel = threading.Event()
+    try:
+        for plan, names in zip(plans, targets, strict=True):
+            run_id = _start_run(engine, plan, names)
+            exe = execute or _audited_execute(audit, run_id)
+            try:
+                result = run_plan(plan, names, open_host=pool, execute=exe,
+                                  overrides=overrides, forks=forks, fail_fast=fail_fast,
+                                  on_event=on_event, cancel=cancel)
+            except KeyboardInterrupt:
+                cancel.set()
+                pool.interrupt()
+                _interrupt_run(engine, run_id)
+                raise Interrupted("interrupted: the test run was stopped") from None
+            except Exception:
+                # e.g. the audit log cannot be written (then nothing more runs) or a
+                # credential cannot be decrypted: never leave the run looking "running"
+                cancel.set()
+                _interrupt_run(engine, run_id, status="error")
+                raise
+            result.run_id = run_id
+            if explain and result.status != "passed":
+                explain_failures(settings, engine, result, on_event=on_agent_event,
+                                 notify=notify)
+            _finish_run(engine, run_id, result)
+            results.append(result)
+    finally:
+        pool.close()
+    return TestRunOutcome(results, exit_code_for(results))
+
+
+# ---------------------------------------------------------------------------
+# recording (test_runs / test_steps)
+
+
+def _start_run(engine: Engine, plan: Plan, servers: list[str]) -> int:
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import TestRun
+
+    with session_scope(engine) as s:
+        row = TestRun(plan_name=plan.name[:500], plan_path=plan.path[:2048], status="running",
+                      servers=list(servers), os_user=_os_user())
+        s.add(row)
+        s.flush()
+        assert row.id is not None
+        return row.id
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()[:100]
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return None
+
+
+def _interrupt_run(engine: Engine, run_id: int, status: str = "interrupted") -> None:
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import TestRun
+
+    with session_scope(engine) as s:
+        row = s.get(TestRun, run_id)
+        if row is not None:
+            row.status = status
+            row.finished_at = datetime.now(UTC)
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= limit else text[: limit - 20] + "\n[... cut ...]"
+
+
+def _finish_run(engine: Engine, run_id: int, result: PlanResult) -> None:
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import TestRun, TestStep
+
+    # NUL bytes are legal in output but not in PostgreSQL text columns
+    def clean(text: str | None, limit: int) -> str | None:
+        return _clip(text.replace("\x00", ""), limit) if text is not None else None
+
+    with session_scope(engine) as s:
+        for srv in result.servers:
+            for st in srv.steps:
+                s.add(TestStep(
+                    run_id=run_id, server=srv.server[:200], seq=st.seq, name=st.name[:500],
+                    kind=st.kind, status=st.status, command=clean(st.command, 20000),
+                    exit_code=st.exit_code, attempts=st.attempts,
+                    duration_ms=int(st.duration_s * 1000), expected=clean(st.expected, 4000),
+                    actual=clean(st.actual, 4000), message=clean(st.message, 4000),
+                    stdout_excerpt=clean(st.stdout, 16384), stderr_excerpt=clean(st.stderr, 16384),
+                    explanation=clean(st.explanation, 20000),
+                ))
+        row = s.get(TestRun, run_id)
+        assert row is not None
+        row.status = result.status
+        row.passed = result.count("passed")
+        row.failed = result.count("failed")
+        row.skipped = result.count("skipped")
+        row.errors = result.count("error")
+        row.finished_at = datetime.now(UTC)
+        row.duration_ms = int(result.duration_s * 1000)
+
+
+# ---------------------------------------------------------------------------
+# history
+
+
+def _run_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "plan": row.plan_name, "path": row.plan_path, "status": row.status,
+        "servers": list(row.servers or []), "passed": row.passed, "failed": row.failed,
+        "errors": row.errors, "skipped": row.skipped, "os_user": row.os_user,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "duration_ms": row.duration_ms,
+    }
+
+
+def history(engine: Engine, *, plan: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    from sqlmodel import col, select
+
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import TestRun
+
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    with session_scope(engine) as s:
+        q = select(TestRun).order_by(col(TestRun.id).desc()).limit(limit)
+        if plan:
+            q = q.where(TestRun.plan_name == plan)
+        return [_run_dict(r) for r in s.exec(q).all()]
+
+
+def show_run(engine: Engine, run_id: int) -> dict[str, Any]:
+    from sqlmodel import col, select
+
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import TestRun, TestStep
+
+    with session_scope(engine) as s:
+        row = s.get(TestRun, run_id)
+        if row is None:
+            raise NotFound(f"no test run {run_id}", hint="`vpsagent test history` lists runs")
+        out = _run_dict(row)
+        steps = s.exec(select(TestStep).where(TestStep.run_id == run_id)
+                       .order_by(col(TestStep.server), col(TestStep.seq))).all()
+        out["steps"] = [{
+            "server": st.server, "seq": st.seq, "name": st.name, "kind": st.kind,
+            "status": st.status, "command": st.command, "exit_code": st.exit_code,
+            "attempts": st.attempts, "duration_ms": st.duration_ms, "expected": st.expected,
+            "actual": st.actual, "message": st.message, "stdout": st.stdout_excerpt,
+            "stderr": st.stderr_excerpt, "explanation": st.explanation,
+        } for st in steps]
+        return out
+
+
+# ---------------------------------------------------------------------------
+# AI: --explain and `test generate` (the `ask` engine, read-only)
+
+EXPLAIN_MAX_STEPS = 10  # per run: each diagnosis is a conversation with the model
+EXPLAIN_TURNS = 8
+EXPLAIN_EXCERPT = 4000
+
+
+def _tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "[... cut ...]\n" + text[-limit:]
+
+
+def _explain_prompt(plan: Plan, server: str, st: Any) -> str:
+    return "\n".join([
+        f"A step of the vpsagent test plan {plan.name!r} ({plan.path}) failed on server "
+        f"{server!r}. Find out why, using read-only commands on that server only; do not "
+        "change anything. Answer in at most 12 lines: what is wrong, the evidence "
+        "(commands and what they showed), and the most likely fix.",
+        "",
+        f"Step {st.seq}: {st.name} (kind {st.kind})",
+        f"Command: {st.command or st.description}",
+        f"Expected: {st.expected}",
+        f"Actual: {st.actual}",
+        f"Failure: {st.message}",
+        "stdout (end):", _tail(st.stdout, EXPLAIN_EXCERPT) or "(empty)",
+        "stderr (end):", _tail(st.stderr, EXPLAIN_EXCERPT) or "(empty)",
+    ])
+
+
+def explain_failures(settings: Settings, engine: Engine, result: PlanResult, *,
+                     on_event: Callable[[Any], None] | None = None,
+                     notify: Callable[[str], None] | None = None, client: Any = None) -> int:
+    """Attach a read-only AI diagnosis to each failed step; returns how many were explained.
+
+    A diagnosis that cannot be had (AI error, budget) is noted on the step; it never
+    changes the test result or the exit code.
+    """
+    from vpsagent.errors import VpsAgentError
+    from vpsagent.services.ask import AskRequest, ask
+
+    done = 0
+    for srv in result.servers:
+        if srv.status == "unreachable":
+            continue
+        for st in srv.steps:
+            if st.status not in ("failed", "error"):
+                continue
+            if done >= EXPLAIN_MAX_STEPS:
+                st.explanation = f"not diagnosed: --explain stops after {EXPLAIN_MAX_STEPS} steps"
+                continue
+            req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st),
+                             servers=[srv.server], mode="read_only", kind="testing",
+                             max_turns=EXPLAIN_TURNS)
+            try:
+                answer = ask(settings, engine, req, on_event=on_event, notify=notify,
+                             client=client)
+                st.explanation = answer.answer.strip() or "(the model gave no diagnosis)"
+            except VpsAgentError as e:
+                st.explanation = f"diagnosis unavailable: {e.line()}"
+            done += 1
+    return done
+
+
+GENERATE_TURNS = 20
+
+_GENERATE_GUIDE = """\
+Write a vpsagent test plan (YAML) for server {server!r} that checks: {request}
+
+First look at the server with read-only commands (run_command) to learn what is really
+there: services, ports, packages, versions, files. Then answer with the complete plan in
+ONE ```yaml fenced block and nothing after it. The plan must pass on the server as it is
+now, if the server is healthy.
+
+Format (keys not listed here are errors):
+name: short name                     # required
+description: one line
+servers: [{server}]
+vars: {{name: value}}                # used as "{{{{ name }}}}" in any string
+timeout: 30s                         # per step default; durations: 500ms, 30s, 2m, 1h
+fail_fast: false
+steps:                               # each step has exactly ONE kind key below
+  - name: what it proves             # optional
+    run: shell command               # kind run
+    expect:                          # only with run
+      exit: 0                        # or a list [0, 1]
+      stdout: {{contains: text}}       # or not_contains, equals, matches (regex), lt, le, gt, ge
+      stderr: text                   # a plain string means contains
+    capture: {{var: 'regex (group)'}}  # only with run: one group from stdout into a variable
+    timeout: 10s
+    retry: {{attempts: 3, interval: 2s}}   # or eventually: 60s (not both)
+    sudo: false
+    skip: false                      # or a reason string
+  - http: {{url: "http://127.0.0.1:80/", from: server, method: GET, status: 200,
+           body_contains: text, headers: {{Name: value}}, response_headers: {{name: part}},
+           insecure: false, timeout: 10s}}
+  - file: {{path: /etc/x, exists: true, type: file, mode: "0644", owner: root, group: root,
+           contains: text, not_contains: text}}
+  - port: {{port: 443, listening: true, protocol: tcp}}
+  - service: {{name: nginx, active: true, enabled: true}}
+  - package: {{name: nginx, installed: true, version: ">=1.18"}}
+  - process: {{name: nginx, running: true}}
+"""
+
+
+@dataclass
+class GenerateResult:
+    text: str
+    name: str
+    steps: int
+    attempts: int
+    conversation_id: int
+    path: str | None = None
+
+
+def _extract_yaml(answer: str) -> str:
+    blocks = re.findall(r"```(?:ya?ml)?[ \t]*\n(.*?)```", answer, re.DOTALL)
+    return (blocks[-1] if blocks else answer).strip() + "\n"
+
+
+def generate_plan(settings: Settings, engine: Engine, server: str, request: str, *,
+                  output: str | None = None, on_event: Callable[[Any], None] | None = None,
+                  notify: Callable[[str], None] | None = None, client: Any = None) -> GenerateResult:
+    """Claude inspects `server` read-only and writes a plan; validated, one retry on errors."""
+    from vpsagent.errors import Failure
+    from vpsagent.remote.hosts import select_servers
+    from vpsagent.services.ask import AskRequest, ask
+
+    if not request.strip():
+        raise InvalidInput("say what the plan should check, e.g. \"nginx serves the site\"")
+    select_servers(engine, [server])  # unknown server: exit 2 before any AI call
+    label = output or "generated-plan.yaml"
+    req = AskRequest(prompt=_GENERATE_GUIDE.format(server=server, request=request.strip()),
+                     servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS)
+    res = ask(settings, engine, req, on_event=on_event, notify=notify, client=client)
+    text = _extract_yaml(res.answer)
+    plan, problems = validate_text(text, label)
+    attempts = 1
+    if problems:
+        attempts = 2
+        listing = "\n".join(str(p) for p in problems)
+        fix = AskRequest(
+            prompt=("That plan is invalid; vpsagent reported:\n" + listing + "\n\nReply with the "
+                    "corrected complete plan in ONE ```yaml fenced block."),
+            servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
+            conversation_id=res.conversation_id)
+        res = ask(settings, engine, fix, on_event=on_event, notify=notify, client=client)
+        text = _extract_yaml(res.answer)
+        plan, problems = validate_text(text, label)
+        if problems:
+            raise Failure(
+                f"the generated plan is still invalid after one retry ({len(problems)} "
+                f"problem{'s' if len(problems) != 1 else ''}); nothing was written",
+                hint=f"see conversation {res.conversation_id}: vpsagent conversations show "
+                     f"{res.conversation_id}",
+                data={"problems": [p.to_dict() for p in problems], "text": text})
+    assert plan is not None
+    return GenerateResult(text=text, name=plan.name, steps=len(plan.steps), attempts=attempts,
+                          conversation_id=res.conversation_id, path=output)

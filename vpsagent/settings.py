@@ -1,0 +1,155 @@
+"""Settings, resolved once per process and passed explicitly.
+
+Precedence: flag > environment > config file > default. `VPSAGENT_HOME` moves every
+path at once (config, data, key file), which is what the tests use.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vpsagent.errors import ConfigError
+from vpsagent.secret import Secret
+
+APP = "vpsagent"
+# A current Sonnet that the installed SDK does not list as deprecated; tests check it.
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+# config-file key -> environment variable (the same name a user would export)
+_FILE_KEYS = {
+    "database_url": "DATABASE_URL",
+    "model": "VPSAGENT_MODEL",
+    "anthropic_base_url": "ANTHROPIC_BASE_URL",
+    "smtp_url": "VPSAGENT_SMTP_URL",
+    "mail_from": "VPSAGENT_MAIL_FROM",
+    "github_api_url": "GITHUB_API_URL",
+    "policy_file": "VPSAGENT_POLICY",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path | None
+    config_dir: Path
+    data_dir: Path
+    config_file: Path
+    key_file: Path
+    database_url: str
+    secret: Secret | None
+    secret_source: str  # "VPSAGENT_SECRET" | "SESSION_SECRET" | "key file"
+    anthropic_api_key: Secret | None
+    anthropic_base_url: str | None
+    model: str
+    smtp_url: Secret | None
+    mail_from: str | None
+    github_token: Secret | None
+    github_api_url: str
+    policy_file: Path
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+
+    def with_overrides(self, **kw: Any) -> Settings:
+        return replace(self, **kw)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    unknown = sorted(set(data) - set(_FILE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting {unknown[0]!r}",
+            hint="known: " + ", ".join(sorted(_FILE_KEYS)),
+        )
+    return data
+
+
+def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+    """Resolve every setting. `flags` are command-line values (None = not given)."""
+    env = os.environ if env is None else env
+    home_s = env.get("VPSAGENT_HOME")
+    if home_s:
+        home: Path | None = Path(home_s).expanduser().absolute()
+        config_dir = home / "config"
+        data_dir = home / "data"
+    else:
+        import platformdirs
+
+        home = None
+        config_dir = Path(platformdirs.user_config_dir(APP))
+        data_dir = Path(platformdirs.user_data_dir(APP))
+    config_file = config_dir / "config.toml"
+    file_values = _read_config(config_file)
+    sources: dict[str, str] = {}
+
+    def pick(key: str, default: str | None) -> str | None:
+        if flags.get(key) is not None:
+            sources[key] = "flag"
+            return str(flags[key])
+        env_name = _FILE_KEYS.get(key)
+        if env_name and env.get(env_name):
+            sources[key] = f"env {env_name}"
+            return env[env_name]
+        if key in file_values:
+            sources[key] = "config file"
+            return str(file_values[key])
+        sources[key] = "default"
+        return default
+
+    database_url = pick("database_url", f"sqlite:///{data_dir / 'vpsagent.db'}")
+    assert database_url is not None
+
+    secret: Secret | None = None
+    secret_source = "key file"
+    for name in ("VPSAGENT_SECRET", "SESSION_SECRET"):
+        if env.get(name):
+            secret, secret_source = Secret(env[name]), name
+            break
+
+    def secret_env(name: str) -> Secret | None:
+        return Secret(env[name]) if env.get(name) else None
+
+    smtp = pick("smtp_url", None)
+    return Settings(
+        home=home,
+        config_dir=config_dir,
+        data_dir=data_dir,
+        config_file=config_file,
+        key_file=config_dir / "secret.key",
+        database_url=database_url,
+        secret=secret,
+        secret_source=secret_source,
+        anthropic_api_key=secret_env("ANTHROPIC_API_KEY"),
+        anthropic_base_url=pick("anthropic_base_url", None),
+        model=pick("model", DEFAULT_MODEL) or DEFAULT_MODEL,
+        smtp_url=Secret(smtp) if smtp else None,
+        mail_from=pick("mail_from", None),
+        github_token=secret_env("GITHUB_TOKEN"),
+        github_api_url=pick("github_api_url", "https://api.github.com") or "",
+        policy_file=Path(pick("policy_file", str(config_dir / "policy.yaml")) or ""),
+        sources=sources,
+    )
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:pw@host/db -> postgresql://user:***@host/db (for doctor and errors)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0] + ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
