@@ -1,0 +1,50 @@
+"""`vpsagent servers check`: pin on first contact, verify after, replace only when asked."""
+
+from __future__ import annotations
+
+from tests.sshd import SSHD, free_port, register_sshd
+from vpsagent.services.servers import ServerSpec, add_server, pin_host_key, show_server
+
+
+def test_first_contact_pins_and_prints_the_fingerprint(cli, engine, keyring, sshd: SSHD) -> None:
+    register_sshd(engine, keyring, sshd, "new1", pin=False)
+    r = cli("servers", "check", "new1")
+    assert r.exit_code == 0, r.stderr
+    assert sshd.host_key_fingerprint in r.stdout and "pinned on first contact" in r.stdout
+    assert sshd.host_key_fingerprint in r.stderr  # announced as it happened
+    assert show_server(engine, "new1").host_key_fingerprint == sshd.host_key_fingerprint
+    again = cli("servers", "check", "new1", "--json")
+    s = again.json()["data"]["servers"][0]
+    assert again.exit_code == 0 and s["status"] == "ok" and s["fingerprint"] == sshd.host_key_fingerprint
+
+
+def test_changed_key_exit_5_both_fingerprints_and_update_only_when_asked(cli, engine, keyring, sshd: SSHD,
+                                                                         sshd_factory) -> None:
+    old: SSHD = sshd_factory(["127.0.0.34"])
+    register_sshd(engine, keyring, sshd, "web9", pin=False)
+    pin_host_key(engine, "web9", old.host_key_type, old.host_key_base64, old.host_key_fingerprint)
+    r = cli("servers", "check", "web9")
+    assert r.exit_code == 5
+    assert old.host_key_fingerprint in r.stderr and sshd.host_key_fingerprint in r.stderr
+    assert "--update-host-key" in r.stderr
+    assert show_server(engine, "web9").host_key_fingerprint == old.host_key_fingerprint
+    j = cli("servers", "check", "web9", "--json").json()
+    assert j["exit_code"] == 5 and j["errors"][0]["code"] == "host_key_mismatch"
+    assert j["data"]["servers"][0]["old_fingerprint"] == old.host_key_fingerprint
+    upd = cli("servers", "check", "web9", "--update-host-key")
+    assert upd.exit_code == 0 and "replaced" in upd.stdout
+    assert show_server(engine, "web9").host_key_fingerprint == sshd.host_key_fingerprint
+
+
+def test_check_all_reports_each_server_and_exit_5_for_the_unreachable(cli, engine, keyring, sshd: SSHD) -> None:
+    register_sshd(engine, keyring, sshd, "a1", address="127.0.0.1")
+    register_sshd(engine, keyring, sshd, "a2", address="127.0.0.2")
+    add_server(engine, lambda: keyring, ServerSpec(name="a3", host="127.0.0.1", port=free_port(["127.0.0.1"]),
+                                                   user=sshd.user, key_path=sshd.client_key_path))
+    r = cli("servers", "check", "--all", "--json")
+    by = {s["server"]: s for s in r.json()["data"]["servers"]}
+    assert r.exit_code == 5
+    assert by["a1"]["status"] == by["a2"]["status"] == "ok"
+    assert by["a3"]["status"] == "unreachable" and "refused" in by["a3"]["error"]
+    assert cli("servers", "check", "local").exit_code == 0
+    assert cli("servers", "check", "nope").exit_code == 2
