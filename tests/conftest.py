@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 
+from tests.fakes.anthropic_api import anthropic_api  # noqa: F401  (fixture: the fake Messages API)
 from tests.sshd import ssh_server, sshd, sshd_factory  # noqa: F401  (fixtures)
 
 PG_URL = os.environ.get("VPSAGENT_TEST_DATABASE_URL")
