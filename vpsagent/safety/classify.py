@@ -347,6 +347,10 @@ class _Analyzer:
                 if risk > RO:
                     argv = tuple(w.value for w in cmd.words) or (r.op, r.target.value)
                     self.add(argv, risk, reason, text_, chain)
+                elif r.op == "<" and not r.target.dynamic and _CREDENTIAL_FILE_RE.search(r.target.value):
+                    # `cat < /etc/shadow` reads the file as surely as `cat /etc/shadow`; record it
+                    # so reads_credentials() sees it (also for `done < FILE`, which has no words)
+                    self.add((r.op, r.target.value), RO, f"input redirection reads {r.target.value}", text_, chain)
             words = list(cmd.words)
             while words and not words[0].quoted and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\+?=.*", words[0].value, re.S):
                 words.pop(0)
@@ -836,6 +840,11 @@ def _w_eval(an: _Analyzer, args: list[Word], depth: int, text: str, chain: tuple
 
 
 def _w_su(an: _Analyzer, args: list[Word], depth: int, text: str, chain: tuple[str, ...]) -> list[Word] | None:
+    if chain and chain[-1] == "runuser":
+        # `runuser -u USER [--] CMD...` runs CMD directly (no shell, no -c): unwrap it
+        rest, _, values = _skip_options(args, "ugGw", ("--user", "--group", "--supp-group", "--whitelist-environment"))
+        if rest and ("-u" in values or "--user" in values):
+            return rest
     vals = _vals(args)
     for i, v in enumerate(vals):
         if v in ("-c", "--command") and i + 1 < len(vals):
@@ -1218,7 +1227,13 @@ def _awk(prog: str, args: list[Word]) -> _Result:
         return MUT, f"{prog} -f runs a program file whose effect is unknown"
     prog_text = pos[0].value if pos else ""
     if re.search(r"\bsystem\s*\(", prog_text):
-        return MUT, f"the {prog} program calls system()"
+        # system("...") with a literal command: judge that command, so --yes cannot run `rm -rf /`
+        worst: _Result = (MUT, f"the {prog} program calls system()")
+        for shell in re.findall(r'\bsystem\s*\(\s*"((?:[^"\\]|\\.)*)"', prog_text):
+            sub = classify_at(shell, 1)
+            if sub.risk > worst[0]:
+                worst = (sub.risk, f"the {prog} program runs `{shell}`: {sub.summary}")
+        return worst
     if re.search(r"\bprintf?\b[^;{}]*?(>|\|)", prog_text) or re.search(r"\|\s*&?\s*getline", prog_text):
         return MUT, f"the {prog} program writes to a file or a command"
     return RO, f"{prog} only prints"
@@ -2028,12 +2043,12 @@ def _fail2ban(prog: str, args: list[Word]) -> _Result:
 
 
 def _kubectl(prog: str, args: list[Word]) -> _Result:
-    _, _, pos = _split_opts(args, "nclos", ("--namespace", "--context", "--selector", "--output", "--kubeconfig", "--cluster", "--user", "--container", "--since", "--tail"))
+    flags, _, pos = _split_opts(args, "nclos", ("--namespace", "--context", "--selector", "--output", "--kubeconfig", "--cluster", "--user", "--container", "--since", "--tail"))
     vals = _vals(pos)
     sub = vals[0] if vals else ""
     if sub in ("get", "describe", "logs", "top", "explain", "version", "api-resources", "api-versions", "cluster-info", "config", "events", "diff", "auth") and not (sub == "config" and len(vals) > 1 and vals[1].startswith(("set", "use", "delete", "rename"))):
         return RO, f"kubectl {sub} only reads"
-    if sub == "delete" and (any(v in ("namespace", "ns", "pv", "pvc", "persistentvolume", "persistentvolumeclaim", "node", "nodes") for v in vals[1:]) or "--all" in vals):
+    if sub == "delete" and (any(v in ("namespace", "ns", "pv", "pvc", "persistentvolume", "persistentvolumeclaim", "node", "nodes") for v in vals[1:]) or "--all" in flags):
         return DES, "kubectl delete of namespaces, volumes, nodes or --all deletes data"
     if not sub:
         return RO, "kubectl shows help"
