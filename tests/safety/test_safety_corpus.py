@@ -8,14 +8,14 @@ from __future__ import annotations
 import collections
 
 import pytest
-from safety_corpus import (
+
+from tests.safety.safety_corpus import (
     CORPUS,
     CREDENTIAL_READ_CASES,
     DESTRUCTIVE_CASES,
     MUTATING_CASES,
     READ_ONLY_CASES,
 )
-
 from vpsagent.safety import Risk, classify
 
 # Issue 4 §3 names these; they must stay in the corpus with exactly this class.
