@@ -119,7 +119,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{source}{line}: invalid YAML in the policy file: {problem}") from None
-    if root is None:
+    if root is None or _is_null(root):
+        # an empty file, or an empty document (`---` alone, `~`): no rules
         return Policy(source=source)
     top = _mapping(root, source, "the policy file")
     unknown = [k for k in top if k not in _TOP_KEYS]
