@@ -165,6 +165,9 @@ READ_ONLY_CASES: list[tuple[str, Risk]] = [
     ("cat ~/.ssh/authorized_keys", RO),
     ("cat ~/.ssh/known_hosts", RO),
     ("ls -la ~/.ssh", RO),
+    ("cat /etc/ssh/*.pub", RO),
+    ("ls /etc/*.conf", RO),
+    ("du -sh /root/*", RO),
     # --- chains, control flow, substitutions, heredocs
     ("cat /etc/hosts; cat /etc/resolv.conf", RO),
     ("uptime && free -h && df -h", RO),
@@ -188,6 +191,7 @@ READ_ONLY_CASES: list[tuple[str, Risk]] = [
     ("ionice -c3 du -sh /srv", RO),
     ("sudo du -sh /var/lib/docker", RO),
     ("sudo -u www-data ls /var/www/app", RO),
+    ("nsenter -t 1 -n ss -tlnp", RO),
     ("nohup tail -f /var/log/syslog > /dev/null 2>&1 &", RO),
     ("sh -c 'df -h; free -m'", RO),
     ('bash -c "uptime"', RO),
@@ -275,6 +279,12 @@ CREDENTIAL_READ_CASES: list[tuple[str, Risk]] = [
     ("wc -l < /root/.ssh/id_rsa", MUT),
     ('while read l; do echo "$l"; done < /etc/shadow', MUT),
     ("sh -c 'cat < /etc/ssh/ssh_host_ed25519_key'", MUT),
+    # a glob the shell would expand to a credential file reads it just the same
+    ("cat /etc/ssh/ssh_host_*_key", MUT),
+    ("cat /etc/sha*ow", MUT),
+    ("cat /etc/ssh/*", MUT),
+    ("cat /root/.ssh/id_*", MUT),
+    ("cat < /etc/sha[d]ow", MUT),
 ]
 
 MUTATING_CASES: list[tuple[str, Risk]] = [
@@ -484,6 +494,10 @@ DESTRUCTIVE_CASES: list[tuple[str, Risk]] = [
     ("exec rm -rf /srv", DES),
     ("setsid rm -rf /srv", DES),
     ("strace -f rm -rf /srv", DES),
+    ("systemd-run --unit cleanup rm -rf /srv", DES),
+    ("nsenter -t 1 -m -u -i -n rm -rf /", DES),
+    ("unshare -m rm -rf /", DES),
+    ("setpriv --reuid=0 rm -rf /", DES),
     ("flock /tmp/lock rm -rf /srv", DES),
     ("flock /tmp/lock -c 'rm -rf /srv'", DES),
     ("chroot /mnt rm -rf /", DES),

@@ -347,7 +347,7 @@ class _Analyzer:
                 if risk > RO:
                     argv = tuple(w.value for w in cmd.words) or (r.op, r.target.value)
                     self.add(argv, risk, reason, text_, chain)
-                elif r.op == "<" and not r.target.dynamic and _CREDENTIAL_FILE_RE.search(r.target.value):
+                elif r.op == "<" and not r.target.dynamic and _names_credential(r.target.value):
                     # `cat < /etc/shadow` reads the file as surely as `cat /etc/shadow`; record it
                     # so reads_credentials() sees it (also for `done < FILE`, which has no words)
                     self.add((r.op, r.target.value), RO, f"input redirection reads {r.target.value}", text_, chain)
@@ -568,11 +568,44 @@ _CREDENTIAL_FILE_RE = re.compile(
 )
 
 
+# Where credentials live on a typical server: a glob argument (`/etc/ssh/ssh_host_*_key`,
+# `/etc/sha*ow`) that the shell would expand to one of these reads it just the same.
+_CREDENTIAL_PATHS = (
+    "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
+    *(f"/etc/ssh/ssh_host_{t}_key" for t in ("rsa", "ecdsa", "ed25519", "dsa")),
+    *(f"{h}/.ssh/id_{t}" for h in ("/root", "~", "$HOME") for t in ("rsa", "ecdsa", "ed25519", "dsa")),
+    *(f"{h}/{f}" for h in ("/root", "~", "$HOME")
+      for f in (".pgpass", ".netrc", ".my.cnf", ".git-credentials", ".aws/credentials",
+                ".docker/config.json", ".kube/config")),
+)
+
+
+def _glob_segment_match(name: str, pattern: str) -> bool:
+    # the shell's rules, not fnmatch's: `*` never matches a leading dot
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _names_credential(word: str) -> bool:
+    word = word.strip("'\"")
+    if _CREDENTIAL_FILE_RE.search(word):
+        return True
+    if not re.search(r"[*?\[]", word):
+        return False
+    pattern = word.split("/")
+    for path in _CREDENTIAL_PATHS:
+        parts = path.split("/")
+        if len(parts) == len(pattern) and all(_glob_segment_match(n, p) for n, p in zip(parts, pattern, strict=True)):
+            return True
+    return False
+
+
 def reads_credentials(cls: Classification) -> str | None:
     """The first argument of a read-only command that names a credential file, if any."""
     for argv in cls.commands:
         for word in argv[1:]:
-            if _CREDENTIAL_FILE_RE.search(word.strip("'\"")):
+            if _names_credential(word):
                 return word
     return None
 
@@ -1033,6 +1066,11 @@ _WRAPPERS: dict[str, _Wrapper] = {
     "strace": _w_simple("eoOpPsSuUXbEI"),
     "ltrace": _w_simple("eoOpPsSuUXbEI"),
     "catchsegv": _w_simple(),
+    # run a program in another namespace / unit / credential set: judge the program
+    "systemd-run": _w_simple("upEMH", ("--unit", "--property", "--setenv", "--machine", "--host", "--description", "--slice", "--uid", "--gid", "--nice", "--working-directory", "--on-active", "--on-boot", "--on-startup", "--on-unit-active", "--on-unit-inactive", "--on-calendar", "--timer-property", "--path-property", "--socket-property", "--service-type")),
+    "nsenter": _w_simple("tSG", ("--target", "--setuid", "--setgid")),
+    "unshare": _w_simple("SGRw", ("--setuid", "--setgid", "--root", "--wd", "--propagation", "--setgroups", "--map-user", "--map-group", "--map-users", "--map-groups")),
+    "setpriv": _w_simple("", ("--reuid", "--regid", "--ruid", "--rgid", "--euid", "--egid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label", "--apparmor-profile")),
 }
 
 
