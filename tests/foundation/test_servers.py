@@ -266,3 +266,57 @@ def test_secrets_never_stored_or_printed_in_plaintext(cli, tmp_path, home, engin
         assert needle not in stored, needle
         assert needle not in printed, needle
     assert b"vpsenc$1$scrypt$" in stored  # the envelopes are there instead
+
+
+def test_jump_hosts_follow_a_rename_and_never_loop(cli):
+    assert cli("servers", "add", "bastion", "--host", "198.51.100.1").exit_code == 0
+    assert cli("servers", "add", "app", "--host", "10.0.0.2", "--jump", "bastion").exit_code == 0
+    assert cli("servers", "add", "db", "--host", "10.0.0.3", "--jump", "app").exit_code == 0
+    r = cli("servers", "edit", "bastion", "--rename", "gate")
+    assert r.exit_code == 0, r.stderr
+    assert cli("servers", "show", "app", "--json").json()["data"]["server"]["jump"] == "gate"
+    one_line_error(cli("servers", "edit", "gate", "--jump", "db"), 2, "loop: gate -> db -> app -> gate")
+    one_line_error(cli("servers", "edit", "app", "--jump", "local"), 2, "cannot be a jump host")
+    one_line_error(cli("servers", "edit", "app", "--jump", "gate", "--no-jump"), 2, "contradict")
+    assert cli("servers", "show", "gate", "--json").json()["data"]["server"]["jump"] is None
+
+
+def test_edit_without_changes_is_refused(cli):
+    assert cli("servers", "add", "w", "--host", "198.51.100.7").exit_code == 0
+    one_line_error(cli("servers", "edit", "w"), 2, "nothing to change")
+
+
+def test_host_key_can_be_pinned_up_front(cli, tmp_path):
+    keygen(tmp_path, "hostkey")
+    pub = (tmp_path / "hostkey.pub").read_text().strip()
+    fp = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "hostkey.pub")],
+                        capture_output=True, text=True, check=True).stdout.split()[1]
+    r = cli("servers", "add", "pinned", "--host", "198.51.100.9", "--host-key", f"198.51.100.9 {pub}", "--json")
+    assert r.exit_code == 0, r.stderr
+    server = r.json()["data"]["server"]
+    assert (server["host_key_type"], server["host_key_fingerprint"]) == ("ssh-ed25519", fp)
+    one_line_error(cli("servers", "edit", "pinned", "--host-key", "ssh-ed25519 not-base64!"), 2, "base64")
+    one_line_error(cli("servers", "edit", "pinned", "--host-key", "ssh-rsa " + pub.split()[1]), 2, "not a ssh-rsa key")
+
+
+def test_import_warns_about_a_missing_identity_file(cli, tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host lost\n    HostName 198.51.100.5\n    IdentityFile {tmp_path / 'gone'}\n")
+    r = cli("servers", "import", "--ssh-config", str(cfg))
+    assert r.exit_code == 0 and "added lost" in r.stdout
+    assert "IdentityFile" in r.stderr and "does not exist" in r.stderr
+
+
+def test_up_front_host_key_is_verified_by_the_real_sshd(cli, sshd, tmp_path):
+    good = f"{sshd.host_key_type} {sshd.host_key_base64}"
+    keygen(tmp_path, "otherhost")
+    wrong = (tmp_path / "otherhost.pub").read_text().strip()
+    common = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--key", str(sshd.client_key_path)]
+    assert cli("servers", "add", "good", *common, "--host-key", good).exit_code == 0
+    assert cli("servers", "add", "bad", *common, "--host-key", wrong).exit_code == 0
+    r = cli("servers", "check", "good")
+    assert r.exit_code == 0, r.stderr
+    assert "first contact" not in r.stderr
+    r = cli("servers", "check", "bad")
+    assert r.exit_code == 5
+    assert sshd.host_key_fingerprint in r.stdout + r.stderr

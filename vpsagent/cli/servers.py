@@ -41,6 +41,8 @@ def _credential_options(f):  # type: ignore[no-untyped-def]
         click.option("--agent", is_flag=True, help="Authenticate with ssh-agent only."),
         click.option("--jump", help="Name of a server to jump through (ProxyJump)."),
         click.option("--sudo-password-stdin", is_flag=True, help="Read the sudo password from stdin."),
+        click.option("--host-key", help="Pin this host key now instead of on first contact: a line like "
+                     "'ssh-ed25519 AAAA...' (from ssh-keyscan or the server's /etc/ssh/ssh_host_*.pub)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -83,7 +85,7 @@ def _target(v) -> str:  # type: ignore[no-untyped-def]
 @pass_app
 def servers_add(app: App, name: str, host: str | None, port: int | None, user: str | None, key: Path | None,
                 key_passphrase_stdin: bool, password_stdin: bool, agent: bool, jump: str | None,
-                sudo_password_stdin: bool, tags: tuple[str, ...]) -> int:
+                sudo_password_stdin: bool, host_key: str | None, tags: tuple[str, ...]) -> int:
     """Add a server to the inventory.
 
     Passwords and passphrases are read from stdin only, never from the command line.
@@ -92,6 +94,7 @@ def servers_add(app: App, name: str, host: str | None, port: int | None, user: s
     Examples:
       vpsagent servers add web1 --host 203.0.113.10 -u deploy --key ~/.ssh/id_ed25519 -t web
       printf %s "$PW" | vpsagent servers add db1 --host 10.0.0.5 -u admin --password-stdin
+      vpsagent servers add ci1 --host 203.0.113.20 --key key --host-key "$KNOWN_HOST_KEY"
     """
     from vpsagent.errors import UsageError
     from vpsagent.services.servers import ServerSpec, add_server
@@ -100,7 +103,7 @@ def servers_add(app: App, name: str, host: str | None, port: int | None, user: s
         raise UsageError("--host is required")
     pp, pw, sudo = _secrets_from_stdin(key_passphrase_stdin, password_stdin, sudo_password_stdin)
     spec = ServerSpec(name=name, host=host, port=port, user=user, key_path=key, key_passphrase=pp,
-                      password=pw, agent=agent, tags=list(tags), jump=jump, sudo_password=sudo)
+                      password=pw, agent=agent, tags=list(tags), jump=jump, sudo_password=sudo, host_key=host_key)
     view = add_server(app.engine, lambda: app.keyring, spec)
     return _show_view(app, view, "added")
 
@@ -115,7 +118,7 @@ def servers_add(app: App, name: str, host: str | None, port: int | None, user: s
 @pass_app
 def servers_edit(app: App, name: str, host: str | None, port: int | None, user: str | None, key: Path | None,
                  key_passphrase_stdin: bool, password_stdin: bool, agent: bool, jump: str | None,
-                 sudo_password_stdin: bool, rename: str | None, tags: tuple[str, ...],
+                 sudo_password_stdin: bool, host_key: str | None, rename: str | None, tags: tuple[str, ...],
                  untag: tuple[str, ...], no_jump: bool) -> int:
     """Change a server; only the options given change.
 
@@ -123,12 +126,15 @@ def servers_edit(app: App, name: str, host: str | None, port: int | None, user: 
     Example:
       vpsagent servers edit web1 --port 2222 -t prod --untag staging
     """
+    from vpsagent.errors import UsageError
     from vpsagent.services.servers import ServerSpec, edit_server
 
+    if jump and no_jump:
+        raise UsageError("--jump and --no-jump contradict each other")
     pp, pw, sudo = _secrets_from_stdin(key_passphrase_stdin, password_stdin, sudo_password_stdin)
     spec = ServerSpec(name=name, host=host, port=port, user=user, key_path=key, key_passphrase=pp,
                       password=pw, agent=agent, add_tags=list(tags), remove_tags=list(untag),
-                      jump="" if no_jump else jump, sudo_password=sudo)
+                      jump="" if no_jump else jump, sudo_password=sudo, host_key=host_key)
     view = edit_server(app.engine, lambda: app.keyring, spec, new_name=rename)
     return _show_view(app, view, "updated")
 
@@ -223,8 +229,10 @@ def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
     def text(c) -> None:  # type: ignore[no-untyped-def]
         for v in res.added:
             c.print(f"added {v.name} ({_target(v)})", markup=False)
-        for s in res.skipped:
+        for s in res.warnings:
             app.out.warn(f"{s['name']}: {s['reason']}")
+        for s in res.skipped:
+            app.out.warn(f"{s['name']}: not imported: {s['reason']}")
         if not res.added and not res.skipped:
             app.out.note("no Host entries matched")
 

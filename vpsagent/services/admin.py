@@ -53,7 +53,9 @@ def doctor(settings: Settings) -> DoctorReport:
         },
         settings={
             "database_url": f"{mask_url(settings.database_url)}  [{src.get('database_url')}]",
-            "secret": f"*** from {settings.secret_source}",
+            "secret": (f"*** from {settings.secret_source}" if settings.secret is not None
+                       else ("*** from the key file" if settings.key_file.exists()
+                             else "(none yet: a key file is created when the first credential is stored)")),
             "model": f"{settings.model}  [{src.get('model')}]",
             "anthropic_api_key": "*** (set)" if settings.anthropic_api_key else "(not set)",
             "anthropic_base_url": settings.anthropic_base_url or "(default)",
@@ -67,10 +69,12 @@ def doctor(settings: Settings) -> DoctorReport:
 
     # database: connect and read the revision without migrating anything
     engine = None
+    db_ok = False
     try:
         engine = make_engine(settings.database_url)
         with engine.connect() as conn:
             rev = current_revision(conn)
+        db_ok = True
         if rev == SCHEMA_HEAD:
             add(Check("database", "ok", f"{engine.dialect.name}, schema {rev} (current)"))
         elif rev is None:
@@ -103,7 +107,7 @@ def doctor(settings: Settings) -> DoctorReport:
         else:
             secret = None
             add(Check("secret", "ok", "no secret yet: a key file is created when the first credential is stored"))
-        if secret is not None and engine is not None:
+        if secret is not None and engine is not None and db_ok:
             _check_vault(engine, secret, add)
     except VpsAgentError as exc:
         add(Check("secret", "fail", exc.line()))
@@ -114,8 +118,22 @@ def doctor(settings: Settings) -> DoctorReport:
     if settings.smtp_url:
         add(_check_smtp(settings.smtp_url))
     else:
-        add(Check("smtp", "warn", "VPSAGENT_SMTP_URL not set: login codes cannot be e-mailed"))
+        add(Check("smtp", "ok", "not configured (VPSAGENT_SMTP_URL); no command needs mail yet"))
+    add(_check_policy(settings))
     return report
+
+
+def _check_policy(settings: Settings) -> Check:
+    """The agent's policy file parses (a broken one would stop every `ask`)."""
+    from vpsagent.safety.policy import load_policy
+
+    if not settings.policy_file.exists():
+        return Check("policy", "ok", "no policy file: the default rules apply")
+    try:
+        load_policy(settings.policy_file)
+    except VpsAgentError as exc:
+        return Check("policy", "fail", exc.message)
+    return Check("policy", "ok", f"{settings.policy_file} parses")
 
 
 def _check_vault(engine: Engine, secret: Secret, add: Callable[[Check], None]) -> None:

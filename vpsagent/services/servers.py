@@ -49,6 +49,12 @@ class ServerSpec:
     remove_tags: list[str] = field(default_factory=list)
     jump: str | None = None
     sudo_password: Secret | None = None
+    host_key: str | None = None  # "type base64", as in known_hosts: pin it without trust-on-first-use
+
+    def changes_something(self) -> bool:
+        return any(v not in (None, False, [], "") for v in (
+            self.host, self.port, self.user, self.key_path, self.key_passphrase, self.password, self.agent,
+            self.tags, self.add_tags, self.remove_tags, self.sudo_password, self.host_key)) or self.jump is not None
 
 
 @dataclass
@@ -288,13 +294,10 @@ def _apply(row: Server, spec: ServerSpec, keyring: Keyring | None, session: Sess
         row.tags = check_tags([t for t in list(row.tags or []) + spec.add_tags if t not in spec.remove_tags])
     if spec.jump is not None:
         if spec.jump:
-            if spec.jump == row.name:
-                raise InvalidInput("a server cannot be its own jump host")
-            from sqlmodel import select
-
-            if spec.jump != LOCAL and session.exec(select(Server).where(Server.name == spec.jump)).first() is None:
-                raise NotFound(f"unknown jump server {spec.jump!r}", hint="add it first with `vpsagent servers add`")
+            _check_jump_chain(session, row.name, spec.jump)
         row.jump = spec.jump or None
+    if spec.host_key is not None:
+        row.host_key_type, row.host_key, row.host_key_fingerprint = parse_host_key(spec.host_key)
 
     def enc(field_: str, value: Secret | bytes | None) -> str | None:
         if value is None:
@@ -327,6 +330,55 @@ def _apply(row: Server, spec: ServerSpec, keyring: Keyring | None, session: Sess
         row.key_source = None
     if spec.sudo_password is not None:
         row.sudo_password_enc = enc("sudo_password_enc", spec.sudo_password)
+
+
+def _check_jump_chain(session: Session, name: str, jump: str) -> None:
+    """The jump host exists and the chain it starts never comes back to `name`."""
+    from sqlmodel import select
+
+    from vpsagent.db.models import Server
+
+    if jump == name:
+        raise InvalidInput("a server cannot be its own jump host")
+    if jump == LOCAL:
+        raise InvalidInput("the built-in 'local' server cannot be a jump host")
+    chain, cur = [name], jump
+    while cur:
+        row = session.exec(select(Server).where(Server.name == cur)).first()
+        if row is None:
+            raise NotFound(f"unknown jump server {cur!r}", hint="add it first with `vpsagent servers add`")
+        chain.append(cur)
+        if row.jump in chain:
+            raise InvalidInput("jump hosts would form a loop: " + " -> ".join(chain + [row.jump]))
+        cur = row.jump
+
+
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                  "ssh-rsa", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+
+
+def parse_host_key(line: str) -> tuple[str, str, str]:
+    """A known_hosts-style public key ("[host] type base64 [comment]") -> (type, base64, SHA256 fingerprint)."""
+    import base64
+    import binascii
+    import hashlib
+
+    words = line.split()
+    while words and words[0] not in HOST_KEY_TYPES:
+        words = words[1:]  # tolerate a leading host pattern, as ssh-keyscan prints it
+    if len(words) < 2:
+        raise InvalidInput("--host-key: expected a public key line like 'ssh-ed25519 AAAA...' "
+                           "(ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub on the server)")
+    key_type, b64 = words[0], words[1]
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("--host-key: the key is not valid base64") from None
+    n = int.from_bytes(blob[:4], "big") if len(blob) > 4 else 0
+    if blob[4:4 + n].decode("ascii", "replace") != key_type:
+        raise InvalidInput(f"--host-key: the key data is not a {key_type} key")
+    fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return key_type, b64, fp
 
 
 def add_server(engine: Engine, keyring_get: Any, spec: ServerSpec) -> ServerView:
@@ -368,6 +420,8 @@ def edit_server(engine: Engine, keyring_get: Any, spec: ServerSpec, *, new_name:
 
     if spec.name == LOCAL:
         raise InvalidInput("the built-in 'local' server cannot be edited")
+    if not spec.changes_something() and not new_name:
+        raise InvalidInput("nothing to change: give at least one option", hint="see `vpsagent servers edit --help`")
     if spec.key_path is not None:
         read_key_file(spec.key_path, spec.key_passphrase)
     keyring = keyring_get() if _needs_keyring(spec) else None
@@ -381,6 +435,10 @@ def edit_server(engine: Engine, keyring_get: Any, spec: ServerSpec, *, new_name:
 
             if s.exec(select(Server).where(Server.name == new_name)).first() is not None:
                 raise AlreadyExists(f"a server named {new_name!r} already exists")
+            # servers that jump through this one follow the rename
+            for dependant in s.exec(select(Server).where(Server.jump == row.name)).all():
+                dependant.jump = new_name
+                s.add(dependant)
             row.name = new_name
         _apply(row, spec, keyring, s)
         row.updated_at = utcnow()
@@ -412,7 +470,8 @@ def remove_server(engine: Engine, name: str) -> ServerView:
 @dataclass
 class ImportResult:
     added: list[ServerView]
-    skipped: list[dict[str, str]]  # {"name": ..., "reason": ...}
+    skipped: list[dict[str, str]]  # {"name": ..., "reason": ...}: not imported
+    warnings: list[dict[str, str]] = field(default_factory=list)  # imported, but with this caveat
 
 
 def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str | None = None) -> ImportResult:
@@ -435,6 +494,7 @@ def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str
     existing = {v.name for v in list_servers(engine)}
     added: list[ServerView] = []
     skipped: list[dict[str, str]] = []
+    warnings: list[dict[str, str]] = []
     for alias in names:
         o = cfg.lookup(alias)
         if alias in existing:
@@ -451,6 +511,10 @@ def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str
             if jump and jump.lower() != "none":
                 first = jump.split(",")[0].split("@")[-1].split(":")[0]
                 spec.jump = first
+            idents = [Path(i).expanduser() for i in o.get("identityfile", [])]
+            if idents and not any(p.exists() for p in idents):
+                warnings.append({"name": alias, "reason": f"IdentityFile {idents[0]} does not exist; "
+                                "the server uses ssh-agent / default keys"})
             for ident in o.get("identityfile", []):
                 p = Path(ident).expanduser()
                 if p.exists():
@@ -460,7 +524,7 @@ def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str
                     except InvalidInput as exc:
                         skipped_key = str(exc)
                         spec.key_path = None
-                        skipped.append({"name": alias, "reason": f"key {p} not stored ({skipped_key}); "
+                        warnings.append({"name": alias, "reason": f"key {p} not stored ({skipped_key}); "
                                         "the server uses ssh-agent / default keys"})
                     break
             if spec.jump and spec.jump not in existing:
@@ -469,4 +533,4 @@ def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str
             existing.add(alias)
         except (InvalidInput, NotFound, AlreadyExists, ValueError) as exc:
             skipped.append({"name": alias, "reason": getattr(exc, "message", str(exc))})
-    return ImportResult(added=added, skipped=skipped)
+    return ImportResult(added=added, skipped=skipped, warnings=warnings)
