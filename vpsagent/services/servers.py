@@ -280,7 +280,6 @@ def _needs_keyring(spec: ServerSpec) -> bool:
 
 def _apply(row: Server, spec: ServerSpec, keyring: Keyring | None, session: Session) -> None:
     """Validate `spec` and write it onto `row` (which already has an id)."""
-    from vpsagent.db.models import Server
 
     if spec.host is not None:
         row.host = check_host(spec.host)
