@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpsagent.errors import CredentialError
+from vpsagent.errors import ConfigError, CredentialError
 from vpsagent.secret import Secret
 
 PREFIX = "vpsenc"
@@ -174,12 +174,15 @@ def load_or_create_key_file(path: Path, notify: Callable[[str], None]) -> Secret
     try:
         st = path.stat()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(32)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process won the race; use its key
             return load_or_create_key_file(path, notify)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the key file {path}: {exc.strerror}",
+                              hint="check VPSAGENT_HOME, or set VPSAGENT_SECRET") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
         notify(

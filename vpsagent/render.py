@@ -31,16 +31,28 @@ def _plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich exits with status 1 here; we want the caller's BrokenPipeError path
+        # (quiet, exit 141, remote commands stopped) whichever writer noticed first.
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
     stream = file or (sys.stderr if stderr else sys.stdout)
-    plain = _plain() or not stream.isatty()
-    return Console(
+    tty = stream.isatty()
+    plain = _plain() or not tty
+    return _Console(
         file=stream,
         no_color=plain,
         color_system=None if plain else "auto",
         force_terminal=False if plain else None,
         highlight=False,
         soft_wrap=True,  # never fold data lines; pipes and scripts get them whole
+        # Off a terminal rich would assume 80 columns and fold table rows, breaking grep
+        # and awk; a pipe has no width, so give tables all the room they need.
+        width=None if tty else 100_000,
         emoji=False,
     )
 

@@ -57,3 +57,53 @@ def test_plain_output_off_a_tty_and_json_is_one_document(run_vpsagent):
 def test_unknown_command_is_usage_exit_2(cli):
     r = cli("no-such-command")
     assert r.exit_code == 2 and "No such command" in r.stderr
+
+
+def test_environment_problems_are_one_line_not_a_bug(cli, tmp_path):
+    cases = [
+        ({"DATABASE_URL": "mysql://x@127.0.0.1/db"}, 2, "unsupported database 'mysql'"),
+        ({"DATABASE_URL": "nonsense"}, 2, "not a database URL"),
+        ({"DATABASE_URL": "sqlite:////proc/no/such/x.db"}, 1, "cannot create the database directory"),
+    ]
+    for env, code, needle in cases:
+        r = cli("servers", "list", env=env)
+        assert (r.exit_code, r.stderr.count("\n")) == (code, 1), r.stderr
+        assert needle in r.stderr and "internal error" not in r.stderr
+    r = cli("servers", "add", "x", "--host", "h", "--password-stdin", input="pw\n",
+            env={"VPSAGENT_HOME": "/proc/no-such-home", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert r.exit_code == 2 and "cannot create the key file" in r.stderr
+
+
+def test_closed_stdout_and_full_disk(run_vpsagent, home):
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "vpsagent", "run", "-s", "local", "echo hi"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, env=dict(os.environ), timeout=60, pass_fds=(), close_fds=True,
+                       preexec_fn=lambda: os.close(1))
+    assert r.returncode == 0 and b"Traceback" not in r.stderr
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "vpsagent", "servers", "list", "--json"], stdout=full,
+                           stderr=subprocess.PIPE, env=dict(os.environ), timeout=60)
+    assert r.returncode == 1 and r.stderr.decode().startswith("error: cannot write output")
+
+
+def test_tables_do_not_fold_when_piped(cli):
+    long_tag = "t" * 60
+    assert cli("servers", "add", "a-server-with-a-long-name", "--host", "198.51.100.77", "-t", long_tag,
+               "-t", "x" * 50).exit_code == 0
+    out = cli("servers", "list").stdout
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("a-server")]
+    assert long_tag in line and "not pinned" in line
+
+
+def test_reader_going_away_is_exit_141(home):
+    """`vpsagent ... | head -1`: quiet, and the shell's SIGPIPE status rather than a failure."""
+    import os
+
+    for _ in range(3):
+        subprocess.run([sys.executable, "-m", "vpsagent", "run", "-s", "local", "true"], check=True,
+                       env=dict(os.environ), capture_output=True)
+    script = f"{sys.executable} -m vpsagent run -s local 'seq 1 200000' | head -1; echo ${{PIPESTATUS[0]}}"
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=dict(os.environ), timeout=60)
+    assert r.stdout.split() == ["1", "141"], (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "error" not in r.stderr

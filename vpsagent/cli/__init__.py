@@ -84,6 +84,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     # has nothing left to do: results are committed; flush output, close DB connections, leave.
     try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        code = code or 141
+    except OSError as exc:  # e.g. /dev/full: the data never arrived, so this did not succeed
+        try:
+            sys.stderr.write(f"error: cannot write output: {exc.strerror}\n")
+        except OSError:
+            pass
+        code = code or 1
+    except ValueError:
+        pass
+    try:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
@@ -95,11 +106,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     os._exit(code)
 
 
+def _internal_error(exc: Exception, output: Any, envelope: Any) -> int:
+    """A bug: one line that says so (the trace with VPSAGENT_TRACEBACK=1)."""
+    from vpsagent.errors import ExitCode
+
+    if os.environ.get("VPSAGENT_TRACEBACK"):
+        raise exc
+    out = output()
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    if out.json_mode and not out.emitted:
+        out.write_json(envelope(out.command, ok=False, exit_code=ExitCode.FAILURE,
+                                errors=[{"code": "internal", "message": message}]))
+    else:
+        out.err.print(f"error: {message} (a bug: rerun with VPSAGENT_TRACEBACK=1 and report it)", markup=False)
+    return int(ExitCode.FAILURE)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     from vpsagent.errors import ExitCode, VpsAgentError
 
     args = list(sys.argv[1:] if argv is None else argv)
     inv = Invocation()
+    # Started with stdout or stderr closed (`vpsagent ... >&-`): write into the void
+    # rather than crash on the first print.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
     def output():  # type: ignore[no-untyped-def]
         # rich is imported only when something must be shown, so --help stays fast
@@ -137,6 +170,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             out.err.print("interrupted", markup=False)
         return int(ExitCode.INTERRUPTED)
+    except SystemExit as exc:
+        # click turns a BrokenPipeError into sys.exit(1) after wrapping the streams;
+        # for us a reader that went away is the quiet 141 below, like any Unix tool.
+        from click.utils import PacifyFlushWrapper
+
+        if isinstance(sys.stdout, PacifyFlushWrapper):
+            return 141
+        raise
     except BrokenPipeError:
         # The reader went away (`vpsagent ... | head`): leave quietly, like a Unix tool.
         try:
@@ -144,18 +185,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 141
-    except Exception as exc:
-        if os.environ.get("VPSAGENT_TRACEBACK"):
-            raise
-        out = output()
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        if out.json_mode and not out.emitted:
-            out.write_json(envelope(out.command, ok=False, exit_code=ExitCode.FAILURE,
-                                    errors=[{"code": "internal", "message": message}]))
-        else:
-            out.err.print(f"error: {message} (a bug: rerun with VPSAGENT_TRACEBACK=1 and report it)",
-                          markup=False)
+    except OSError as exc:
+        import errno
+
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT):
+            return _internal_error(exc, output, envelope)
+        # the output itself cannot be written (a full disk, /dev/full, a closed descriptor)
+        try:
+            sys.stderr.write(f"error: cannot write output: {exc.strerror}\n")
+        except OSError:
+            pass
         return int(ExitCode.FAILURE)
+    except Exception as exc:
+        return _internal_error(exc, output, envelope)
     finally:
         for fn in reversed(inv.cleanup):
             try:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpsagent.errors import DatabaseError, SchemaTooNew
+from vpsagent.errors import ConfigError, DatabaseError, SchemaTooNew
 from vpsagent.settings import Settings, mask_url
 
 if TYPE_CHECKING:
@@ -47,12 +47,26 @@ def make_engine(url: str) -> Engine:
     from sqlalchemy import create_engine, event
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    from sqlalchemy.engine import make_url
+
     url = normalize_url(url)
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"DATABASE_URL {mask_url(url)!r} is not a database URL",
+                          hint="use sqlite:///PATH or postgresql://user@host/db") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"unsupported database {backend!r} in DATABASE_URL",
+                          hint="use sqlite:///PATH or postgresql://user@host/db")
     try:
         if url.startswith("sqlite"):
             path = _sqlite_path(url)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DatabaseError(f"cannot create the database directory {path.parent}: {exc.strerror}",
+                                        hint="check VPSAGENT_HOME / DATABASE_URL") from None
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
             @event.listens_for(engine, "connect")
