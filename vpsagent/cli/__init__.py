@@ -170,7 +170,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             out.err.print("interrupted", markup=False)
         return int(ExitCode.INTERRUPTED)
-    except SystemExit as exc:
+    except SystemExit:
         # click turns a BrokenPipeError into sys.exit(1) after wrapping the streams;
         # for us a reader that went away is the quiet 141 below, like any Unix tool.
         from click.utils import PacifyFlushWrapper

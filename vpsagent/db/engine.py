@@ -45,9 +45,8 @@ def _sqlite_path(url: str) -> Path | None:
 def make_engine(url: str) -> Engine:
     """A new engine for `url` with our connection settings (no migration)."""
     from sqlalchemy import create_engine, event
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     url = normalize_url(url)
     try:
