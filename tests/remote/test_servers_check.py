@@ -48,3 +48,12 @@ def test_check_all_reports_each_server_and_exit_5_for_the_unreachable(cli, engin
     assert by["a3"]["status"] == "unreachable" and "refused" in by["a3"]["error"]
     assert cli("servers", "check", "local").exit_code == 0
     assert cli("servers", "check", "nope").exit_code == 2
+
+
+def test_update_host_key_needs_explicit_names(cli):
+    """Re-trusting a fleet in one go is refused: each new key is a decision about one server."""
+    for args in (["--all"], ["-t", "web"]):
+        r = cli("servers", "check", *args, "--update-host-key")
+        assert r.exit_code == 2 and "takes server names" in r.stderr
+    r = cli("servers", "check")
+    assert r.exit_code == 2 and "NAME..." in r.stderr and "-s NAME" not in r.stderr

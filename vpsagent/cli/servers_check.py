@@ -28,6 +28,7 @@ def servers_check(app: App, names: tuple[str, ...], tags: tuple[str, ...], all_:
       vpsagent servers check --all --json
       vpsagent servers check web1 --update-host-key
     """
+    from vpsagent.errors import UsageError
     from vpsagent.remote.hosts import select_servers
     from vpsagent.services.check import check_servers, exit_code_for
 
@@ -35,7 +36,11 @@ def servers_check(app: App, names: tuple[str, ...], tags: tuple[str, ...], all_:
         from vpsagent.errors import InvalidInput
 
         raise InvalidInput("--timeout must be a positive number of seconds")
-    chosen = select_servers(app.engine, names, tags, all_)
+    if update_host_key and (tags or all_):
+        # re-trusting keys is a per-server decision after checking with the admin of each
+        raise UsageError("--update-host-key takes server names, not -t or --all",
+                         hint="name each server whose new key you have verified")
+    chosen = select_servers(app.engine, names, tags, all_, how="NAME..., -t TAG or --all")
     results = check_servers(app.settings, app.engine, chosen, update_host_key=update_host_key,
                             keyring_get=lambda: app.keyring, notify=app.out.note,
                             connect_timeout=connect_timeout)

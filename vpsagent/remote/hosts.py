@@ -28,8 +28,11 @@ MAX_JUMPS = 8
 
 
 def select_servers(engine: Engine, names: Sequence[str] = (), tags: Sequence[str] = (),
-                   all_: bool = False) -> list[str]:
-    """Names chosen by -s/-t/--all, in a stable order; unknown names or empty tags are errors."""
+                   all_: bool = False, *, how: str = "-s NAME, -t TAG or --all") -> list[str]:
+    """Names chosen by -s/-t/--all, in a stable order; unknown names or empty tags are errors.
+
+    `how` is how the calling command spells the choice, for the error when nothing was chosen.
+    """
     from vpsagent.services.servers import server_tags
 
     inventory = server_tags(engine)
@@ -49,7 +52,7 @@ def select_servers(engine: Engine, names: Sequence[str] = (), tags: Sequence[str
         if not chosen:
             raise NotFound("the inventory has no servers yet", hint="add one with `vpsagent servers add`")
     if not chosen:
-        raise UsageError("choose servers with -s NAME, -t TAG or --all")
+        raise UsageError(f"choose servers with {how}")
     return chosen
 
 

@@ -82,7 +82,11 @@ class LocalHost:
             proc.stdout.close()
             proc.stderr.close()
         exit_code: int | None = None if status != "ok" else code
-        if status == "ok" and code != 0:
+        if status == "ok" and code < 0:
+            # killed by a signal: no exit status, as over SSH
+            exit_code, status = None, "failed"
+            error = f"the command was killed by signal {-code} ({signal.Signals(-code).name})"
+        elif status == "ok" and code != 0:
             status = "failed"
         return CommandResult(
             host=self.name, command=command, exit_code=exit_code, stdout=out.value(), stderr=err.value(),
