@@ -107,3 +107,12 @@ def test_reader_going_away_is_exit_141(home):
     r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=dict(os.environ), timeout=60)
     assert r.stdout.split() == ["1", "141"], (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and "error" not in r.stderr
+
+
+def test_usage_errors_in_subcommands_of_groups_are_json_too(cli):
+    for args in (["history", "show", "abc", "--json"], ["history", "verify", "--bogus", "--json"],
+                 ["servers", "show", "--json"]):
+        r = cli(*args)
+        doc = r.json()
+        assert r.exit_code == 2 and doc["ok"] is False and doc["errors"][0]["code"] == "usage", args
+    assert cli("history", "show", "abc", "--json").json()["command"] == "history show"

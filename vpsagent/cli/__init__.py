@@ -155,8 +155,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except click.ClickException as exc:
         out = output()
-        if out.json_mode:
-            out.write_json(envelope(out.command, ok=False, exit_code=exc.exit_code, data=None,
+        # a parse error in a subcommand happens before its --json is seen; argv still says
+        if out.json_mode or _json_requested(args):
+            command = out.command if out.json_mode else _command_from_argv(args)
+            out.write_json(envelope(command, ok=False, exit_code=exc.exit_code, data=None,
                                     errors=[{"code": "usage", "message": exc.format_message()}]))
         else:
             exc.show()
