@@ -45,7 +45,7 @@ def write_plan(path: Path) -> None:
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, env=env)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"{cmd[:4]} failed ({p.returncode}): {p.stderr.decode()[-2000:]}")
