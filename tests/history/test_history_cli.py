@@ -81,3 +81,17 @@ def test_show_and_verify(cli, engine) -> None:
     assert bad.exit_code == 1 and f"row {first + 1}" in bad.stderr
     jb = cli("history", "verify", "--json").json()
     assert jb["exit_code"] == 1 and jb["data"]["first_bad_id"] == first + 1
+
+
+def test_anchor_detects_rows_deleted_from_the_end(cli, engine) -> None:
+    """A chain alone cannot see its newest rows deleted; a recorded head (anchor) can."""
+    _seed(engine, backdate=False)
+    ok = cli("history", "verify", "--json").json()["data"]
+    anchor = f"{ok['head_id']}:{ok['head_hash']}"
+    assert cli("history", "verify", "--anchor", anchor).exit_code == 0
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM command_history WHERE id >= :i"), {"i": ok["head_id"] - 1})
+    assert cli("history", "verify").exit_code == 0  # the shorter chain is consistent on its own
+    bad = cli("history", "verify", "--anchor", anchor)
+    assert bad.exit_code == 1 and "deleted from the end" in bad.stderr
+    assert cli("history", "verify", "--anchor", "12:nothex").exit_code == 2

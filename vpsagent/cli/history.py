@@ -129,20 +129,27 @@ def history_show(app: App, entry_id: int) -> int:
 
 
 @history.command(name="verify")
+@click.option("--anchor", metavar="ID:HASH",
+              help="The head an earlier verify printed: also detects rows deleted from the end.")
 @pass_app
-def history_verify(app: App) -> int:
+def history_verify(app: App, anchor: str | None) -> int:
     """Check the audit log's hash chain: exit 1 naming the first edited or orphaned row.
 
+    A chain cannot show rows deleted from its end; record the printed head somewhere
+    else (a CI log, a ticket) and pass it back with --anchor to detect that too.
+
     \b
-    Example:
+    Examples:
       vpsagent history verify
+      vpsagent history verify --anchor 1042:3f5c...e9   # the head recorded last time
     """
     from vpsagent.errors import ExitCode
     from vpsagent.services.history import verify_history
 
-    res = verify_history(app.engine)
+    res = verify_history(app.engine, anchor)
     if res.ok:
-        return app.out.emit(res, f"audit log intact: {res.checked} rows verified")
+        head = f"; head {res.anchor}" if res.anchor else ""
+        return app.out.emit(res, f"audit log intact: {res.checked} rows verified{head}")
     message = f"audit log tampered: row {res.first_bad_id}: {res.problem}"
     if not app.out.json_mode:
         app.out.err.print(f"error: {message}", markup=False)

@@ -324,6 +324,14 @@ class VerifyResult:
     checked: int
     first_bad_id: int | None = None
     problem: str | None = None
+    # The newest row and its hash: recorded elsewhere (a CI log, a ticket), it lets a later
+    # `verify --anchor ID:HASH` notice rows deleted from the end, which a chain alone cannot.
+    head_id: int | None = None
+    head_hash: str | None = None
+
+    @property
+    def anchor(self) -> str | None:
+        return f"{self.head_id}:{self.head_hash}" if self.head_id is not None else None
 
 
 def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
@@ -342,10 +350,16 @@ def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
         last = rows[-1]["id"]
 
 
-def verify(engine: Engine) -> VerifyResult:
-    """Recompute the chain; the first row that does not match is named."""
+def verify(engine: Engine, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """Recompute the chain; the first row that does not match is named.
+
+    With `anchor` (id, row hash) from an earlier verify, that row must still be there,
+    unchanged, so rows deleted from the end of the log are detected too.
+    """
     prev = GENESIS
     n = 0
+    head_id: int | None = None
+    anchor_seen = anchor is None
     for row in iter_rows(engine):
         n += 1
         rid = row["id"]
@@ -356,8 +370,17 @@ def verify(engine: Engine) -> VerifyResult:
         if row["status"] != "running" or row["done_hash"] is not None:
             if row["done_hash"] != done_hash(row):
                 return VerifyResult(False, n, rid, "the row's outcome was edited (status, exit code or output)")
+        if anchor is not None and rid == anchor[0]:
+            if row["row_hash"] != anchor[1]:
+                return VerifyResult(False, n, rid, "the anchored row differs from the recorded anchor")
+            anchor_seen = True
         prev = row["row_hash"]
-    return VerifyResult(True, n)
+        head_id = rid
+    if not anchor_seen:
+        assert anchor is not None
+        return VerifyResult(False, n, anchor[0], "the anchored row is gone: rows were deleted from the end "
+                            "of the log", head_id, prev if head_id is not None else None)
+    return VerifyResult(True, n, head_id=head_id, head_hash=prev if head_id is not None else None)
 
 
 def secret_redactor(secrets: Iterable[Any], mask: str = "[REDACTED]",

@@ -156,7 +156,14 @@ def show_entry(engine: Engine, entry_id: int) -> HistoryDetail:
     return _entry(row, detail=True)  # type: ignore[return-value]
 
 
-def verify_history(engine: Engine) -> VerifyResult:
+def verify_history(engine: Engine, anchor: str | None = None) -> VerifyResult:
+    """`anchor` is "ID:HASH" as an earlier verify printed it."""
     from vpsagent.db.audit import verify
 
-    return verify(engine)
+    parsed: tuple[int, str] | None = None
+    if anchor is not None:
+        rid, _, digest = anchor.partition(":")
+        if not rid.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise errors.InvalidInput(f"--anchor {anchor!r}: expected ID:HASH as `history verify` prints it")
+        parsed = (int(rid), digest)
+    return verify(engine, parsed)
