@@ -343,3 +343,58 @@ def test_ctrl_c_in_a_real_process_exits_130(home, write_plan, tmp_path, engine):
     with Session(engine) as s:
         (run,) = s.exec(select(TestRun)).all()
         assert run.status == "interrupted" and run.finished_at is not None
+
+
+def test_several_plans_and_a_directory(cli, target, write_plan, tmp_path, schema):
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "a.yaml").write_text(f"name: first\nservers: [{target}]\nsteps:\n  - run: echo a\n")
+    (plans / "b.yml").write_text(f"name: second\nservers: [{target}]\nsteps:\n  - run: 'false'\n")
+    (plans / "notes.txt").write_text("not a plan\n")
+    junit, js = tmp_path / "r.xml", tmp_path / "r.json"
+    r = cli("test", "run", str(plans), "--report", f"junit:{junit}", "--report", f"json:{js}")
+    assert r.exit_code == 1
+    doc = json.loads(js.read_text())
+    assert [(p["name"], p["status"]) for p in doc["plans"]] == [("first", "passed"), ("second", "failed")]
+    assert doc["plans"][0]["run_id"] != doc["plans"][1]["run_id"]
+    xml = etree.parse(str(junit))
+    schema.assertValid(xml)
+    assert [s.get("name") for s in xml.findall("testsuite")] == [f"first @ {target}", f"second @ {target}"]
+    runs = cli("test", "history", "--json").json()["data"]["runs"]
+    assert [x["plan"] for x in runs] == ["second", "first"]  # newest first
+
+
+def test_one_invalid_plan_stops_all_of_them(cli, write_plan, tmp_path):
+    marker = tmp_path / "marker"
+    good = write_plan(f"name: good\nservers: [local]\nsteps:\n  - run: touch {marker}\n", "good.yaml")
+    bad = write_plan("name: bad\nservers: [local]\nsteps:\n  - run: echo {{ x }}\n", "bad.yaml")
+    r = cli("test", "run", good, bad)
+    assert r.exit_code == 2
+    assert f"{bad}:4:10: undefined variable 'x'" in r.stderr
+    assert not marker.exists()
+
+
+def test_sudo_step(cli, target, write_plan, tmp_path):
+    path = write_plan(f"name: s\nservers: [{target}]\nsteps:\n  - run: id -u\n    sudo: true\n"
+                      "    expect: {stdout: {equals: '0'}}\n")
+    report = tmp_path / "r.json"
+    r = cli("test", "run", path, "--report", f"json:{report}")
+    assert r.exit_code == 0, _steps(json.loads(report.read_text()))[0]["message"]
+
+
+def test_binary_output_is_recorded_on_every_database(cli, engine, target, write_plan, tmp_path):
+    from sqlmodel import Session, select
+
+    from vpsagent.db.models import CommandHistory, TestStep
+
+    path = write_plan(f"name: bin\nservers: [{target}]\nsteps:\n"
+                      "  - run: printf 'a\\000b\\377c\\033[0m\\n'; printf 'e\\000rr' >&2; exit 1\n")
+    r = cli("test", "run", path, "--format", "junit")
+    assert r.exit_code == 1
+    etree.fromstring(r.stdout.encode())  # well-formed despite NUL, 0xFF and ESC
+    with Session(engine) as s:
+        (step,) = s.exec(select(TestStep)).all()
+        assert step.status == "failed" and "\x00" not in step.stdout_excerpt
+        assert step.stdout_excerpt.startswith("ab\ufffdc")
+        (audit,) = s.exec(select(CommandHistory).where(CommandHistory.source == "test")).all()
+        assert audit.exit_code == 1 and audit.stdout_bytes == 10  # the full size, NUL included
