@@ -202,3 +202,14 @@ def test_bad_flags(cli, write_plan, tmp_path, args, message):
     assert r.exit_code == 2
     assert message in r.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_directory_without_plans_is_an_error(cli, tmp_path, command):
+    """A CI job pointed at the wrong directory must not pass by running nothing."""
+    empty = tmp_path / "no-plans-here"
+    empty.mkdir()
+    (empty / "README.txt").write_text("plans live elsewhere\n")
+    r = cli("test", command, str(empty), *(["-s", "local"] if command == "run" else []))
+    assert r.exit_code == 2
+    assert f"error: no plans (*.yaml, *.yml) in {empty}" in r.stderr

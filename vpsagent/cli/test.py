@@ -36,6 +36,11 @@ def _expand(paths: tuple[str, ...]) -> list[str]:
         if os.path.isdir(p):
             found = sorted(str(x) for x in Path(p).iterdir()
                            if x.suffix in (".yaml", ".yml") and x.is_file())
+            if not found:
+                # a CI job pointed at the wrong directory must not pass by running nothing
+                from vpsagent.errors import UsageError
+
+                raise UsageError(f"no plans (*.yaml, *.yml) in {p}")
             out += found
         else:
             out.append(p)
