@@ -192,3 +192,13 @@ def test_subprocess_with_piped_logs_and_no_tty(anthropic_api, run_vpsagent, engi
     assert "segfault at 0000" in first[0]["text"]
     assert "checked-42" in json.dumps(tool_result(anthropic_api, "toolu_s1"))
     assert [r.command for r in history(engine, source="ask")] == ["echo checked-$((6*7))"]
+
+
+def test_verbose_shows_tokens_and_cost_on_stderr(anthropic_api, cli, ssh_server):
+    anthropic_api.push(text("ok", usage={"input_tokens": 1234, "output_tokens": 56, "cache_read_input_tokens": 789,
+                                         "cache_creation_input_tokens": 10}))
+    r = cli("ask", "-v", "-s", ssh_server, "hello")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+    assert "1234 in" in r.stderr and "56 out" in r.stderr and "789 cache read" in r.stderr
+    assert "10 cache write" in r.stderr and "$" in r.stderr
