@@ -273,3 +273,23 @@ def test_bad_budget_values_are_usage_errors(anthropic_api, cli, ssh_server):
     assert cli("ask", "--max-cost", "0", "-s", ssh_server, "x").exit_code == 2
     assert cli("ask", "--max-cost", "abc", "-s", ssh_server, "x").exit_code == 2
     assert anthropic_api.requests == []
+
+
+def test_continue_after_the_turn_budget_sends_a_valid_history(anthropic_api, cli, engine, ssh_server):
+    anthropic_api.handler = _always_a_tool(ssh_server)
+    r = cli("ask", "--json", "--max-turns", "2", "-s", ssh_server, "loop")
+    assert r.exit_code == 8
+    conv_id = r.json()["data"]["conversation_id"]
+    anthropic_api.handler = None
+    anthropic_api.push(text("Summary of the two turns."))
+    r2 = cli("ask", "--json", "--continue", "summarise what you found")
+    assert r2.exit_code == 0, r2.stdout + r2.stderr
+    assert r2.json()["data"]["conversation_id"] == conv_id
+    sent = anthropic_api.last["messages"]
+    roles = [m["role"] for m in sent]
+    assert roles == ["user", "assistant", "user", "assistant", "user"]
+    # the last user turn carries the pending tool results first, then the new prompt
+    last = sent[-1]["content"]
+    assert last[0]["type"] == "tool_result" and last[-1]["text"] == "summarise what you found"
+    conv, _ = conversation(engine, conv_id)
+    assert conv.status == "open"
