@@ -398,3 +398,34 @@ def test_binary_output_is_recorded_on_every_database(cli, engine, target, write_
         assert step.stdout_excerpt.startswith("ab\ufffdc")
         (audit,) = s.exec(select(CommandHistory).where(CommandHistory.source == "test")).all()
         assert audit.exit_code == 1 and audit.stdout_bytes == 10  # the full size, NUL included
+
+
+def test_ctrl_c_stops_every_server_at_once(settings, sshd, ssh_server, write_plan):
+    """With several servers the commands run in worker threads: Ctrl-C must not wait for them."""
+    from tests.sshd import register_sshd
+
+    register_sshd(settings, sshd, name="t2", address="127.0.0.2")
+    stamp = f"{41 + (os.getpid() % 1000) / 1000:.3f}"
+    path = write_plan(f"name: c2\nservers: [{ssh_server}, t2]\nsteps:\n  - run: sleep {stamp}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vpsagent", "test", "run", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = subprocess.run(["pgrep", "-fx", f"sleep {stamp}"], capture_output=True).stdout.split()
+            if len(found) >= 2:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the sleep steps never started on both servers")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=40)
+        stopped_after = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert stopped_after < 15, f"Ctrl-C took {stopped_after:.1f}s: it waited for the commands"
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-fx", f"sleep {stamp}"], capture_output=True).returncode == 1

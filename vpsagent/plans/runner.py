@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from vpsagent.remote.base import CommandResult, Host
 # What a step result keeps of each stream for reports and the database: head + tail.
 # Matching and captures see the Host's full capture (4 MiB head+tail), not this.
 EXCERPT = 64 * 1024
+# How long a stopped run waits for the other servers' interrupted commands to end.
+STOP_WAIT_S = 10.0
 
 Execute = Callable[[Host, str, float, bool], CommandResult]
 OnEvent = Callable[["Event"], None]
@@ -262,8 +264,13 @@ def run_plan(
     fail_fast: bool | None = None,
     on_event: OnEvent | None = None,
     cancel: threading.Event | None = None,
+    on_cancel: Callable[[], None] | None = None,
 ) -> PlanResult:
-    """Run one plan on each server (in parallel, at most `forks` at once)."""
+    """Run one plan on each server (in parallel, at most `forks` at once).
+
+    When the run is stopped (Ctrl-C, or a worker raised), `on_cancel()` is called to
+    interrupt the commands still running on the other servers.
+    """
     result = PlanResult(plan=plan, started_at=time.time())
     started = time.monotonic()
     cancel = cancel or threading.Event()
@@ -276,11 +283,19 @@ def run_plan(
     if len(servers) == 1:
         result.servers = [one(servers[0])]
     else:
-        with ThreadPoolExecutor(max_workers=max(1, min(forks, len(servers)))) as pool:
-            try:
-                result.servers = list(pool.map(one, servers))
-            except BaseException:
-                cancel.set()  # let the other servers stop after their current step
-                raise
+        pool = ThreadPoolExecutor(max_workers=max(1, min(forks, len(servers))))
+        futures = [pool.submit(one, s) for s in servers]
+        try:
+            result.servers = [f.result() for f in futures]
+        except BaseException:
+            cancel.set()  # let the other servers stop after their current step
+            if on_cancel is not None:
+                on_cancel()  # stop the commands running in the workers now (Ctrl-C)...
+            # ...and give them a moment to stop and finish their audit rows, but never
+            # wait for a command that cannot be stopped to run to its end
+            wait(futures, timeout=STOP_WAIT_S)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     result.duration_s = time.monotonic() - started
     return result

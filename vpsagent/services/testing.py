@@ -188,7 +188,7 @@ def run_tests(
             try:
                 result = run_plan(plan, names, open_host=pool, execute=exe,
                                   overrides=overrides, forks=forks, fail_fast=fail_fast,
-                                  on_event=on_event, cancel=cancel)
+                                  on_event=on_event, cancel=cancel, on_cancel=pool.interrupt)
             except KeyboardInterrupt:
                 cancel.set()
                 pool.interrupt()
