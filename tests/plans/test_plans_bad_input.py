@@ -213,3 +213,61 @@ def test_directory_without_plans_is_an_error(cli, tmp_path, command):
     r = cli("test", command, str(empty), *(["-s", "local"] if command == "run" else []))
     assert r.exit_code == 2
     assert f"error: no plans (*.yaml, *.yml) in {empty}" in r.stderr
+
+
+# (steps, expected problem) — each is the only problem in its plan
+MORE_BAD_STEPS = {
+    "retry_zero": ("  - run: x\n    retry: {attempts: 0}\n",
+                   "4:23: retry.attempts: expected a whole number of at least 1, got int 0"),
+    "retry_and_eventually": ("  - run: x\n    retry: {attempts: 2}\n    eventually: 5s\n",
+                             "5:5: step 1: use retry or eventually, not both"),
+    "capture_two_groups": ("  - run: x\n    capture: {v: '(a)(b)'}\n",
+                           "4:18: capture.v: use at most one (group), or (?:...) for the others"),
+    "exit_not_a_number": ("  - run: x\n    expect: {exit: abc}\n",
+                          "4:20: expect.exit: expected a whole number or a list of them, got str 'abc'"),
+    "zero_timeout": ("  - run: x\n    timeout: 0\n", "4:14: bad duration 0: must be more than zero"),
+    "port_not_a_number": ("  - port: {port: abc}\n", "3:18: port.port: expected a whole number, got str 'abc'"),
+    "http_from": ("  - http: {url: 'http://x/', from: elsewhere}\n",
+                  "3:36: from must be 'server' or 'local', not 'elsewhere'"),
+    "file_mode": ("  - file: {path: /x, mode: '999'}\n", "3:28: mode must be an octal string like \"0644\", not '999'"),
+    "package_version": ("  - package: {name: x, version: '>= 1.0 beta'}\n",
+                        "3:33: bad version constraint '>= 1.0 beta': use e.g. '>=1.18' or '1.18.0-1'"),
+    "duplicate_key": ("  - run: x\n    run: y\n", "4:5: duplicate key 'run'"),
+    "empty_skip": ("  - run: x\n    skip: ''\n", "4:11: skip: expected true, false or a reason"),
+    "sudo_not_bool": ("  - run: x\n    sudo: yes please\n", "4:11: sudo: expected true or false"),
+    "bad_reference": ("  - run: echo {{ a b }}\n", "3:10: step 1: bad variable reference '{{ a b }}': use {{ name }}"),
+    "unknown_matcher": ("  - run: x\n    expect: {stdout: {startswith: a}}\n",
+                        "4:23: unknown key 'startswith' in expect.stdout (allowed: contains, not_contains, "
+                        "equals, matches, lt, le, gt, ge)"),
+    "lt_not_a_number": ("  - run: x\n    expect: {stdout: {lt: ten}}\n",
+                        "4:27: expect.stdout.lt: expected a number, got str 'ten'"),
+    "run_not_a_string": ("  - run: {cmd: x}\n", "3:10: step 1: run needs a command string, got a mapping"),
+    "http_without_url": ("  - http: {status: 200}\n", "3:11: step 1: http needs 'url'"),
+    "unknown_plan_key": ("  - run: x\nhosts: [a]\n",
+                         "4:1: unknown key 'hosts' in the plan (allowed: name, description, servers, tags, "
+                         "vars, timeout, fail_fast, steps)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MORE_BAD_STEPS))
+def test_more_validation_errors(case):
+    from vpsagent.plans.schema import validate_text
+
+    steps, expected = MORE_BAD_STEPS[case]
+    plan, problems = validate_text("name: x\nsteps:\n" + steps, "p.yaml")
+    assert plan is None
+    assert [str(p) for p in problems] == [f"p.yaml:{expected}"]
+
+
+def test_validate_json(cli, write_plan):
+    good = write_plan("name: good\nsteps:\n  - run: 'true'\n", "good.yaml")
+    bad = write_plan("name: bad\nsteps: []\n", "bad.yaml")
+    r = cli("test", "validate", good, bad, "--json")
+    assert r.exit_code == 2
+    doc = r.json()
+    assert doc["ok"] is False
+    assert doc["data"]["plans"] == [{"name": "good", "path": good, "steps": 1, "servers": [], "tags": []}]
+    assert doc["data"]["problems"] == [{"file": bad, "line": 2, "col": 8,
+                                        "message": "steps is empty: a plan needs at least one step"}]
+    assert doc["errors"] == [{"code": "invalid_plan", "message": f"{bad}:2:8: steps is empty: a plan needs "
+                                                                  "at least one step"}]

@@ -429,3 +429,40 @@ def test_ctrl_c_stops_every_server_at_once(settings, sshd, ssh_server, write_pla
     assert stopped_after < 15, f"Ctrl-C took {stopped_after:.1f}s: it waited for the commands"
     time.sleep(0.5)
     assert subprocess.run(["pgrep", "-fx", f"sleep {stamp}"], capture_output=True).returncode == 1
+
+
+def test_host_key_mismatch_is_unreachable(cli, engine, settings, sshd, write_plan, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from tests.sshd import register_sshd
+    from vpsagent.services import servers as svc
+
+    register_sshd(settings, sshd, name="spoofed", pin=False)
+    # pin a different ed25519 key: the server's real one must then be refused
+    other = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode().split()
+    svc.pin_host_key(engine, "spoofed", other[0], other[1], "SHA256:pinned-elsewhere")
+    path = write_plan("name: k\nservers: [spoofed]\nsteps:\n  - run: echo must not run\n")
+    js = tmp_path / "r.json"
+    r = cli("test", "run", path, "--report", f"json:{js}")
+    assert r.exit_code == 5
+    (srv,) = json.loads(js.read_text())["plans"][0]["servers"]
+    assert srv["status"] == "unreachable"
+    assert "HOST KEY CHANGED" in srv["error"] and sshd.host_key_fingerprint in srv["error"]
+    assert srv["steps"][0]["stdout"] == ""
+
+
+def test_step_timeout_stops_the_command(cli, target, write_plan, tmp_path):
+    stamp = f"{51 + (os.getpid() % 1000) / 1000:.3f}"
+    path = write_plan(f"name: t\nservers: [{target}]\nsteps:\n  - run: sleep {stamp}\n    timeout: 1s\n"
+                      "  - run: echo next\n")
+    js = tmp_path / "r.json"
+    r = cli("test", "run", path, "--report", f"json:{js}")
+    assert r.exit_code == 1
+    first, second = _steps(json.loads(js.read_text()))
+    assert first["status"] == "failed" and "timed out after 1s" in first["message"]
+    assert first["exit_code"] is None
+    assert second["status"] == "passed"  # the connection is still good for the next step
+    time.sleep(0.3)
+    assert subprocess.run(["pgrep", "-fx", f"sleep {stamp}"], capture_output=True).returncode == 1
