@@ -466,3 +466,13 @@ def test_step_timeout_stops_the_command(cli, target, write_plan, tmp_path):
     assert second["status"] == "passed"  # the connection is still good for the next step
     time.sleep(0.3)
     assert subprocess.run(["pgrep", "-fx", f"sleep {stamp}"], capture_output=True).returncode == 1
+
+
+def test_all_steps_share_one_ssh_connection(cli, sshd, ssh_server, write_plan):
+    path = write_plan(f"name: pool\nservers: [{ssh_server}]\nsteps:\n"
+                      + "".join(f"  - run: echo {i}\n" for i in range(6))
+                      + f"  - port: {{port: {sshd.port}}}\n  - process: {{name: sshd}}\n")
+    before = sshd.log().count("Accepted publickey")
+    r = cli("test", "run", path)
+    assert r.exit_code == 0, r.stdout
+    assert sshd.log().count("Accepted publickey") - before == 1
