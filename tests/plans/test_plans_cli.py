@@ -476,3 +476,12 @@ def test_all_steps_share_one_ssh_connection(cli, sshd, ssh_server, write_plan):
     r = cli("test", "run", path)
     assert r.exit_code == 0, r.stdout
     assert sshd.log().count("Accepted publickey") - before == 1
+
+
+def test_output_file_is_written_under_json_too(cli, write_plan, tmp_path):
+    path = write_plan("name: o\nservers: [local]\nsteps:\n  - run: echo hi\n")
+    out = tmp_path / "report.tap"
+    r = cli("test", "run", path, "--format", "tap", "-o", str(out), "--json")
+    assert r.exit_code == 0
+    assert r.json()["data"]["summary"]["passed"] == 1
+    assert out.read_text() == "TAP version 13\n1..1\nok 1 - o @ local: echo hi\n"

@@ -164,11 +164,12 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
     code = outcome.exit_code
     for rfmt, rpath in extra:
         _write_file(rpath, reporters.render(rfmt, outcome.results, code))
-    if app.out.json_mode:
-        return app.out.emit(reporters.json_report(outcome.results, code), exit_code=code)
     text = reporters.render(fmt, outcome.results, code)
     if output:
-        _write_file(output, text)
+        _write_file(output, text)  # also under --json: the file was asked for
+    if app.out.json_mode:
+        return app.out.emit(reporters.json_report(outcome.results, code), exit_code=code)
+    if output:
         t = outcome.summary
         click.echo(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
                    f"{t['skipped']} skipped; report in {output}", err=True)
