@@ -202,3 +202,14 @@ def test_verbose_shows_tokens_and_cost_on_stderr(anthropic_api, cli, ssh_server)
     assert r.stdout.strip() == "ok"
     assert "1234 in" in r.stderr and "56 out" in r.stderr and "789 cache read" in r.stderr
     assert "10 cache write" in r.stderr and "$" in r.stderr
+
+
+def test_reading_a_missing_file_is_an_error_result_shown_to_both(anthropic_api, cli, ssh_server, tmp_path):
+    missing = tmp_path / "no-such-file.conf"
+    anthropic_api.push(tool_use("read_file", {"server": ssh_server, "path": str(missing)}, id="toolu_miss"),
+                       text("That file does not exist."))
+    r = cli("ask", "-s", ssh_server, "read the config")
+    assert r.exit_code == 0, r.stderr
+    res = tool_result(anthropic_api, "toolu_miss")
+    assert res.get("is_error") is True and f"cannot read {missing}" in json.dumps(res)
+    assert f"cannot read {missing}" in r.stderr

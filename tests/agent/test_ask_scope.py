@@ -6,7 +6,7 @@ import json
 import socket
 
 from tests.agent._helpers import history, result_text, tool_result
-from tests.fakes.anthropic_api import text, tool_uses
+from tests.fakes.anthropic_api import text, tool_use, tool_uses
 from tests.sshd import register_sshd
 
 
@@ -70,4 +70,27 @@ def test_a_server_that_is_down_is_an_error_result_and_the_rest_goes_on(anthropic
     assert down.get("is_error") is True and "unreachable" in result_text(down)
     assert "still-here" in result_text(tool_result(anthropic_api, "toolu_up"))
     assert r.stdout.strip() == "down1 is unreachable; t1 is fine."
+    assert "✗ error: server down1 unreachable" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_changed_host_key_is_an_error_result_and_nothing_runs(anthropic_api, cli, engine, keyring, sshd, tmp_path):
+    from vpsagent.services.servers import pin_host_key
+
+    register_sshd(engine, keyring, sshd, "moved", pin=False)
+    # pin another key (the client's) as if the server had been replaced since
+    key_type, key_b64 = sshd.client_pub.split()[:2]
+    pin_host_key(engine, "moved", key_type, key_b64, "SHA256:not-the-real-one")
+    marker = tmp_path / "ran-despite-mismatch"
+    anthropic_api.push(
+        tool_use("run_command", {"server": "moved", "command": f"echo hi > {marker}"}, id="toolu_hk"),
+        text("The host key changed; I did not connect."),
+    )
+    r = cli("ask", "--yes", "-s", "moved", "say hi")
+    assert r.exit_code == 0, r.stderr
+    res = tool_result(anthropic_api, "toolu_hk")
+    assert res.get("is_error") is True and "unreachable" in result_text(res)
+    assert not marker.exists()
+    # the person running it sees why too, not only the model
+    assert "unreachable" in r.stderr and "moved" in r.stderr
     assert "Traceback" not in r.stderr

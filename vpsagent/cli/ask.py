@@ -166,8 +166,11 @@ class Display:
             if o.executed and call.name == "run_command":
                 more = " (output cut on screen)" if self.echoed.get(call.id, 0) >= ECHO_BYTES or self.lines.get(call.id, 0) >= ECHO_LINES else ""
                 err.print(f"  ← exit {o.exit_code} in {o.duration_s:.2f}s{more}", markup=False, style="dim")
-            elif o.is_error and not o.denied and call.decision == "invalid":
-                err.print(f"  ✗ {o.content}", markup=False, style="yellow")
+            elif o.is_error and not o.denied:
+                # invalid calls, unreachable servers, unreadable files: the person running it
+                # must see why, not only the model (denials are already on the call line)
+                first = o.content.strip().splitlines()[0] if o.content.strip() else "error"
+                err.print(f"  ✗ {first}", markup=False, style="yellow")
 
     def finish(self) -> None:
         if self.mid_line and self.answer_to_stdout:
