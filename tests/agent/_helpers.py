@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import select
+import time
 from typing import Any
 
 from tests.fakes.anthropic_api import FakeAnthropicAPI
@@ -68,3 +71,25 @@ def tool_result(api: FakeAnthropicAPI, tool_use_id: str) -> dict[str, Any]:
 
 def result_text(block: dict[str, Any]) -> str:
     return FakeAnthropicAPI.result_text(block)
+
+
+def read_until(fd: int, needle: bytes | None, timeout: float = 60.0) -> bytes:
+    """Read the terminal until `needle` shows up (None: until the program closes it)."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle is not None and needle in buf:
+            return buf
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        buf += chunk
+    if needle is not None and needle not in buf:
+        raise AssertionError(f"{needle!r} never appeared on the terminal; got:\n{buf.decode(errors='replace')}")
+    return buf

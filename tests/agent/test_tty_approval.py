@@ -6,39 +6,15 @@ Only a person at a TTY can turn an "ask" into a run; these tests are that person
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.agent._helpers import history, tool_result
+from tests.agent._helpers import history, read_until, tool_result
 from tests.fakes.anthropic_api import text, tool_use
 
 PROMPT = b"Allow this? [y/N]"
-
-
-def _read_until(fd: int, needle: bytes | None, timeout: float = 60.0) -> bytes:
-    """Read the terminal until `needle` shows up (None: until the program closes it)."""
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle is not None and needle in buf:
-            return buf
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side is closed
-            break
-        if not chunk:
-            break
-        buf += chunk
-    if needle is not None and needle not in buf:
-        raise AssertionError(f"{needle!r} never appeared on the terminal; got:\n{buf.decode(errors='replace')}")
-    return buf
 
 
 @pytest.mark.parametrize(("answer", "runs", "code"), [(b"y\n", True, 0), (b"n\n", False, 4), (b"\n", False, 4)],
@@ -56,13 +32,13 @@ def test_a_mutating_command_asks_on_the_terminal(anthropic_api, engine, ssh_serv
                             stdin=slave, stdout=slave, stderr=slave, env=dict(os.environ), start_new_session=True)
     os.close(slave)
     try:
-        shown = _read_until(master, PROMPT)
+        shown = read_until(master, PROMPT)
         # the exact command and the server are shown before the question
         assert f"{ssh_server}: touch {target}".encode() in shown
         assert b"mutating" in shown
         assert not target.exists()
         os.write(master, answer)
-        rest = _read_until(master, None)
+        rest = read_until(master, None)
         assert proc.wait(timeout=60) == code, (shown + rest).decode(errors="replace")
     finally:
         if proc.poll() is None:
@@ -89,7 +65,7 @@ def test_read_only_commands_never_prompt_on_a_terminal(anthropic_api, engine, ss
                             stdin=slave, stdout=slave, stderr=slave, env=dict(os.environ), start_new_session=True)
     os.close(slave)
     try:
-        out = _read_until(master, None)
+        out = read_until(master, None)
         assert proc.wait(timeout=60) == 0, out.decode(errors="replace")
     finally:
         if proc.poll() is None:
@@ -99,3 +75,45 @@ def test_read_only_commands_never_prompt_on_a_terminal(anthropic_api, engine, ss
     assert PROMPT not in out
     assert b"Plenty of space." in out
     assert history(engine, source="ask")[0].exit_code == 0
+
+
+def test_chat_on_a_terminal_asks_keeps_the_conversation_and_leaves_on_ctrl_d(anthropic_api, engine, ssh_server,
+                                                                            tmp_path):
+    import pty
+
+    from tests.agent._helpers import conversation, conversations
+
+    target = tmp_path / "made-in-chat"
+    anthropic_api.push(
+        text("All quiet on t1."),
+        tool_use("run_command", {"server": ssh_server, "command": f"touch {target}"}, id="toolu_chat_tty"),
+        text("Created it."),
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "vpsagent", "chat", "-s", ssh_server],
+                            stdin=slave, stdout=slave, stderr=slave, env=dict(os.environ), start_new_session=True)
+    os.close(slave)
+    try:
+        read_until(master, b"you> ")
+        os.write(master, b"anything up?\n")
+        read_until(master, b"All quiet on t1.")
+        read_until(master, b"you> ")
+        os.write(master, b"create the marker\n")
+        shown = read_until(master, PROMPT)
+        assert f"touch {target}".encode() in shown
+        os.write(master, b"y\n")
+        read_until(master, b"Created it.")
+        read_until(master, b"you> ")
+        os.write(master, b"\x04")  # Ctrl-D
+        read_until(master, None)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert target.exists()
+    (conv,) = conversations(engine)
+    _, msgs = conversation(engine, conv.id)
+    assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert "anything up?" in str(anthropic_api.last["messages"])
