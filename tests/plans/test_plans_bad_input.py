@@ -145,7 +145,29 @@ def test_not_utf8_and_missing_file(cli, tmp_path):
     missing = tmp_path / "nope.yaml"
     r = cli("test", "run", str(missing), "-s", "local")
     assert r.exit_code == 2
-    assert f"{missing}:1:1: cannot read the plan: No such file or directory" in r.stderr
+    assert f"{missing}: cannot read the plan: No such file or directory" in r.stderr
+
+
+def test_unused_var_flag_is_a_typo_not_a_no_op(cli, write_plan):
+    path = write_plan("name: v\nvars: {version: '1.0'}\nsteps:\n  - run: echo {{ version }} {{ other }}\n"
+                      "    expect: {stdout: {contains: '1.0'}}\n", "v.yaml")
+    r = cli("test", "run", path, "-s", "local", "--var", "verison=2.0", "--var", "other=x")
+    assert r.exit_code == 2 and "--var verison is not used" in r.stderr and "version" in r.stderr
+    assert cli("test", "history", "--json").json()["data"]["runs"] == []  # nothing ran
+    r = cli("test", "run", path, "-s", "local", "--var", "version=1.0", "--var", "other=x")
+    assert r.exit_code == 0, r.stderr
+
+
+def test_unwritable_report_is_refused_before_anything_runs(cli, write_plan, tmp_path):
+    path = write_plan("name: w\nsteps:\n  - run: 'true'\n", "w.yaml")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = cli("test", "run", path, "-s", "local", "--report", f"junit:{blocker}/sub/r.xml")
+    assert r.exit_code == 2 and "cannot write" in r.stderr
+    assert cli("test", "history", "--json").json()["data"]["runs"] == []
+    out = tmp_path / "reports" / "r.xml"
+    assert cli("test", "run", path, "-s", "local", "--report", f"junit:{out}").exit_code == 0
+    assert out.stat().st_mode & 0o044  # readable by the CI user's group and others, as any report
 
 
 def test_unknown_server_in_plan(cli, write_plan, tmp_path):

@@ -320,11 +320,13 @@ name: files
 steps:
   - file: {{path: {f}, exists: true, type: file, mode: "0640", owner: root, group: root, contains: worker_processes, not_contains: "listen 443"}}
   - file: {{path: {f}, mode: 0640, contains: [worker_processes, "listen 80"]}}
+  - file: {{path: {f}, mode: 640}}
   - file: {{path: {tmp_path}, type: directory}}
   - file: {{path: {link}, type: symlink}}
   - file: {{path: {tmp_path}/absent, exists: false}}
 """)
-    assert [s.status for s in steps] == ["passed"] * 5, [s.message for s in steps]
+    # `mode: 640` unquoted means octal, as for chmod (YAML alone would read decimal 640)
+    assert [s.status for s in steps] == ["passed"] * 6, [s.message for s in steps]
     steps = one(f"""
 name: files fail
 steps:

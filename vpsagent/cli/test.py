@@ -60,6 +60,21 @@ def _parse_reports(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+def _check_writable(paths: list[str]) -> None:
+    """Before anything runs: a report that cannot be written is bad input (exit 2, nothing run)."""
+    from vpsagent.errors import UsageError
+
+    for path in paths:
+        target = Path(path)
+        parent = target.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot write {path}: {e.strerror}") from None
+        if target.is_dir() or not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+            raise UsageError(f"cannot write {path}: not a writable file")
+
+
 def _write_file(path: str, text: str) -> None:
     """Write next to the target and rename, so CI never reads a half-written report."""
     from vpsagent.errors import UsageError
@@ -70,6 +85,9 @@ def _write_file(path: str, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a report is an ordinary file, not mkstemp's private 0600
         os.replace(tmp, target)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
@@ -140,7 +158,7 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
 
     \b
     Example:
-      vpsagent test run testplans/web-smoke.yaml -s web1 --var public_url=https://example.com \\
+      vpsagent test run testplans/web-smoke.yaml -s web1 --var url=https://example.com/ \\
           --report junit:report.xml --report json:report.json
     """
     from vpsagent.plans import reporters
@@ -148,12 +166,13 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
     from vpsagent.services import testing
 
     extra = _parse_reports(reports)
+    _check_writable([p for _, p in extra] + ([output] if output else []))
     overrides = testing.parse_vars(vars_)
     paths = _expand(plans)
     try:
         outcome = testing.run_tests(
             app.settings, app.engine, paths, servers=servers, tags=tags, overrides=overrides,
-            forks=forks, fail_fast=fail_fast, on_event=_Progress(app), notify=app.out.note,
+            flag_vars=[v.partition("=")[0].strip() for v in vars_], forks=forks, fail_fast=fail_fast, on_event=_Progress(app), notify=app.out.note,
             explain=explain, on_agent_event=_agent_display(app) if explain else None,
         )
     except PlanInvalid as e:
@@ -277,7 +296,7 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
 
     def text(console: Any) -> None:
         if not runs:
-            console.print("no test runs yet", markup=False)
+            console.print(f"no test runs of plan {plan_name!r}" if plan_name else "no test runs yet", markup=False)
             return
         console.print(table(
             ["id", "plan", "status", "servers", "passed", "failed", "errors", "skipped",

@@ -79,6 +79,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line <= 0:  # about the file as a whole (it could not be read)
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
     def to_dict(self) -> dict:
@@ -227,6 +229,10 @@ def _convert(doc: _Doc, loader: Any, node: Any, path: Path_) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(doc, loader, v, path + (i,)) for i, v in enumerate(node.value)]
+    if path and path[-1] == "mode" and node.tag == "tag:yaml.org,2002:int":
+        # a file mode as written: `mode: 644` and `mode: 0644` both mean octal, as for chmod
+        # (YAML alone would read 644 as decimal and 0644 as 420)
+        return node.value
     try:
         return loader.construct_object(node, deep=True)
     except yaml.YAMLError as e:
@@ -713,7 +719,7 @@ def load_plan(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise PlanInvalid([Problem(str(path), 1, 1, f"cannot read the plan: {e.strerror}")]) from None
+        raise PlanInvalid([Problem(str(path), 0, 0, f"cannot read the plan: {e.strerror}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

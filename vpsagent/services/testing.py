@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from pathlib import Path
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -70,6 +71,26 @@ def parse_vars(pairs: Sequence[str], env: Mapping[str, str] | None = None) -> di
             raise InvalidInput(f"bad --var {pair!r}: use --var name=value")
         out[name] = value
     return out
+
+
+def check_flag_vars(plans: Sequence[Plan], names: Sequence[str]) -> None:
+    """A `--var` that no plan declares or uses is a typo, not a no-op: say so (exit 2).
+
+    Only flags are checked: VPSAGENT_VAR_* may be set for many plans at once.
+    """
+    from vpsagent.plans.templating import references
+
+    used: set[str] = set()
+    for plan in plans:
+        used |= set(plan.vars)
+        try:
+            used |= set(references(Path(plan.path).read_text(encoding="utf-8", errors="replace")))
+        except (OSError, ValueError):
+            pass
+    unknown = [n for n in names if n not in used]
+    if unknown:
+        known = ", ".join(sorted(used)) or "none"
+        raise InvalidInput(f"--var {unknown[0]} is not used by any plan given (their variables: {known})")
 
 
 def load_plans(paths: Sequence[str], overrides: Mapping[str, Any]) -> list[Plan]:
@@ -161,6 +182,7 @@ def run_tests(
     servers: Sequence[str] = (),
     tags: Sequence[str] = (),
     overrides: Mapping[str, Any] | None = None,
+    flag_vars: Sequence[str] = (),
     forks: int = DEFAULT_FORKS,
     fail_fast: bool | None = None,
     on_event: OnEvent | None = None,
@@ -173,6 +195,7 @@ def run_tests(
         raise UsageError("--forks must be at least 1")
     overrides = dict(overrides or {})
     plans = load_plans(paths, overrides)
+    check_flag_vars(plans, flag_vars)
     targets = resolve_targets(engine, plans, servers, tags)
     from vpsagent.db.audit import AuditLog
     from vpsagent.remote.hosts import HostPool
