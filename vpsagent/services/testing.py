@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import getpass
 import os
-from pathlib import Path
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vpsagent.errors import ExitCode, Interrupted, InvalidInput, NotFound, UsageError
