@@ -140,3 +140,17 @@ def test_piped_context_is_redacted_too(anthropic_api, cli, engine, keyring, sshd
     assert "login ok" in anthropic_api.all_strings()
     assert password not in anthropic_api.all_bodies()
     assert TOKENS["github"] not in anthropic_api.all_bodies()
+
+
+def test_denial_summary_says_what_would_let_each_kind_run():
+    from vpsagent.cli.ask import _denial_summary
+
+    needs = {"risk": "mutating", "reason": "Needs approval on w: x; it needs approval and nobody can give it here"}
+    destructive = {"risk": "destructive", "reason": "Denied on w: destructive command, rm -r"}
+    line = _denial_summary([needs, destructive])
+    assert line.startswith("2 commands were denied")
+    assert "--yes" in line and "policy allow rule" in line and "--yes never does" in line
+    only_destructive = _denial_summary([destructive])
+    assert "approve them on a terminal" not in only_destructive  # --yes would not help here
+    declined = _denial_summary([{"risk": "mutating", "reason": "Needs approval on w: x; declined by the user"}])
+    assert declined == "1 command was denied (reasons above)"

@@ -385,6 +385,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     api: FakeAnthropicAPI
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-reply (Ctrl-C tests, cut streams) is normal here.
+        # socketserver would print a traceback to sys.stderr, which in-process CLI tests
+        # capture as vpsagent's own stderr; record it instead.
+        import sys as _sys
+
+        self.api.disconnects.append(f"{client_address}: {_sys.exc_info()[1]!r}")
+
 
 class FakeAnthropicAPI:
     """The Messages API on 127.0.0.1:<free port>. Use as a context manager or start()/stop()."""
@@ -396,6 +404,7 @@ class FakeAnthropicAPI:
         self.raw_bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.failures: list[str] = []  # requests nothing was scripted for
+        self.disconnects: list[str] = []  # clients that hung up mid-reply
         self.handler: Callable[[dict[str, Any]], ReplyLike | None] | None = None
         self._queue: deque[ReplyLike] = deque()
         self._always: ReplyLike | None = None

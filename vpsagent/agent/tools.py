@@ -275,12 +275,13 @@ def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
         if env.approve is None:
             decision = Decision.DENY
             call.policy_reason = (
-                f"{verdict.reason}; it needs approval and nobody can give it here (no terminal, or --json): "
+                f"{verdict.reason.rstrip('.')}; it needs approval and nobody can give it here (no terminal, or --json): "
                 "rerun on a terminal, with --yes, or add an allow rule to the policy"
             )
         else:
             decision = Decision.ALLOW if env.approve(call) == Decision.ALLOW else Decision.DENY
-            call.policy_reason = f"{verdict.reason}; {'approved' if decision == Decision.ALLOW else 'declined'} by the user"
+            call.policy_reason = (f"{verdict.reason.rstrip('.')}; "
+                                  f"{'approved' if decision == Decision.ALLOW else 'declined'} by the user")
     call.decision = _dname(decision)
     env.emit(ToolEvent("call", call))
     if decision == Decision.ALLOW:

@@ -263,10 +263,23 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
         app.out.note(_usage_line(result))
     code = _exit_code(result)
     if result.denied and not app.out.json_mode:
-        n = len(result.denied)
-        app.out.warn(f"{n} command{'s were' if n > 1 else ' was'} denied (reasons above): approve on a terminal, "
-                     "use --yes for changes, or add an allow rule to the policy")
+        app.out.warn(_denial_summary(result.denied))
     return app.out.emit(result, text=None, exit_code=code)
+
+
+def _denial_summary(denied: list[dict[str, Any]]) -> str:
+    """One line after the answer: how many were denied and what would let each kind run."""
+    n = len(denied)
+    ways = []
+    reasons = [str(d.get("reason") or "") for d in denied]
+    if any("nobody can give it here" in r for r in reasons):
+        ways.append("changes: approve them on a terminal or rerun with --yes")
+    if any(d.get("risk") == "destructive" for d in denied):
+        ways.append("destructive commands: only a policy allow rule naming them (--yes never does)")
+    if any("read-only mode" in r for r in reasons):
+        ways.append("--read-only allows inspection only")
+    head = f"{n} command{'s were' if n > 1 else ' was'} denied (reasons above)"
+    return head + (": " + "; ".join(ways) if ways else "")
 
 
 # --------------------------------------------------------------------------- chat
