@@ -92,7 +92,13 @@ def excerpt(data: bytes, limit: int = EXCERPT_BYTES) -> str:
     return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
-def history_table():
+def history_table(engine: Engine | None = None):  # type: ignore[no-untyped-def]
+    """The command_history table. With `engine`, reflected from that (migrated) database by
+    db/core.py, so the `run` hot path imports no sqlmodel/pydantic; without, the model's."""
+    if engine is not None:
+        from vpsagent.db.core import table
+
+        return table(engine, "command_history")
     from vpsagent.db.models import CommandHistory
 
     return CommandHistory.__table__
@@ -125,6 +131,12 @@ class AuditLog:
         text = text.replace("\x00", "\ufffd")
         return self.redact(text) if self.redact is not None else text
 
+    def _table(self, what: str):  # type: ignore[no-untyped-def]
+        try:
+            return history_table(self.engine)
+        except errors.DatabaseError as exc:  # the table is missing: the command must not run
+            raise errors.DatabaseError(f"{what}: {exc.message}", hint=exc.hint) from None
+
     @staticmethod
     def _lock_chain(conn: Connection) -> None:
         from sqlalchemy import text
@@ -138,7 +150,7 @@ class AuditLog:
         from sqlalchemy import insert, select, update
         from sqlalchemy.exc import SQLAlchemyError
 
-        t = history_table()
+        t = self._table("cannot write the audit log")
         try:
             with self._write_lock, self.engine.begin() as conn:
                 self._lock_chain(conn)
@@ -197,7 +209,7 @@ class AuditLog:
         from sqlalchemy import select, update
         from sqlalchemy.exc import SQLAlchemyError
 
-        t = history_table()
+        t = self._table(f"cannot complete audit row {row_id}")
         try:
             with self._write_lock, self.engine.begin() as conn:
                 row_hash = conn.execute(select(t.c.row_hash).where(t.c.id == row_id)).scalar()
@@ -239,7 +251,7 @@ class AuditLog:
         """Rows left `running` by a vpsagent process of this machine that is gone → interrupted."""
         from sqlalchemy import select
 
-        t = history_table()
+        t = history_table(self.engine)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(t.c.id, t.c.pid).where(t.c.status == "running", t.c.hostname == self.hostname)
@@ -337,7 +349,7 @@ class VerifyResult:
 def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
     from sqlalchemy import select
 
-    t = history_table()
+    t = history_table(engine)
     last = 0
     while True:
         with engine.connect() as conn:

@@ -30,6 +30,9 @@ HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@-]{0,99}$")
 AUTH_KINDS = ("key", "password", "agent", "default")
+# models.ENCRYPTED_FIELDS["servers"], spelled here so loading a server imports no sqlmodel;
+# tests/foundation/test_hot_path_imports.py checks the two agree.
+SERVER_SECRET_FIELDS = ("private_key_enc", "key_passphrase_enc", "password_enc", "sudo_password_enc")
 
 
 @dataclass
@@ -195,27 +198,38 @@ def _get_row(session: Session, name: str) -> Server:
     return row
 
 
+def _core_row(engine: Engine, name: str) -> Any:
+    """The servers row named `name`, through SQLAlchemy Core (the `run` hot path: no sqlmodel)."""
+    from sqlalchemy import select
+
+    from vpsagent.db.core import table, transaction
+
+    t = table(engine, "servers")
+    with transaction(engine) as conn:
+        row = conn.execute(select(t).where(t.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"unknown server {name!r}", hint="`vpsagent servers list` shows the inventory")
+    return row
+
+
 def list_servers(engine: Engine, *, tag: str | None = None, include_local: bool = True) -> list[ServerView]:
-    from sqlmodel import select
+    from sqlalchemy import select
 
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import Server
+    from vpsagent.db.core import table, transaction
 
-    with session_scope(engine) as s:
-        rows = s.exec(select(Server).order_by(Server.name)).all()
-        views = [view_of(r) for r in rows if tag is None or tag in (r.tags or [])]
+    t = table(engine, "servers")
+    with transaction(engine) as conn:
+        rows = conn.execute(select(t).order_by(t.c.name)).all()
+    views = [view_of(r) for r in rows if tag is None or tag in (r.tags or [])]
     if include_local and tag is None:
         views.insert(0, _local_view())
     return views
 
 
 def show_server(engine: Engine, name: str) -> ServerView:
-    from vpsagent.db.engine import session_scope
-
     if name == LOCAL:
         return _local_view()
-    with session_scope(engine) as s:
-        return view_of(_get_row(s, name))
+    return view_of(_core_row(engine, name))
 
 
 def server_tags(engine: Engine) -> dict[str, list[str]]:
@@ -225,51 +239,46 @@ def server_tags(engine: Engine) -> dict[str, list[str]]:
 
 def load_server(engine: Engine, keyring: Keyring | None, name: str) -> ServerRecord:
     """The record to connect with. `keyring` may be None only for servers without secrets."""
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import ENCRYPTED_FIELDS
-
     if name == LOCAL:
         v = _local_view()
         return ServerRecord(id=None, name=LOCAL, host="localhost", port=0, user=v.user, auth="local",
                             tags=[], jump=None)
-    with session_scope(engine) as s:
-        row = _get_row(s, name)
-        rec = ServerRecord(
-            id=row.id, name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
-            tags=list(row.tags or []), jump=row.jump, host_key_type=row.host_key_type,
-            host_key=row.host_key, host_key_fingerprint=row.host_key_fingerprint,
-        )
-        for col in ENCRYPTED_FIELDS["servers"]:
-            env = getattr(row, col)
-            if env:
-                if keyring is None:
-                    raise RuntimeError("load_server needs the keyring for a server with stored secrets")
-                setattr(rec, col.removesuffix("_enc"),
-                        keyring.decrypt(env, table="servers", record_id=row.id, field=col))
+    row = _core_row(engine, name)
+    rec = ServerRecord(
+        id=row.id, name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
+        tags=list(row.tags or []), jump=row.jump, host_key_type=row.host_key_type,
+        host_key=row.host_key, host_key_fingerprint=row.host_key_fingerprint,
+    )
+    for col in SERVER_SECRET_FIELDS:
+        env = getattr(row, col)
+        if env:
+            if keyring is None:
+                raise RuntimeError("load_server needs the keyring for a server with stored secrets")
+            setattr(rec, col.removesuffix("_enc"),
+                    keyring.decrypt(env, table="servers", record_id=row.id, field=col))
     return rec
 
 
 def has_secrets(engine: Engine, name: str) -> bool:
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import ENCRYPTED_FIELDS
-
     if name == LOCAL:
         return False
-    with session_scope(engine) as s:
-        row = _get_row(s, name)
-        return any(getattr(row, c) for c in ENCRYPTED_FIELDS["servers"])
+    row = _core_row(engine, name)
+    return any(getattr(row, c) for c in SERVER_SECRET_FIELDS)
 
 
 def pin_host_key(engine: Engine, name: str, key_type: str, key_b64: str, fingerprint: str) -> None:
     """Record (or replace, when the user asked) the host key of a server."""
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import utcnow
+    from sqlalchemy import update
 
-    with session_scope(engine) as s:
-        row = _get_row(s, name)
-        row.host_key_type, row.host_key, row.host_key_fingerprint = key_type, key_b64, fingerprint
-        row.updated_at = utcnow()
-        s.add(row)
+    from vpsagent.db.core import table, transaction, utcnow
+
+    t = table(engine, "servers")
+    with transaction(engine) as conn:
+        done = conn.execute(update(t).where(t.c.name == name).values(
+            host_key_type=key_type, host_key=key_b64, host_key_fingerprint=fingerprint,
+            updated_at=utcnow())).rowcount
+        if not done:
+            raise NotFound(f"unknown server {name!r}", hint="`vpsagent servers list` shows the inventory")
 
 
 # -- changes ------------------------------------------------------------------------------

@@ -21,23 +21,26 @@ def master_secret(settings: Settings, notify: Callable[[str], None]) -> Secret:
 
 def get_keyring(settings: Settings, engine: Engine, notify: Callable[[str], None]) -> Keyring:
     """Opens (or on first use creates) the vault and checks the secret against it."""
+    from sqlalchemy import insert, select
     from sqlalchemy.exc import IntegrityError
 
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import Vault
+    # Core, not the Vault model: every `run` opens the keyring, and sqlmodel costs ~0.18 s to import
+    from vpsagent.db.core import table, transaction, utcnow
 
     secret = master_secret(settings, notify)
+    t = table(engine, "vault")
     for _ in range(2):
-        with session_scope(engine) as s:
-            vault = s.get(Vault, 1)
-            if vault is not None:
-                keyring = Keyring(secret, params_of(vault.verifier))
-                keyring.check_verifier(vault.verifier)
-                return keyring
+        with transaction(engine) as conn:
+            verifier = conn.execute(select(t.c.verifier).where(t.c.id == 1)).scalar()
+        if verifier is not None:
+            # outside the transaction: the key derivation must not hold SQLite's write lock
+            keyring = Keyring(secret, params_of(verifier))
+            keyring.check_verifier(verifier)
+            return keyring
         keyring = Keyring(secret, new_params())
         try:
-            with session_scope(engine) as s:
-                s.add(Vault(id=1, verifier=keyring.make_verifier()))
+            with transaction(engine) as conn:
+                conn.execute(insert(t).values(id=1, verifier=keyring.make_verifier(), created_at=utcnow()))
             return keyring
         except IntegrityError:  # another process created it first: use theirs
             continue

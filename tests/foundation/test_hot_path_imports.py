@@ -1,0 +1,144 @@
+"""The `run` hot path (and `servers check`) reads the tables through SQLAlchemy Core
+reflected from the migrated database (db/core.py): no sqlmodel, pydantic or db.models
+import, ~0.18 s less per process (bench/README.md, issue 3's 50-server target).
+
+Rows written that way must be the same rows the ORM writes and reads: aware UTC
+timestamps, JSON tags as lists, and an audit chain that verifies whichever table
+object wrote or reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.sshd import register_sshd
+
+ORM_MODULES = ("sqlmodel", "pydantic", "vpsagent.db.models", "alembic")
+
+# Runs the CLI in a fresh interpreter (as `python -m vpsagent` would) and reports on
+# stderr what it imported.
+PROBE = (
+    "import sys, json\n"
+    "from vpsagent.cli import run\n"
+    "rc = run(sys.argv[1:])\n"
+    "sys.stdout.flush()\n"
+    f"mods = sorted(m for m in {ORM_MODULES!r} if m in sys.modules)\n"
+    "print(json.dumps({'rc': rc, 'orm': mods}), file=sys.stderr)\n"
+)
+
+
+def probe(*args: str) -> dict:
+    p = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                       env=dict(os.environ), timeout=120)
+    assert p.returncode == 0, p.stderr
+    return dict(json.loads(p.stderr.strip().splitlines()[-1]), out=p.stdout)
+
+
+def history(engine) -> list[dict]:
+    from vpsagent.db.audit import iter_rows
+
+    return list(iter_rows(engine))
+
+
+def test_run_local_imports_no_orm_and_still_audits(engine):
+    # `engine` has migrated the database: the process under test only reads the schema
+    r = probe("run", "-s", "local", "echo hot-path")
+    assert r == {"rc": 0, "orm": [], "out": "hot-path\n"}
+    rows = history(engine)
+    assert [(x["server"], x["command"], x["status"], x["exit_code"]) for x in rows] == [
+        ("local", "echo hot-path", "ok", 0)]
+    assert rows[0]["row_hash"] and rows[0]["done_hash"]
+
+
+def test_run_over_ssh_with_stored_key_imports_no_orm(engine, keyring, sshd):
+    register_sshd(engine, keyring, sshd, "t1", tags=["web"])
+    register_sshd(engine, keyring, sshd, "t2", address="127.0.0.2", tags=["web"])
+    r = probe("run", "-t", "web", "echo via-ssh")  # tag selection, key decryption, two audit rows each
+    assert r["rc"] == 0 and r["orm"] == []
+    assert sorted(r["out"].splitlines()) == ["t1 | via-ssh", "t2 | via-ssh"]
+    assert sorted((x["server"], x["status"]) for x in history(engine)) == [("t1", "ok"), ("t2", "ok")]
+
+
+def test_servers_check_pins_through_core(engine, keyring, sshd, settings):
+    from vpsagent.services.servers import show_server
+
+    register_sshd(engine, keyring, sshd, "t1", pin=False)
+    before = show_server(engine, "t1")
+    assert before.host_key_fingerprint is None
+    r = probe("servers", "check", "t1")
+    assert r["rc"] == 0 and r["orm"] == []
+    after = show_server(engine, "t1")  # read back through the ORM's view of the row
+    assert after.host_key_fingerprint == sshd.host_key_fingerprint
+    assert after.updated_at is not None and after.updated_at.tzinfo is not None
+    assert after.updated_at >= before.updated_at
+
+
+def test_reflected_types_match_the_models(engine, keyring, sshd):
+    from sqlalchemy import select
+
+    from vpsagent.db.core import table, transaction
+    from vpsagent.db.models import ENCRYPTED_FIELDS, Server
+    from vpsagent.services import servers as svc
+
+    register_sshd(engine, keyring, sshd, "t1", tags=["b", "a"])
+    t = table(engine, "servers")
+    with transaction(engine) as conn:
+        core_row = conn.execute(select(t).where(t.c.name == "t1")).one()
+        orm_row = conn.execute(select(Server.__table__).where(Server.__table__.c.name == "t1")).one()
+    assert core_row.tags == ["a", "b"] == orm_row.tags  # JSON comes back as a list on both databases
+    assert core_row.created_at == orm_row.created_at and core_row.created_at.utcoffset() == timedelta(0)
+    # the table's columns are exactly the model's: nothing is declared twice
+    assert set(t.c.keys()) == set(Server.__table__.c.keys())
+    assert set(table(engine, "command_history").c.keys()) == set(
+        __import__("vpsagent.db.models", fromlist=["CommandHistory"]).CommandHistory.__table__.c.keys())
+    assert svc.SERVER_SECRET_FIELDS == ENCRYPTED_FIELDS["servers"]
+    # naive datetimes are refused, as SQLModel refuses them
+    from sqlalchemy import update
+    from sqlalchemy.exc import StatementError
+
+    with pytest.raises(StatementError):
+        with transaction(engine) as conn:
+            conn.execute(update(t).where(t.c.name == "t1").values(updated_at=datetime(2026, 1, 1)))
+
+
+def test_audit_rows_verify_whichever_table_wrote_them(engine, monkeypatch):
+    """Rows written through the model's table and through the reflected one form one chain."""
+    from vpsagent.db import audit
+    from vpsagent.db.models import CommandHistory
+    from vpsagent.remote.local import LocalHost
+
+    host = LocalHost()
+    log = audit.AuditLog(engine)
+    audit.run_audited(log, host, "echo core-1", source="run")  # reflected table
+    with monkeypatch.context() as m:  # the table object the code used before db/core.py
+        m.setattr(audit, "history_table", lambda engine=None: CommandHistory.__table__)
+        audit.run_audited(log, host, "echo orm-2", source="run")
+        log.record_decision(server="local", command="echo orm-3", source="ask", decision="denied",
+                            reason="test")
+        assert audit.verify(engine).ok  # read through the model's table
+    audit.run_audited(log, host, "echo core-4", source="run")
+    res = audit.verify(engine)  # read through the reflected table
+    assert res.ok and res.checked == 4
+    rows = history(engine)
+    assert [r["command"] for r in rows] == ["echo core-1", "echo orm-2", "echo orm-3", "echo core-4"]
+    assert all(r["started_at"].tzinfo is not None and r["started_at"] <= datetime.now(UTC) for r in rows)
+    # and the history command (model table) verifies the same chain
+    with monkeypatch.context() as m:
+        m.setattr(audit, "history_table", lambda engine=None: CommandHistory.__table__)
+        assert audit.verify(engine).ok
+    # an edited row is still caught through the reflected table
+    from sqlalchemy import update
+
+    from vpsagent.db.core import table, transaction
+
+    t = table(engine, "command_history")
+    with transaction(engine) as conn:
+        conn.execute(update(t).where(t.c.id == rows[1]["id"]).values(command="echo edited"))
+    bad = audit.verify(engine)
+    assert not bad.ok and bad.first_bad_id == rows[1]["id"]
