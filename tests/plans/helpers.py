@@ -94,8 +94,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that hangs up (a TLS probe, a timeout step) is expected; socketserver
+        # would print a traceback into the stderr that in-process CLI tests inspect
+        pass
+
+
 def _serve(web: WebServer, ctx: ssl.SSLContext | None = None) -> Iterator[WebServer]:
-    srv = ThreadingHTTPServer((web.host, 0), _Handler)
+    srv = _QuietServer((web.host, 0), _Handler)
     srv.daemon_threads = True
     if ctx is not None:
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
