@@ -33,3 +33,14 @@ def test_failures_make_exit_1(cli, home):
                env={"VPSAGENT_SECRET": "first-secret-0123456789"}).exit_code == 0
     r = cli("doctor", env={"VPSAGENT_SECRET": "other-secret-0123456789"})
     assert r.exit_code == 1 and "FAIL  credentials" in r.stdout
+
+
+def test_a_broken_config_file_is_reported_not_fatal(cli, home):
+    (home / "config").mkdir(exist_ok=True)
+    (home / "config" / "config.toml").write_text("modle = 'typo'\n")
+    r = cli("doctor")
+    assert r.exit_code == 1 and "FAIL  config" in r.stdout and "modle" in r.stdout
+    (home / "config" / "config.toml").unlink()
+    (home / "config" / "policy.yaml").write_text("rules: []\n")
+    r = cli("doctor")
+    assert r.exit_code == 1 and "FAIL  policy" in r.stdout

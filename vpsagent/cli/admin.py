@@ -21,17 +21,24 @@ def doctor(app: App) -> int:
     Example:
       vpsagent doctor
     """
+    from vpsagent.errors import ConfigError
     from vpsagent.render import key_values
+    from vpsagent.services.admin import Check, DoctorReport
     from vpsagent.services.admin import doctor as run_doctor
 
-    report = run_doctor(app.settings)
+    try:
+        report = run_doctor(app.settings)
+    except ConfigError as exc:  # a broken config file: that is the finding, not a reason to stop
+        report = DoctorReport(paths={}, settings={}, checks=[Check("config", "fail", exc.line())])
 
     def text(c) -> None:  # type: ignore[no-untyped-def]
-        c.print("[bold]paths[/bold]")
-        c.print(key_values(report.paths.items()))
-        c.print("\n[bold]settings[/bold]")
-        c.print(key_values(report.settings.items()))
-        c.print("\n[bold]checks[/bold]")
+        if report.paths:
+            c.print("[bold]paths[/bold]")
+            c.print(key_values(report.paths.items()))
+            c.print("\n[bold]settings[/bold]")
+            c.print(key_values(report.settings.items()))
+            c.print()
+        c.print("[bold]checks[/bold]")
         marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
         for chk in report.checks:
             c.print(f"{marks[chk.status]}  {chk.name}: {chk.detail}", markup=False)
@@ -80,7 +87,9 @@ def db_current(app: App) -> int:
     from vpsagent.services.admin import db_current as current
 
     r = current(app.settings)
-    state = "current" if r.revision == r.head else ("empty" if r.revision is None else f"expected {r.head}")
+    state = ("current" if r.revision == r.head else
+             f"empty; this vpsagent creates {r.head} on first use" if r.revision is None else
+             f"this vpsagent expects {r.head}")
     return app.out.emit(r, text=f"{r.url}: schema {r.revision or '-'} ({state})")
 
 
