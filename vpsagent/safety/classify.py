@@ -120,6 +120,9 @@ _BLOCK_DEVICE_RE = re.compile(
 )
 
 
+_PROC_ROOT_RE = re.compile(r"^/proc/(self|thread-self|\d+)/(root|cwd)(/|$)")
+
+
 def _norm_path(p: str) -> str:
     if p.startswith(("~/", "$HOME/", "${HOME}/")):
         p = "/root/" + p.split("/", 1)[1]
@@ -127,8 +130,11 @@ def _norm_path(p: str) -> str:
         return p
     if not p.startswith("/"):
         return p
-    out = posixpath.normpath(p)
-    return "/" if out == "//" else out
+    # `//etc`, `/./etc` and `/proc/self/root/etc` all name /etc: normalise them so a path
+    # cannot dodge the system-path and credential checks by spelling
+    out = posixpath.normpath("/" + p.lstrip("/"))
+    out = _PROC_ROOT_RE.sub("/", out, count=1)
+    return posixpath.normpath(out) if out != "/" else out
 
 
 def is_block_device(path: str) -> bool:
@@ -562,7 +568,7 @@ def classify_at(command: str, depth: int) -> Classification:
 # every format, e.g. /etc/shadow hashes).
 _CREDENTIAL_FILE_RE = re.compile(
     r"(^|/)(shadow|gshadow|shadow-|gshadow-|\.pgpass|\.netrc|\.my\.cnf|\.git-credentials|"
-    r"master\.key|secret\.key)$"
+    r"master\.key|secret\.key|vpsagent\.db(-wal|-shm)?|environ)$"
     r"|/\.ssh/id_[^/]*(?<!\.pub)$|ssh_host_[a-z0-9]+_key$|^/etc/ssl/private/|"
     r"/\.(aws|docker|kube)/(credentials|config\.json|config)$|\.(key|p12|pfx|keystore)$"
 )
@@ -577,6 +583,10 @@ _CREDENTIAL_PATHS = (
     *(f"{h}/{f}" for h in ("/root", "~", "$HOME")
       for f in (".pgpass", ".netrc", ".my.cnf", ".git-credentials", ".aws/credentials",
                 ".docker/config.json", ".kube/config")),
+    # vpsagent's own key file and database, wherever VPSAGENT_HOME puts them
+    *(f"{h}/{f}" for h in ("/root", "~", "$HOME")
+      for f in (".config/vpsagent/secret.key", ".local/share/vpsagent/vpsagent.db")),
+    "/proc/self/environ",
 )
 
 
@@ -588,7 +598,7 @@ def _glob_segment_match(name: str, pattern: str) -> bool:
 
 
 def _names_credential(word: str) -> bool:
-    word = word.strip("'\"")
+    word = _norm_path(word.strip("'\""))
     if _CREDENTIAL_FILE_RE.search(word):
         return True
     if not re.search(r"[*?\[]", word):

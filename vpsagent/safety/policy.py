@@ -262,8 +262,11 @@ def _allowed(rules: list[Rule], cls: Classification, parts: Sequence[Part], *, d
     whole = _whole_forms(cls)
     for rule in usable:
         # whole-string allow only for rules written for a compound command ("a | b", "a && b");
-        # a single-command rule like "sudo *" must match the unwrapped command instead
-        if _COMPOUND.search(rule.pattern) and any(_glob(rule.pattern, w) for w in whole):
+        # a single-command rule like "sudo *" must match the unwrapped command instead.
+        # The command must also have the rule's shape: a `*` in "cd /app && git pull *" must
+        # not swallow "&& rm -rf /" appended by the model.
+        if (_COMPOUND.search(rule.pattern) and any(_glob(rule.pattern, w) for w in whole)
+                and _shape(rule.pattern) == _shape(cls.command)):
             return rule
     first: Rule | None = None
     for part in parts:
@@ -272,6 +275,13 @@ def _allowed(rules: list[Rule], cls: Classification, parts: Sequence[Part], *, d
             return None
         first = first or hit
     return first
+
+
+def _shape(text: str) -> int:
+    """How many simple commands a command line holds (substitutions included)."""
+    from vpsagent.safety.classify import classify
+
+    return sum(1 for p in classify(text).parts if p.argv)
 
 
 def _label(rule: Rule) -> str:
