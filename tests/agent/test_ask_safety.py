@@ -287,6 +287,7 @@ def test_write_file_without_approval_is_denied(anthropic_api, cli, ssh_server, t
 def test_write_file_with_yes_backs_up_and_returns_the_diff(anthropic_api, cli, engine, ssh_server, tmp_path):
     conf = tmp_path / "site.conf"
     conf.write_text("server {\n  listen 80;\n}\n")
+    conf.chmod(0o600)  # a private file: its backup must stay private
     anthropic_api.push(
         tool_use("write_file", {"server": ssh_server, "path": str(conf), "content": "server {\n  listen 8080;\n}\n",
                                 "mode": "0640"}, id="toolu_w2"),
@@ -298,6 +299,7 @@ def test_write_file_with_yes_backs_up_and_returns_the_diff(anthropic_api, cli, e
     assert conf.stat().st_mode & 0o777 == 0o640
     (backup,) = tmp_path.glob("site.conf.vpsagent-*.bak")
     assert backup.read_text() == "server {\n  listen 80;\n}\n"
+    assert backup.stat().st_mode & 0o777 == 0o600
     res = result_text(tool_result(anthropic_api, "toolu_w2"))
     assert "-  listen 80;" in res and "+  listen 8080;" in res and backup.name in res
     rows = history(engine, source="ask")

@@ -26,3 +26,14 @@ def test_timeout_kills_and_stdin_is_not_forwarded():
 def test_capture_is_bounded_but_counts_everything():
     r = LocalHost().run("head -c 3000000 /dev/zero", capture=1000)
     assert r.stdout_bytes == 3_000_000 and r.stdout_truncated and len(r.stdout) < 2000
+
+
+def test_vpsagent_secrets_are_not_in_the_command_environment(monkeypatch):
+    monkeypatch.setenv("VPSAGENT_SECRET", "master-secret-in-env-123")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-in-env-456")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:db-pass-789@127.0.0.1/app")
+    monkeypatch.setenv("HARMLESS_SETTING", "kept")
+    out = LocalHost().run("env; cat /proc/self/environ | tr '\\0' '\\n'").stdout.decode()
+    for needle in ("master-secret-in-env-123", "sk-ant-api03-in-env-456", "db-pass-789"):
+        assert needle not in out
+    assert "HARMLESS_SETTING=kept" in out

@@ -480,8 +480,12 @@ def _write_file(env: ToolEnv, call: ToolCall) -> ToolOutcome:
     backup = f"{path}.vpsagent-{time.strftime('%Y%m%d%H%M%S')}.bak" if old is not None else None
 
     def write() -> int:
-        if backup is not None and old is not None:
-            host.write_file(backup, old)
+        if backup is not None:
+            # cp -p on the server: the whole file (not the part read for the diff), with its
+            # owner and mode, so a 0600 secret does not become a world-readable backup
+            r = host.run(f"cp -p -- {shlex.quote(path)} {shlex.quote(backup)}", timeout=60)
+            if not r.ok:
+                raise OSError(f"backup to {backup} failed: {(r.stderr_text() or r.error or '').strip()[:200]}")
         host.write_file(path, new, mode)
         return len(new)
 

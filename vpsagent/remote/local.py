@@ -48,7 +48,7 @@ class LocalHost:
         # stdin is /dev/null: local stdin is never forwarded to a command.
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
+            stderr=subprocess.PIPE, start_new_session=True, env=command_env(),
         )
         sel = selectors.DefaultSelector()
         assert proc.stdout is not None and proc.stderr is not None
@@ -100,21 +100,43 @@ class LocalHost:
             return fh.read(max_bytes) if max_bytes else fh.read()
 
     def write_file(self, path: str, content: bytes, mode: int | None = None) -> None:
+        import secrets
+
         p = Path(path).expanduser()
-        tmp = p.with_name(f".{p.name}.vpsagent-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        elif p.exists():
-            os.chmod(tmp, p.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
+        # an unpredictable name opened O_EXCL|O_NOFOLLOW: a symlink planted in a shared
+        # directory cannot redirect the write or the chmod
+        tmp = p.with_name(f".{p.name}.vpsagent-{secrets.token_hex(6)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+                if mode is not None:
+                    os.fchmod(fh.fileno(), mode)
+                elif p.exists():
+                    os.fchmod(fh.fileno(), p.stat().st_mode & 0o7777)
+                else:
+                    os.fchmod(fh.fileno(), 0o644)
+            os.replace(tmp, p)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         return None
+
+
+# vpsagent's own secrets: a command on `local` (which the model may choose) must not be
+# able to print them with `env` or read /proc/self/environ.
+_SECRET_VARS = ("VPSAGENT_SECRET", "SESSION_SECRET", "VPSAGENT_NEW_SECRET", "ANTHROPIC_API_KEY",
+                "GITHUB_TOKEN", "VPSAGENT_SMTP_URL")
+
+
+def command_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SECRET_VARS}
+    db = env.get("DATABASE_URL", "")
+    if "@" in db and ":" in db.split("@", 1)[0].split("//", 1)[-1]:
+        del env["DATABASE_URL"]  # carries a password
+    return env
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
