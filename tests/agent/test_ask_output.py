@@ -154,3 +154,14 @@ def test_denial_summary_says_what_would_let_each_kind_run():
     assert "approve them on a terminal" not in only_destructive  # --yes would not help here
     declined = _denial_summary([{"risk": "mutating", "reason": "Needs approval on w: x; declined by the user"}])
     assert declined == "1 command was denied (reasons above)"
+
+
+def test_escape_sequences_from_the_model_or_server_are_shown_inert(anthropic_api, cli, ssh_server):
+    """A command or output carrying ESC[1A ESC[2K could redraw the approval prompt."""
+    sneaky = "echo ok #\x1b[1A\x1b[2Kharmless"
+    anthropic_api.push(tool_use("run_command", {"server": ssh_server, "command": sneaky}), text("done"))
+    r = cli("ask", "-s", ssh_server, "x")
+    assert "\x1b" not in r.stderr and "\\x1b[1A" in r.stderr
+    from vpsagent.cli.ask import _safe
+
+    assert _safe("a\rb\x07c\x9bd\te\nf") == "a\\x0db\\x07c\\x9bd\te\nf"

@@ -28,7 +28,7 @@ _PRIVATE_KEY = re.compile(
 # is kept so the model can still reason about the configuration).
 _ASSIGNMENT = re.compile(
     r"""(?ix)
-    (?P<key>\b[\w.-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth)[\w.-]*)
+    (?P<key>\b[\w.-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth|key-data|certificate-data)[\w.-]*)
     (?P<kq>["']?)
     (?P<sep>\s*[:=]\s*)
     (?P<q>["']?)

@@ -348,12 +348,19 @@ def _run_command(env: ToolEnv, call: ToolCall) -> ToolOutcome:
     return outcome
 
 
+def _redact_bytes(env: ToolEnv, chunk: bytes) -> bytes:
+    return env.redactor.redact(chunk.decode("utf-8", "replace")).encode()
+
+
 def _run_audited(env: ToolEnv, host: Host, command: str, *, timeout: float, call: ToolCall) -> CommandResult:
+    # The live echo goes to the user's stderr, often a CI log: redact it like the model's
+    # copy. (Per chunk: a secret split across two reads is caught by the final redaction
+    # of what the model and the audit log get, not here.)
     def out(chunk: bytes) -> None:
-        env.emit(ToolEvent("output", call, stream="stdout", data=chunk))
+        env.emit(ToolEvent("output", call, stream="stdout", data=_redact_bytes(env, chunk)))
 
     def err(chunk: bytes) -> None:
-        env.emit(ToolEvent("output", call, stream="stderr", data=chunk))
+        env.emit(ToolEvent("output", call, stream="stderr", data=_redact_bytes(env, chunk)))
 
     # keep a little more than the model will see: redaction first, then the final cut
     capture = env.output_limit * 4

@@ -77,6 +77,15 @@ def _tty_in() -> IO[str] | None:
     return None
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+
+
+def _safe(text: str | None) -> str:
+    """Text from the model or a server, made inert for the terminal: escape sequences could
+    otherwise move the cursor and redraw the approval prompt to show a different command."""
+    return (text or "").translate(_CONTROL)
+
+
 def make_approver(app: App):  # type: ignore[no-untyped-def]
     """The approve(call) callback for a terminal, or None when there is no terminal or --json."""
     if app.out.json_mode or _tty_in() is None:
@@ -86,11 +95,11 @@ def make_approver(app: App):  # type: ignore[no-untyped-def]
         from vpsagent.safety.policy import Decision
 
         err = app.out.err
-        err.print(f"\n{call.server}: {call.command}", markup=False, style="bold")
+        err.print(f"\n{_safe(call.server)}: {_safe(call.command)}", markup=False, style="bold")
         what = f"{call.risk or 'unknown'}" + (f": {'; '.join(call.reasons)}" if call.reasons else "")
-        err.print(f"  {what} — policy: {call.policy_reason}", markup=False)
+        err.print(f"  {_safe(what)} — policy: {_safe(call.policy_reason)}", markup=False)
         if call.diff:
-            err.print(call.diff, markup=False)
+            err.print(_safe(call.diff), markup=False)
         stream = _tty_in()
         if stream is None:
             return Decision.DENY
@@ -148,7 +157,7 @@ class Display:
                 return
             mark = {"allow": "→", "deny": "✗", "dry_run": "·"}.get(call.decision or "", "✗")
             tail = "" if call.decision == "allow" else f"  [{call.decision}{': ' + call.policy_reason if call.policy_reason else ''}]"
-            err.print(f"{mark} {call.server or '?'} $ {call.command or call.name}{tail}", markup=False,
+            err.print(_safe(f"{mark} {call.server or '?'} $ {call.command or call.name}{tail}"), markup=False,
                       style="cyan" if call.decision == "allow" else "yellow")
         elif tev.kind == "output":
             shown = self.echoed.get(call.id, 0)
@@ -160,7 +169,7 @@ class Display:
             self.echoed[call.id] = shown + len(tev.data)
             self.lines[call.id] = lines + len(keep)
             for line in keep:
-                err.print(f"  {line}", markup=False, style="dim")
+                err.print(f"  {_safe(line)}", markup=False, style="dim")
         elif tev.kind == "result" and tev.outcome is not None:
             o = tev.outcome
             if o.executed and call.name == "run_command":
@@ -170,7 +179,7 @@ class Display:
                 # invalid calls, unreachable servers, unreadable files: the person running it
                 # must see why, not only the model (denials are already on the call line)
                 first = o.content.strip().splitlines()[0] if o.content.strip() else "error"
-                err.print(f"  ✗ {first}", markup=False, style="yellow")
+                err.print(f"  ✗ {_safe(first)}", markup=False, style="yellow")
 
     def finish(self) -> None:
         if self.mid_line and self.answer_to_stdout:
