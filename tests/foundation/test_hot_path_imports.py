@@ -142,3 +142,38 @@ def test_audit_rows_verify_whichever_table_wrote_them(engine, monkeypatch):
         conn.execute(update(t).where(t.c.id == rows[1]["id"]).values(command="echo edited"))
     bad = audit.verify(engine)
     assert not bad.ok and bad.first_bad_id == rows[1]["id"]
+
+
+def test_concurrent_audit_writes_are_grouped_and_a_bad_row_fails_alone(engine):
+    """Writes queued by fan-out threads share transactions (group commit); one row the
+    database refuses (a conversation that does not exist) fails only its own command."""
+    import threading
+
+    from vpsagent import errors
+    from vpsagent.db import audit
+    from vpsagent.remote.local import LocalHost
+
+    log = audit.AuditLog(engine)
+    gate = threading.Barrier(24)
+    results: dict[int, object] = {}
+
+    def work(i: int) -> None:
+        gate.wait()
+        try:
+            results[i] = audit.run_audited(log, LocalHost(), f"echo {i}", source="run",
+                                           conversation_id=999_999 if i == 7 else None)
+        except errors.DatabaseError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert isinstance(results[7], errors.DatabaseError) and "cannot write the audit log" in str(results[7])
+    assert all(results[i].ok for i in range(24) if i != 7)  # type: ignore[attr-defined]
+    rows = history(engine)
+    assert sorted(r["command"] for r in rows) == sorted(f"echo {i}" for i in range(24) if i != 7)
+    assert all(r["status"] == "ok" and r["done_hash"] for r in rows)
+    res = audit.verify(engine)
+    assert res.ok and res.checked == 23

@@ -109,6 +109,24 @@ def _db_error(exc: Exception, what: str) -> errors.DatabaseError:
     return errors.DatabaseError(f"{what}: {first}")
 
 
+@dataclass(eq=False)
+class _Write:
+    """One queued audit write: a new row (`append`) or the completion of one (`complete`)."""
+
+    table: Any
+    kind: str  # append | complete
+    what: str  # how a failure is reported
+    values: dict[str, Any] | None = None
+    finish: dict[str, Any] | None = None
+    row_id: int | None = None
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+
+    def fail(self, exc: BaseException) -> None:
+        self.error, self.done = exc, True
+
+
 class AuditLog:
     """Writes command_history rows. One per process is enough; it is thread-safe."""
 
@@ -123,6 +141,9 @@ class AuditLog:
         # Threads of one process take turns here rather than in SQLite's busy handler,
         # which sleeps in growing steps (a 50-server fan-out spent ~3x longer waiting).
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Write] = []
+        self._row_hashes: dict[int, str] = {}  # rows started here and not yet completed
 
     # -- writing ----------------------------------------------------------------------
     def _clean(self, text: str | None) -> str | None:
@@ -146,26 +167,97 @@ class AuditLog:
         # SQLite: the engine opens every transaction with BEGIN IMMEDIATE, which already
         # holds the database's write lock; other writers wait on busy_timeout.
 
+    # Group commit: every write is queued, and whichever thread holds the write lock writes
+    # everything queued so far in one transaction. A 50-server fan-out otherwise spent
+    # ~0.3 s in 100 back-to-back transactions, each waiting for the GIL between statements
+    # while the SSH threads computed; the rows, their order and their hashes are the same.
     def _append(self, values: dict[str, Any], *, finish: dict[str, Any] | None = None) -> int:
-        from sqlalchemy import insert, select, update
+        t = self._table("cannot write the audit log")
+        return int(self._submit(_Write(t, "append", "cannot write the audit log", values=values, finish=finish)))
+
+    def _submit(self, req: _Write) -> Any:
+        with self._queue_lock:
+            self._queue.append(req)
+        with self._write_lock:
+            if not req.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    self._write_batch(batch)
+                finally:
+                    # an interrupted leader hands the others' writes back to the next one
+                    left = [r for r in batch if not r.done and r is not req]
+                    if left:
+                        with self._queue_lock:
+                            self._queue[:0] = left
+        if req.error is not None:
+            raise req.error
+        return req.result
+
+    def _write_batch(self, batch: list[_Write]) -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
-        t = self._table("cannot write the audit log")
         try:
-            with self._write_lock, self.engine.begin() as conn:
-                self._lock_chain(conn)
-                prev = conn.execute(select(t.c.row_hash).order_by(t.c.id.desc()).limit(1)).scalar()
-                values = dict(values, prev_hash=prev or GENESIS)
+            with self.engine.begin() as conn:
+                hashes = self._write_in(conn, batch)
+        except SQLAlchemyError as exc:
+            if len(batch) == 1:
+                batch[0].fail(_db_error(exc, batch[0].what))
+                return
+            # one bad row must not fail the others: each again, on its own
+            for r in batch:
+                r.done = False
+                r.error = None
+                self._write_batch([r])
+            return
+        # committed: remember the hashes of rows this process will complete later
+        self._row_hashes.update(hashes)
+        for r in batch:
+            r.done = True
+            if r.kind == "complete":
+                self._row_hashes.pop(r.row_id, None)  # type: ignore[arg-type]
+
+    def _write_in(self, conn: Connection, batch: list[_Write]) -> dict[int, str]:
+        """Write `batch` in `conn`'s transaction; returns {row id: row hash} of rows left running."""
+        from sqlalchemy import insert, select, update
+
+        prev: str | None = None
+        started: dict[int, str] = {}
+        if any(r.kind == "append" for r in batch):
+            self._lock_chain(conn)
+        for r in batch:
+            r.error = None
+            t = r.table
+            if r.kind == "append":
+                if prev is None:
+                    prev = conn.execute(select(t.c.row_hash).order_by(t.c.id.desc()).limit(1)).scalar() or GENESIS
+                values = dict(r.values, prev_hash=prev)
                 row_id = conn.execute(insert(t).values(**values).returning(t.c.id)).scalar_one()
                 values["id"] = row_id
                 upd = {"row_hash": start_hash(values)}
-                if finish is not None:
-                    upd.update(finish)
+                if r.finish is not None:
+                    upd.update(r.finish)
                     upd["done_hash"] = done_hash(dict(values, **upd))
                 conn.execute(update(t).where(t.c.id == row_id).values(**upd))
-                return int(row_id)
-        except SQLAlchemyError as exc:
-            raise _db_error(exc, "cannot write the audit log") from None
+                prev = upd["row_hash"]
+                if r.finish is None:
+                    started[int(row_id)] = prev
+                r.result = int(row_id)
+            else:
+                row_hash = self._row_hashes.get(r.row_id)
+                if row_hash is None:  # a row this process did not start (reap_interrupted)
+                    row_hash = conn.execute(select(t.c.row_hash).where(t.c.id == r.row_id)).scalar()
+                    if row_hash is None:
+                        r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
+                        continue
+                finish = dict(r.finish or {}, row_hash=row_hash)
+                finish["done_hash"] = done_hash(finish)
+                del finish["row_hash"]
+                if not conn.execute(update(t).where(t.c.id == r.row_id).values(**finish)).rowcount:
+                    r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
+                    continue
+                r.result = None
+        return started
 
     def _base(self, *, server: str, command: str, source: str, sudo: bool, conversation_id: int | None,
               test_run_id: int | None, decision: str | None, reason: str | None, status: str) -> dict[str, Any]:
@@ -206,21 +298,8 @@ class AuditLog:
         return self._append(values, finish=finish)
 
     def _complete(self, row_id: int, finish: dict[str, Any]) -> None:
-        from sqlalchemy import select, update
-        from sqlalchemy.exc import SQLAlchemyError
-
-        t = self._table(f"cannot complete audit row {row_id}")
-        try:
-            with self._write_lock, self.engine.begin() as conn:
-                row_hash = conn.execute(select(t.c.row_hash).where(t.c.id == row_id)).scalar()
-                if row_hash is None:
-                    raise errors.DatabaseError(f"audit row {row_id} does not exist")
-                finish = dict(finish, row_hash=row_hash)
-                finish["done_hash"] = done_hash(finish)
-                del finish["row_hash"]
-                conn.execute(update(t).where(t.c.id == row_id).values(**finish))
-        except SQLAlchemyError as exc:
-            raise _db_error(exc, f"cannot complete audit row {row_id}") from None
+        what = f"cannot complete audit row {row_id}"
+        self._submit(_Write(self._table(what), "complete", what, row_id=row_id, finish=finish))
 
     def finish(self, row_id: int, result: CommandResult) -> None:
         """Complete a row with what the command produced."""
