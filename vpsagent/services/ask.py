@@ -114,26 +114,19 @@ def _host_infos(engine: Engine, names: list[str]) -> dict[str, HostInfo]:
 
 
 def _stored_secrets(settings: Settings, engine: Engine, keyring_get: Callable[[], Any], names: list[str]) -> list[Any]:
-    """Every credential that must never reach the model: the servers' and vpsagent's own."""
-    from vpsagent.secret import Secret
-    from vpsagent.services.servers import has_secrets, load_server
+    """Every credential that must never reach the model: vpsagent's own, and those of the
+    servers in scope and of the jump hosts they are reached through."""
+    from vpsagent.services.redaction import known_secrets
+    from vpsagent.services.servers import has_secrets, list_servers, load_server
 
-    found: list[Any] = [
-        s
-        for s in (settings.anthropic_api_key, settings.github_token, settings.secret, settings.smtp_url)
-        if s is not None
-    ]
-    if settings.secret is None:
-        try:  # the master key in the key file (`cat ~/.config/vpsagent/secret.key` must not leak it)
-            found.append(Secret(settings.key_file.read_text().strip()))
-        except OSError:
-            pass
+    jumps = {v.name: v.jump for v in list_servers(engine)}
+    wanted: list[str] = []
     for n in names:
-        if not has_secrets(engine, n):
-            continue
-        rec = load_server(engine, keyring_get(), n)
-        found += [v for v in vars(rec).values() if isinstance(v, Secret)]
-    return found
+        while n and n not in wanted:
+            wanted.append(n)
+            n = jumps.get(n) or ""
+    records = [load_server(engine, keyring_get(), n) for n in wanted if has_secrets(engine, n)]
+    return known_secrets(settings, records)
 
 
 def _default_keyring(settings: Settings, engine: Engine, notify: Callable[[str], None] | None) -> Callable[[], Any]:

@@ -91,12 +91,9 @@ def exit_code_for(runs: Sequence[ServerRun], interrupted: bool) -> int:
 def _redactor(settings: Settings, records: Sequence[Any]):
     """Stored credentials of these servers must never land in an audit row."""
     from vpsagent.db.audit import secret_redactor
-    from vpsagent.secret import Secret
+    from vpsagent.services.redaction import known_secrets
 
-    found: list[Any] = [s for s in (settings.secret, settings.anthropic_api_key) if s is not None]
-    for rec in records:
-        found += [v for v in vars(rec).values() if isinstance(v, Secret)]
-    return secret_redactor(found)
+    return secret_redactor(known_secrets(settings, records))
 
 
 def _load_records(settings: Settings, engine: Engine, chosen: Sequence[str], pool: Any,

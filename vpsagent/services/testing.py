@@ -174,6 +174,23 @@ def exit_code_for(results: Sequence[PlanResult]) -> int:
     return int(ExitCode.OK)
 
 
+def _load_records(settings: Settings, engine: Engine, names: Sequence[str],
+                  notify: Callable[[str], None] | None) -> dict[str, Any]:
+    """The target servers and their jump hosts, secrets decrypted once (the keyring only if needed)."""
+    from vpsagent.services.servers import list_servers, load_server
+    from vpsagent.services.vault import get_keyring
+
+    views = {v.name: v for v in list_servers(engine)}
+    wanted: list[str] = []
+    for n in names:
+        while n and n not in wanted and n in views:
+            wanted.append(n)
+            n = views[n].jump or ""
+    secretive = {n for n in wanted if views[n].has_key or views[n].has_password or views[n].has_sudo_password}
+    keyring = get_keyring(settings, engine, notify or (lambda _m: None)) if secretive else None
+    return {n: load_server(engine, keyring if n in secretive else None, n) for n in wanted}
+
+
 def run_tests(
     settings: Settings,
     engine: Engine,
@@ -197,11 +214,14 @@ def run_tests(
     plans = load_plans(paths, overrides)
     check_flag_vars(plans, flag_vars)
     targets = resolve_targets(engine, plans, servers, tags)
-    from vpsagent.db.audit import AuditLog
+    from vpsagent.db.audit import AuditLog, secret_redactor
     from vpsagent.remote.hosts import HostPool
+    from vpsagent.services.redaction import known_secrets
 
-    pool = HostPool(settings, engine, notify=notify)  # one connection per server, reused
-    audit = AuditLog(engine)
+    records = _load_records(settings, engine, [n for names in targets for n in names], notify)
+    # one connection per server, reused; the audit log never stores a credential a step echoes
+    pool = HostPool(settings, engine, notify=notify, records=records)
+    audit = AuditLog(engine, redact=secret_redactor(known_secrets(settings, records.values())))
     results: list[PlanResult] = []
     cancel = threading.Event()
     try:
@@ -383,9 +403,15 @@ def _explain_prompt(plan: Plan, server: str, st: Any) -> str:
         f"Expected: {st.expected}",
         f"Actual: {st.actual}",
         f"Failure: {st.message}",
-        "stdout (end):", _tail(st.stdout, EXPLAIN_EXCERPT) or "(empty)",
-        "stderr (end):", _tail(st.stderr, EXPLAIN_EXCERPT) or "(empty)",
+        "The step's output (the end of stdout and stderr) is attached below.",
     ])
+
+
+def _explain_context(st: Any) -> str:
+    # Passed as context, not in the prompt: server output is untrusted and `ask` redacts
+    # context with every credential in scope before the model (or the transcript) sees it.
+    return "\n".join(["stdout (end):", _tail(st.stdout, EXPLAIN_EXCERPT) or "(empty)",
+                      "stderr (end):", _tail(st.stderr, EXPLAIN_EXCERPT) or "(empty)"])
 
 
 def explain_failures(settings: Settings, engine: Engine, result: PlanResult, *,
@@ -409,7 +435,7 @@ def explain_failures(settings: Settings, engine: Engine, result: PlanResult, *,
             if done >= EXPLAIN_MAX_STEPS:
                 st.explanation = f"not diagnosed: --explain stops after {EXPLAIN_MAX_STEPS} steps"
                 continue
-            req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st),
+            req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st), context=_explain_context(st),
                              servers=[srv.server], mode="read_only", kind="testing",
                              max_turns=EXPLAIN_TURNS)
             try:
