@@ -31,7 +31,9 @@ VERSION = 1
 # scrypt parameters: N = 2^15, r = 8, p = 1 is the floor we write; a record may ask
 # for more, up to the caps below, so a tampered record cannot make us burn memory.
 LOG_N, R, P = 15, 8, 1
-MAX_LOG_N, MAX_R, MAX_P = 20, 16, 4
+# at most 128 * 2^17 * 8 bytes = 128 MiB per derivation: room to raise the work factor,
+# not enough for a tampered record to exhaust memory
+MAX_LOG_N, MAX_R, MAX_P = 17, 8, 2
 SALT_BYTES, NONCE_BYTES, KEY_BYTES = 16, 12, 32
 VERIFIER_PLAINTEXT = b"vpsagent vault verifier v1"
 
@@ -102,10 +104,14 @@ def aad_for(table: str, record_id: int | str, field: str) -> bytes:
 def derive_key(secret: Secret, kdf: KdfParams) -> bytes:
     kdf.check()
     n = 1 << kdf.log_n
-    return hashlib.scrypt(
-        secret.reveal_bytes(), salt=kdf.salt, n=n, r=kdf.r, p=kdf.p,
-        maxmem=256 * n * kdf.r * kdf.p, dklen=KEY_BYTES,
-    )
+    try:
+        return hashlib.scrypt(
+            secret.reveal_bytes(), salt=kdf.salt, n=n, r=kdf.r, p=kdf.p,
+            maxmem=256 * n * kdf.r * kdf.p, dklen=KEY_BYTES,
+        )
+    except (ValueError, MemoryError) as exc:
+        raise CredentialError(f"cannot derive the credential key (scrypt N=2^{kdf.log_n} r={kdf.r} "
+                              f"p={kdf.p}): {exc}") from None
 
 
 class Keyring:

@@ -141,15 +141,27 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
 
 
 def mask_url(url: str) -> str:
-    """postgresql://user:pw@host/db -> postgresql://user:***@host/db (for doctor and errors)."""
+    """postgresql://user:pw@host/db -> postgresql://user:***@host/db (for doctor and errors).
+
+    Anything that does not parse cleanly is masked after its scheme: a URL we cannot
+    read is a URL whose password we cannot find.
+    """
+    import re
     from urllib.parse import urlsplit, urlunsplit
 
+    scheme = url.split(":", 1)[0] if ":" in url else ""
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed netloc (e.g. a '/' in the password)
     except ValueError:
-        return "***"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0] + ":***"
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+        return f"{scheme}:***" if scheme else "***"
+    if "://" not in url:
+        return f"{scheme}:***" if scheme else "***"
+    query = re.sub(r"(?i)(^|&)(password|pass|pwd)=[^&]*", r"\1\2=***", parts.query)
+    if parts.password is None and query == parts.query:
+        return url  # nothing secret in it (and urlunsplit would fold sqlite:////abs/path)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, host = netloc.rsplit("@", 1)
+        netloc = user.split(":", 1)[0] + ":***@" + host
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

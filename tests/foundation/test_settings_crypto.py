@@ -142,3 +142,13 @@ def test_key_file_created_0600_once_and_refused_when_readable(tmp_path):
 def test_secret_never_prints():
     s = Secret("hunter2")
     assert str(s) == "***" and "hunter2" not in repr(s) and f"{s}" == "***"
+
+
+def test_mask_url_hides_every_spelling_of_a_password():
+    from vpsagent.settings import mask_url
+
+    for url in ["postgresql://bob:Secr3t@h/db", "postgresql://bob@h/db?password=Secr3t&sslmode=require",
+                "postgresql//bob:Secr3t@h/db", "postgresql://bob:Secr3t/x@h/db"]:
+        assert "Secr3t" not in mask_url(url), url
+    assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert mask_url("postgresql://bob:pw@h:5432/db") == "postgresql://bob:***@h:5432/db"

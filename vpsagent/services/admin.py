@@ -167,8 +167,8 @@ def _check_smtp(url: Secret) -> Check:
         port = parts.port or (465 if parts.scheme == "smtps" else 25)
         tls = "TLS" if parts.scheme == "smtps" else ("STARTTLS" if parse_qs(parts.query).get("starttls") else "plain")
         return Check("smtp", "ok", f"{parts.hostname}:{port} ({tls}) — configuration only, not contacted")
-    except ValueError as exc:
-        return Check("smtp", "fail", f"bad VPSAGENT_SMTP_URL: {exc}")
+    except ValueError:  # its text can quote the password (e.g. as a "port")
+        return Check("smtp", "fail", "VPSAGENT_SMTP_URL is malformed: expected smtp://user:pass@host:port")
 
 
 # -- database -------------------------------------------------------------------------------
