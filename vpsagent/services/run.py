@@ -106,7 +106,7 @@ def _load_records(settings: Settings, engine: Engine, chosen: Sequence[str], poo
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from vpsagent.services.servers import LOCAL, list_servers, load_server
+    from vpsagent.services.servers import LOCAL, list_servers, load_servers
 
     views = {v.name: v for v in list_servers(engine)}
     wanted: list[str] = []
@@ -122,7 +122,7 @@ def _load_records(settings: Settings, engine: Engine, chosen: Sequence[str], poo
         if any(n != LOCAL for n in chosen):
             import fabric  # noqa: F401  - imported now, while the key is being derived
         keyring = kr.result() if kr is not None else None
-    return {n: load_server(engine, keyring if n in secretive else None, n) for n in wanted}
+    return load_servers(engine, keyring, wanted)
 
 
 def run_command(

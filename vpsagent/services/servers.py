@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -243,7 +244,31 @@ def load_server(engine: Engine, keyring: Keyring | None, name: str) -> ServerRec
         v = _local_view()
         return ServerRecord(id=None, name=LOCAL, host="localhost", port=0, user=v.user, auth="local",
                             tags=[], jump=None)
-    row = _core_row(engine, name)
+    return _record_of(_core_row(engine, name), keyring)
+
+
+def load_servers(engine: Engine, keyring: Keyring | None, names: Sequence[str]) -> dict[str, ServerRecord]:
+    """`load_server` for many registered servers in one query (a fan-out's inventory)."""
+    from sqlalchemy import select
+
+    from vpsagent.db.core import table, transaction
+
+    wanted = [n for n in dict.fromkeys(names) if n != LOCAL]
+    t = table(engine, "servers")
+    with transaction(engine) as conn:
+        rows = {r.name: r for r in conn.execute(select(t).where(t.c.name.in_(wanted))).all()} if wanted else {}
+    out: dict[str, ServerRecord] = {}
+    for n in dict.fromkeys(names):
+        if n == LOCAL:
+            out[n] = load_server(engine, None, LOCAL)
+        elif n not in rows:
+            raise NotFound(f"unknown server {n!r}", hint="`vpsagent servers list` shows the inventory")
+        else:
+            out[n] = _record_of(rows[n], keyring)
+    return out
+
+
+def _record_of(row: Any, keyring: Keyring | None) -> ServerRecord:
     rec = ServerRecord(
         id=row.id, name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
         tags=list(row.tags or []), jump=row.jump, host_key_type=row.host_key_type,
