@@ -104,7 +104,9 @@ def man_pages() -> dict[str, str]:
 
     # a fixed date keeps the pages reproducible; the version says which release they describe
     date = _dt.date(2026, 11, 1).isoformat()
-    root_ctx = click.Context(cli, info_name="vpsagent")
+    # the group's context_settings (help_option_names: -h, --help) apply as when it runs;
+    # click caches each command's help option, so the pages must not depend on who built it first
+    root_ctx = click.Context(cli, info_name="vpsagent", **cli.context_settings)
     pages: dict[str, str] = {}
     names = [None] + [n for n in cli.list_commands(root_ctx)]
     for name in names:
