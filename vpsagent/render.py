@@ -16,33 +16,32 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from vpsagent.errors import ExitCode, VpsAgentError
 from vpsagent.secret import Secret
 
-TextRenderer = Callable[[Console], None] | str | None
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+TextRenderer = Callable[[Any], None] | str | None
 
 
 def _plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        # rich exits with status 1 here; we want the caller's BrokenPipeError path
-        # (quiet, exit 141, remote commands stopped) whichever writer noticed first.
-        self.quiet = True
-        raise BrokenPipeError
+def _rich_console(stream: IO[str], tty: bool, plain: bool) -> Console:
+    from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits with status 1 here; we want the caller's BrokenPipeError path
+            # (quiet, exit 141, remote commands stopped) whichever writer noticed first.
+            self.quiet = True
+            raise BrokenPipeError
 
-def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
-    stream = file or (sys.stderr if stderr else sys.stdout)
-    tty = stream.isatty()
-    plain = _plain() or not tty
     return _Console(
         file=stream,
         no_color=plain,
@@ -55,6 +54,40 @@ def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Consol
         width=None if tty else 100_000,
         emoji=False,
     )
+
+
+class LazyConsole:
+    """A rich Console made only when something needs rich (a table, markup, colour).
+
+    Plain lines off a terminal are written directly: `vpsagent run` in a pipeline or
+    cron then never imports rich, which is a measurable part of a short command's time.
+    """
+
+    def __init__(self, stream: IO[str]):
+        self.file = stream
+        self.is_terminal = stream.isatty()
+        self.plain = _plain() or not self.is_terminal
+        self._console: Console | None = None
+
+    def rich(self) -> Console:
+        if self._console is None:
+            self._console = _rich_console(self.file, self.is_terminal, self.plain)
+        return self._console
+
+    def print(self, *objects: Any, markup: bool | None = None, style: Any = None, end: str = "\n",
+              **kw: Any) -> None:
+        if self.plain and markup is False and not kw and all(isinstance(o, str) for o in objects):
+            self.file.write(" ".join(objects) + end)
+            self.file.flush()
+            return
+        self.rich().print(*objects, markup=markup, style=style, end=end, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rich(), name)
+
+
+def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> LazyConsole:
+    return LazyConsole(file or (sys.stderr if stderr else sys.stdout))
 
 
 def to_jsonable(value: Any) -> Any:
@@ -148,6 +181,8 @@ class Output:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
@@ -157,6 +192,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> Table:
+    from rich.table import Table
+
     t = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
