@@ -117,16 +117,11 @@ def _stored_secrets(settings: Settings, engine: Engine, keyring_get: Callable[[]
     """Every credential that must never reach the model: vpsagent's own, and those of the
     servers in scope and of the jump hosts they are reached through."""
     from vpsagent.services.redaction import known_secrets
-    from vpsagent.services.servers import has_secrets, list_servers, load_server
+    from vpsagent.services.servers import list_servers, load_servers, with_jump_hosts
 
-    jumps = {v.name: v.jump for v in list_servers(engine)}
-    wanted: list[str] = []
-    for n in names:
-        while n and n not in wanted:
-            wanted.append(n)
-            n = jumps.get(n) or ""
-    records = [load_server(engine, keyring_get(), n) for n in wanted if has_secrets(engine, n)]
-    return known_secrets(settings, records)
+    wanted, secretive = with_jump_hosts({v.name: v for v in list_servers(engine)}, names)
+    records = load_servers(engine, keyring_get() if secretive else None, wanted)
+    return known_secrets(settings, records.values())
 
 
 def _default_keyring(settings: Settings, engine: Engine, notify: Callable[[str], None] | None) -> Callable[[], Any]:

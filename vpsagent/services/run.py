@@ -106,15 +106,10 @@ def _load_records(settings: Settings, engine: Engine, chosen: Sequence[str], poo
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from vpsagent.services.servers import LOCAL, list_servers, load_servers
+    from vpsagent.services.servers import LOCAL, list_servers, load_servers, with_jump_hosts
 
     views = {v.name: v for v in list_servers(engine)}
-    wanted: list[str] = []
-    for n in chosen:
-        while n and n not in wanted and n in views:
-            wanted.append(n)
-            n = views[n].jump or ""
-    secretive = [n for n in wanted if views[n].has_key or views[n].has_password or views[n].has_sudo_password]
+    wanted, secretive = with_jump_hosts(views, chosen)
     with ThreadPoolExecutor(max_workers=1) as ex:
         kr = ex.submit(keyring_get) if secretive else None
         pool.warm([(n, views[n].host, views[n].port) for n in chosen

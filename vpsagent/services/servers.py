@@ -247,6 +247,18 @@ def load_server(engine: Engine, keyring: Keyring | None, name: str) -> ServerRec
     return _record_of(_core_row(engine, name), keyring)
 
 
+def with_jump_hosts(views: dict[str, ServerView], names: Sequence[str]) -> tuple[list[str], bool]:
+    """`names` plus every jump host they are reached through, in order; and whether any of
+    them has a stored secret (then the keyring is needed to connect, and to redact)."""
+    wanted: list[str] = []
+    for n in names:
+        while n and n not in wanted and n in views:
+            wanted.append(n)
+            n = views[n].jump or ""
+    secretive = any(views[n].has_key or views[n].has_password or views[n].has_sudo_password for n in wanted)
+    return wanted, secretive
+
+
 def load_servers(engine: Engine, keyring: Keyring | None, names: Sequence[str]) -> dict[str, ServerRecord]:
     """`load_server` for many registered servers in one query (a fan-out's inventory)."""
     from sqlalchemy import select

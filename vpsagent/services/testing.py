@@ -177,18 +177,12 @@ def exit_code_for(results: Sequence[PlanResult]) -> int:
 def _load_records(settings: Settings, engine: Engine, names: Sequence[str],
                   notify: Callable[[str], None] | None) -> dict[str, Any]:
     """The target servers and their jump hosts, secrets decrypted once (the keyring only if needed)."""
-    from vpsagent.services.servers import list_servers, load_server
+    from vpsagent.services.servers import list_servers, load_servers, with_jump_hosts
     from vpsagent.services.vault import get_keyring
 
-    views = {v.name: v for v in list_servers(engine)}
-    wanted: list[str] = []
-    for n in names:
-        while n and n not in wanted and n in views:
-            wanted.append(n)
-            n = views[n].jump or ""
-    secretive = {n for n in wanted if views[n].has_key or views[n].has_password or views[n].has_sudo_password}
+    wanted, secretive = with_jump_hosts({v.name: v for v in list_servers(engine)}, names)
     keyring = get_keyring(settings, engine, notify or (lambda _m: None)) if secretive else None
-    return {n: load_server(engine, keyring if n in secretive else None, n) for n in wanted}
+    return load_servers(engine, keyring, wanted)
 
 
 def run_tests(
