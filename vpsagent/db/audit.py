@@ -105,8 +105,9 @@ def history_table(engine: Engine | None = None):  # type: ignore[no-untyped-def]
 
 
 def _db_error(exc: Exception, what: str) -> errors.DatabaseError:
-    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-    return errors.DatabaseError(f"{what}: {first}")
+    from vpsagent.db.engine import first_line
+
+    return errors.DatabaseError(f"{what}: {first_line(exc)}")
 
 
 @dataclass(eq=False)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from vpsagent.db.engine import first_line
 from vpsagent.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -94,8 +95,7 @@ def _reflect(engine: Engine) -> dict[str, Table]:
             finally:
                 conn.rollback()
     except DBAPIError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatabaseError(f"cannot read the database schema: {first}") from None
+        raise DatabaseError(f"cannot read the database schema: {first_line(exc)}") from None
     return {name: md.tables[name] for name in HOT_TABLES}
 
 
@@ -124,5 +124,4 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as conn:
             yield conn
     except OperationalError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatabaseError(f"database error: {first}") from None
+        raise DatabaseError(f"database error: {first_line(exc)}") from None

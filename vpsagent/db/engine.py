@@ -173,12 +173,14 @@ def ensure_schema(engine: Engine) -> None:
             upgrade(engine)
     except DBAPIError as exc:
         raise DatabaseError(
-            f"cannot use the database at {mask_url(url)}: {_first_line(exc.orig or exc)}",
+            f"cannot use the database at {mask_url(url)}: {first_line(exc)}",
             hint="check DATABASE_URL; `vpsagent doctor` shows the settings in use",
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error (the driver's own when SQLAlchemy wraps one)."""
+    exc = getattr(exc, "orig", None) or exc
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -222,7 +224,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.commit()
         except OperationalError as exc:
             session.rollback()
-            raise DatabaseError(f"database error: {_first_line(exc.orig or exc)}") from None
+            raise DatabaseError(f"database error: {first_line(exc)}") from None
         except BaseException:
             session.rollback()
             raise

@@ -406,7 +406,6 @@ def parse_host_key(line: str) -> tuple[str, str, str]:
     """A known_hosts-style public key ("[host] type base64 [comment]") -> (type, base64, SHA256 fingerprint)."""
     import base64
     import binascii
-    import hashlib
 
     words = line.split()
     while words and words[0] not in HOST_KEY_TYPES:
@@ -422,8 +421,11 @@ def parse_host_key(line: str) -> tuple[str, str, str]:
     n = int.from_bytes(blob[:4], "big") if len(blob) > 4 else 0
     if blob[4:4 + n].decode("ascii", "replace") != key_type:
         raise InvalidInput(f"--host-key: the key data is not a {key_type} key")
-    fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    return key_type, b64, fp
+    from vpsagent.remote.ssh import (
+        fingerprint,  # the same SHA256 form the SSH engine pins and compares
+    )
+
+    return key_type, b64, fingerprint(blob)
 
 
 def add_server(engine: Engine, keyring_get: Any, spec: ServerSpec) -> ServerView:
