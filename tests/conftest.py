@@ -90,10 +90,19 @@ def engine(settings):
 
 
 @pytest.fixture
-def keyring(settings, engine):
-    from vpsagent.services.vault import get_keyring
+def ctx(settings, engine):
+    """The services' Context for this test's home and database (notes collected in ctx.notes)."""
+    from vpsagent.services.context import Context
 
-    return get_keyring(settings, engine, notify=lambda _m: None)
+    notes: list[str] = []
+    c = Context(settings, engine=engine, notify=notes.append)
+    c.notes = notes  # type: ignore[attr-defined]
+    return c
+
+
+@pytest.fixture
+def keyring(ctx):
+    return ctx.keyring()
 
 
 @dataclass
@@ -109,14 +118,14 @@ class CliResult:
 
 
 class _Entry:
-    """Adapter so click's CliRunner runs `vpsagent.cli.run` (our error mapping included)."""
+    """Adapter so click's CliRunner runs `vpsagent.cli.execute` (our error mapping included)."""
 
     name = "vpsagent"
 
     def main(self, args, prog_name=None, **_kw):  # noqa: ANN001
-        from vpsagent.cli import run
+        from vpsagent.cli import execute
 
-        sys.exit(run(list(args)))
+        sys.exit(execute(list(args)))
 
 
 @pytest.fixture

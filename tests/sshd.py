@@ -318,24 +318,27 @@ def register_sshd(*args: Any, name: str | None = None, address: str | None = Non
     depend on trust on first use unless they want to.
     """
     from vpsagent.services import servers as svc
+    from vpsagent.services.context import Context
     from vpsagent.settings import Settings
 
-    if isinstance(args[0], Settings):
-        from vpsagent.db.engine import get_engine
-        from vpsagent.services.vault import get_keyring
-
+    if isinstance(args[0], Context):
+        ctx, server, *rest = args
+    elif isinstance(args[0], Settings):
         settings, server, *rest = args
-        engine = get_engine(settings)
-
-        def get() -> Any:
-            return get_keyring(settings, engine, notify=lambda _m: None)
+        ctx = Context(settings)
     else:
         engine, keyring_get, server, *rest = args
         get = keyring_get if callable(keyring_get) else (lambda: keyring_get)
+
+        class _Given(Context):  # the caller's engine and keyring
+            def keyring(self) -> Any:
+                return get()
+
+        ctx = _Given(engine=engine)
+    engine = ctx.engine
     name = name or (rest[0] if rest else "t1")
     svc.add_server(
-        engine,
-        get,
+        ctx,
         svc.ServerSpec(
             name=name,
             host=address or server.host,
@@ -347,7 +350,9 @@ def register_sshd(*args: Any, name: str | None = None, address: str | None = Non
         ),
     )
     if pin:
-        svc.pin_host_key(engine, name, server.host_key_type, server.host_key_base64,
+        from vpsagent.db.inventory import pin_host_key
+
+        pin_host_key(engine, name, server.host_key_type, server.host_key_base64,
                          server.host_key_fingerprint)
     return name
 

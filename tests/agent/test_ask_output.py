@@ -55,11 +55,11 @@ def test_a_big_file_read_is_bounded_too(anthropic_api, cli, ssh_server, tmp_path
     assert "log line 0000000" in content and "cut" in content
 
 
-def _add_password_server(engine, keyring, sshd, password: str) -> str:
+def _add_password_server(ctx, sshd, password: str) -> str:
     from vpsagent.secret import Secret
     from vpsagent.services.servers import ServerSpec, add_server
 
-    add_server(engine, lambda: keyring, ServerSpec(name="pw1", host="127.0.0.1", port=sshd.port, user="deploy",
+    add_server(ctx, ServerSpec(name="pw1", host="127.0.0.1", port=sshd.port, user="deploy",
                                                    password=Secret(password)))
     return "pw1"
 
@@ -74,10 +74,10 @@ TOKENS = {
 }
 
 
-def test_stored_secrets_never_reach_the_model(anthropic_api, cli, engine, settings, keyring, sshd, ssh_server,
+def test_stored_secrets_never_reach_the_model(ctx, anthropic_api, cli, engine, settings, keyring, sshd, ssh_server,
                                               tmp_path):
     password = "Tr0ub4dor&3-horse-battery"
-    pw_server = _add_password_server(engine, keyring, sshd, password)
+    pw_server = _add_password_server(ctx, sshd, password)
     private_key = Path(sshd.client_key_path).read_text()  # stored (encrypted) for ssh_server
     key_lines = [ln for ln in private_key.splitlines() if ln and not ln.startswith("-----")]
     master_key = settings.key_file.read_text().strip()
@@ -130,9 +130,9 @@ def test_stored_secrets_never_reach_the_model(anthropic_api, cli, engine, settin
         assert value not in excerpts, f"{what} stored in the audit log"
 
 
-def test_piped_context_is_redacted_too(anthropic_api, cli, engine, keyring, sshd, ssh_server):
+def test_piped_context_is_redacted_too(ctx, anthropic_api, cli, engine, keyring, sshd, ssh_server):
     password = "piped-secret-Zq81!x"
-    pw_server = _add_password_server(engine, keyring, sshd, password)
+    pw_server = _add_password_server(ctx, sshd, password)
     anthropic_api.push(text("ok"))
     r = cli("ask", "-s", ssh_server, "-s", pw_server, "what is in this log?",
             input=f"login ok\nconnecting with {password}\ntoken {TOKENS['github']}\n")
@@ -143,7 +143,7 @@ def test_piped_context_is_redacted_too(anthropic_api, cli, engine, keyring, sshd
 
 
 def test_denial_summary_says_what_would_let_each_kind_run():
-    from vpsagent.cli.ask import _denial_summary
+    from vpsagent.render.agent import denial_summary as _denial_summary
 
     needs = {"risk": "mutating", "reason": "Needs approval on w: x; it needs approval and nobody can give it here"}
     destructive = {"risk": "destructive", "reason": "Denied on w: destructive command, rm -r"}
@@ -162,6 +162,6 @@ def test_escape_sequences_from_the_model_or_server_are_shown_inert(anthropic_api
     anthropic_api.push(tool_use("run_command", {"server": ssh_server, "command": sneaky}), text("done"))
     r = cli("ask", "-s", ssh_server, "x")
     assert "\x1b" not in r.stderr and "\\x1b[1A" in r.stderr
-    from vpsagent.cli.ask import _safe
+    from vpsagent.render.stream import inert as _safe
 
     assert _safe("a\rb\x07c\x9bd\te\nf") == "a\\x0db\\x07c\\x9bd\te\nf"

@@ -117,22 +117,24 @@ def test_obfuscated_destruction_is_denied_even_with_yes_on_the_real_server(anthr
 CATASTROPHIC = ISSUE_DESTRUCTIVE
 
 
-def test_catastrophic_commands_are_denied_with_yes_before_any_host_is_opened(anthropic_api, settings, engine, keyring,
-                                                                            ssh_server):
+def test_catastrophic_commands_are_denied_with_yes_before_any_host_is_opened(anthropic_api, ctx, engine, ssh_server,
+                                                                            monkeypatch):
     from vpsagent.services.ask import AskRequest, ask
+    from vpsagent.services.fleet import Fleet
 
     opened: list[str] = []
 
-    def tripwire(name: str):
+    def tripwire(self, name: str, early):
         opened.append(name)
         raise AssertionError(f"the gate let a catastrophic command reach {name}")
+
+    monkeypatch.setattr(Fleet, "_connect", tripwire)
 
     anthropic_api.push(
         tool_uses([("run_command", {"server": ssh_server, "command": c}, f"toolu_c{i}") for i, c in enumerate(CATASTROPHIC)]),
         text("denied, all of it"),
     )
-    res = ask(settings, engine, AskRequest(prompt="wipe everything", servers=[ssh_server], mode="yes"),
-              keyring_get=lambda: keyring, open_host=tripwire)
+    res = ask(ctx, AskRequest(prompt="wipe everything", servers=[ssh_server], mode="yes"))
     assert opened == []
     assert len(res.denied) == len(CATASTROPHIC)
     for i, c in enumerate(CATASTROPHIC):
@@ -291,8 +293,7 @@ def test_write_file_with_yes_backs_up_and_returns_the_diff(anthropic_api, cli, e
 
 
 @pytest.mark.parametrize("answer", ["allow", "deny"])
-def test_write_file_shows_the_diff_to_the_approver(anthropic_api, settings, engine, keyring, ssh_server, tmp_path,
-                                                   answer):
+def test_write_file_shows_the_diff_to_the_approver(anthropic_api, ctx, engine, ssh_server, tmp_path, answer):
     from vpsagent.safety.policy import Decision
     from vpsagent.services.ask import AskRequest, ask
 
@@ -308,8 +309,7 @@ def test_write_file_shows_the_diff_to_the_approver(anthropic_api, settings, engi
         tool_use("write_file", {"server": ssh_server, "path": str(conf), "content": "workers = 8\n"}, id="toolu_w3"),
         text("done"),
     )
-    res = ask(settings, engine, AskRequest(prompt="more workers", servers=[ssh_server]), keyring_get=lambda: keyring,
-              approve=approve)
+    res = ask(ctx, AskRequest(prompt="more workers", servers=[ssh_server]), approve=approve)
     (call,) = seen
     assert call.name == "write_file" and call.server == ssh_server
     assert "-workers = 2" in call.diff and "+workers = 8" in call.diff

@@ -51,11 +51,11 @@ def _closed_port() -> int:
     return port
 
 
-def test_a_server_that_is_down_is_an_error_result_and_the_rest_goes_on(anthropic_api, cli, engine, keyring, sshd,
+def test_a_server_that_is_down_is_an_error_result_and_the_rest_goes_on(ctx, anthropic_api, cli, engine, keyring, sshd,
                                                                       ssh_server):
     from vpsagent.services.servers import ServerSpec, add_server
 
-    add_server(engine, lambda: keyring, ServerSpec(name="down1", host="127.0.0.1", port=_closed_port(),
+    add_server(ctx, ServerSpec(name="down1", host="127.0.0.1", port=_closed_port(),
                                                    user=sshd.user, key_path=sshd.client_key_path))
     anthropic_api.push(
         tool_uses([
@@ -75,7 +75,7 @@ def test_a_server_that_is_down_is_an_error_result_and_the_rest_goes_on(anthropic
 
 
 def test_a_changed_host_key_is_an_error_result_and_nothing_runs(anthropic_api, cli, engine, keyring, sshd, tmp_path):
-    from vpsagent.services.servers import pin_host_key
+    from vpsagent.db.inventory import pin_host_key
 
     register_sshd(engine, keyring, sshd, "moved", pin=False)
     # pin another key (the client's) as if the server had been replaced since

@@ -1,7 +1,7 @@
 
 
 def test_kubeconfig_key_material_is_redacted():
-    from vpsagent.agent.redact import Redactor
+    from vpsagent.redact import Redactor
 
     kube = "users:\n- name: admin\n  user:\n    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==\n"
     out = Redactor().redact(kube)

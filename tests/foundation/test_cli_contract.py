@@ -30,9 +30,9 @@ def test_help_imports_no_heavy_library():
     """`vpsagent --help` lists every command without importing anthropic, fabric, sqlalchemy, rich..."""
     code = (
         "import sys, io, contextlib\n"
-        "from vpsagent.cli import run\n"
+        "from vpsagent.cli import execute\n"
         "with contextlib.redirect_stdout(io.StringIO()) as buf:\n"
-        "    rc = run(['--help'])\n"
+        "    rc = execute(['--help'])\n"
         f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
         "print(rc, heavy, 'servers' in buf.getvalue())\n"
     )

@@ -55,7 +55,7 @@ def test_sqlite_pragmas(settings, engine):
 
 def test_two_processes_migrating_at_once(home, settings):
     """Fresh processes race to create the schema; all succeed, one schema results."""
-    code = "from vpsagent.cli import run; import sys; sys.exit(run(['servers', 'list', '--json']))"
+    code = "from vpsagent.cli import execute; import sys; sys.exit(execute(['servers', 'list', '--json']))"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]

@@ -25,8 +25,8 @@ ORM_MODULES = ("sqlmodel", "pydantic", "vpsagent.db.models", "alembic")
 # stderr what it imported.
 PROBE = (
     "import sys, json\n"
-    "from vpsagent.cli import run\n"
-    "rc = run(sys.argv[1:])\n"
+    "from vpsagent.cli import execute\n"
+    "rc = execute(sys.argv[1:])\n"
     "sys.stdout.flush()\n"
     f"mods = sorted(m for m in {ORM_MODULES!r} if m in sys.modules)\n"
     "print(json.dumps({'rc': rc, 'orm': mods}), file=sys.stderr)\n"
@@ -79,26 +79,30 @@ def test_servers_check_pins_through_core(engine, keyring, sshd, settings):
     assert after.updated_at >= before.updated_at
 
 
-def test_reflected_types_match_the_models(engine, keyring, sshd):
+def test_generated_tables_are_current():
+    """db/tables.py is generated from db/models.py; a model change must regenerate it."""
+    p = subprocess.run([sys.executable, "-m", "vpsagent.db.gentables", "--check"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_core_tables_match_the_models(engine, keyring, sshd):
     from sqlalchemy import select
 
-    from vpsagent.db.core import table, transaction
-    from vpsagent.db.models import ENCRYPTED_FIELDS, Server
-    from vpsagent.services import servers as svc
+    from vpsagent.db.engine import transaction
+    from vpsagent.db.models import Server, SQLModel
+    from vpsagent.db.tables import TABLES
+    from vpsagent.db.tables import servers as t
 
     register_sshd(engine, keyring, sshd, "t1", tags=["b", "a"])
-    t = table(engine, "servers")
     with transaction(engine) as conn:
         core_row = conn.execute(select(t).where(t.c.name == "t1")).one()
         orm_row = conn.execute(select(Server.__table__).where(Server.__table__.c.name == "t1")).one()
     assert core_row.tags == ["a", "b"] == orm_row.tags  # JSON comes back as a list on both databases
     assert core_row.created_at == orm_row.created_at and core_row.created_at.utcoffset() == timedelta(0)
-    # the table's columns are exactly the model's: nothing is declared twice
-    assert set(t.c.keys()) == set(Server.__table__.c.keys())
-    assert set(table(engine, "command_history").c.keys()) == set(
-        __import__("vpsagent.db.models", fromlist=["CommandHistory"]).CommandHistory.__table__.c.keys())
-    assert svc.SERVER_SECRET_FIELDS == ENCRYPTED_FIELDS["servers"]
-    # naive datetimes are refused, as SQLModel refuses them
+    # every table and column of the models, and nothing else
+    assert {n: set(tb.c.keys()) for n, tb in TABLES.items()} == {
+        n: set(tb.c.keys()) for n, tb in SQLModel.metadata.tables.items()}
+    # naive datetimes are refused, as by the models
     from sqlalchemy import update
     from sqlalchemy.exc import StatementError
 
@@ -108,36 +112,33 @@ def test_reflected_types_match_the_models(engine, keyring, sshd):
 
 
 def test_audit_rows_verify_whichever_table_wrote_them(engine, monkeypatch):
-    """Rows written through the model's table and through the reflected one form one chain."""
+    """Rows written through the model's table and through the Core one form one chain."""
     from vpsagent.db import audit
     from vpsagent.db.models import CommandHistory
     from vpsagent.remote.local import LocalHost
+    from vpsagent.services.fleet import run_audited
 
     host = LocalHost()
     log = audit.AuditLog(engine)
-    audit.run_audited(log, host, "echo core-1", source="run")  # reflected table
-    with monkeypatch.context() as m:  # the table object the code used before db/core.py
-        m.setattr(audit, "history_table", lambda engine=None: CommandHistory.__table__)
-        audit.run_audited(log, host, "echo orm-2", source="run")
+    run_audited(log, host, "echo core-1", source="run")  # Core table
+    with monkeypatch.context() as m:  # the model's table object
+        m.setattr(audit, "history_table", lambda: CommandHistory.__table__)
+        run_audited(log, host, "echo orm-2", source="run")
         log.record_decision(server="local", command="echo orm-3", source="ask", decision="denied",
                             reason="test")
         assert audit.verify(engine).ok  # read through the model's table
-    audit.run_audited(log, host, "echo core-4", source="run")
-    res = audit.verify(engine)  # read through the reflected table
+    run_audited(log, host, "echo core-4", source="run")
+    res = audit.verify(engine)  # read through the Core table
     assert res.ok and res.checked == 4
     rows = history(engine)
     assert [r["command"] for r in rows] == ["echo core-1", "echo orm-2", "echo orm-3", "echo core-4"]
     assert all(r["started_at"].tzinfo is not None and r["started_at"] <= datetime.now(UTC) for r in rows)
-    # and the history command (model table) verifies the same chain
-    with monkeypatch.context() as m:
-        m.setattr(audit, "history_table", lambda engine=None: CommandHistory.__table__)
-        assert audit.verify(engine).ok
-    # an edited row is still caught through the reflected table
+    # an edited row is still caught
     from sqlalchemy import update
 
-    from vpsagent.db.core import table, transaction
+    from vpsagent.db.engine import transaction
+    from vpsagent.db.tables import command_history as t
 
-    t = table(engine, "command_history")
     with transaction(engine) as conn:
         conn.execute(update(t).where(t.c.id == rows[1]["id"]).values(command="echo edited"))
     bad = audit.verify(engine)
@@ -152,6 +153,7 @@ def test_concurrent_audit_writes_are_grouped_and_a_bad_row_fails_alone(engine):
     from vpsagent import errors
     from vpsagent.db import audit
     from vpsagent.remote.local import LocalHost
+    from vpsagent.services.fleet import run_audited
 
     log = audit.AuditLog(engine)
     gate = threading.Barrier(24)
@@ -160,7 +162,7 @@ def test_concurrent_audit_writes_are_grouped_and_a_bad_row_fails_alone(engine):
     def work(i: int) -> None:
         gate.wait()
         try:
-            results[i] = audit.run_audited(log, LocalHost(), f"echo {i}", source="run",
+            results[i] = run_audited(log, LocalHost(), f"echo {i}", source="run",
                                            conversation_id=999_999 if i == 7 else None)
         except errors.DatabaseError as exc:
             results[i] = exc

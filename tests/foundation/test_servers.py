@@ -50,13 +50,13 @@ def test_add_list_show_edit_remove(cli, tmp_path):
     assert show["port"] == 2200 and show["tags"] == ["prod", "web"]
     # the key still opens after a rename: its envelope is bound to the row id, not the name
     from vpsagent.db.engine import get_engine
-    from vpsagent.services.servers import load_server
+    from vpsagent.db.inventory import decrypt, load_record
     from vpsagent.services.vault import get_keyring
     from vpsagent.settings import load_settings
 
     s = load_settings()
     eng = get_engine(s)
-    rec = load_server(eng, get_keyring(s, eng, notify=lambda m: None), "web-1")
+    rec = decrypt(load_record(eng, "web-1"), get_keyring(s, eng, notify=lambda m: None))
     assert rec.private_key is not None and rec.private_key.reveal_bytes() == key.read_bytes()
 
     r = cli("servers", "remove", "web-1")  # no TTY, no --yes: refused, nothing removed
@@ -71,9 +71,9 @@ def test_key_file_may_be_deleted_after_add(cli, tmp_path, settings, engine, keyr
     data = key.read_bytes()
     assert cli("servers", "add", "k", "--host", "example.com", "--key", str(key)).exit_code == 0
     key.unlink()
-    from vpsagent.services.servers import load_server
+    from vpsagent.db.inventory import decrypt, load_record
 
-    assert load_server(engine, keyring, "k").private_key.reveal_bytes() == data
+    assert decrypt(load_record(engine, "k"), keyring).private_key.reveal_bytes() == data
 
 
 def test_encrypted_key_with_passphrase(cli, tmp_path, engine, keyring):
@@ -84,10 +84,10 @@ def test_encrypted_key_with_passphrase(cli, tmp_path, engine, keyring):
     r = cli("servers", "add", "e", "--host", "h.example", "--key", str(key), "--key-passphrase-stdin",
             input="pp-secret-1\n")
     assert r.exit_code == 0, r.stderr
+    from vpsagent.db.inventory import decrypt, load_record
     from vpsagent.remote.keys import load_pkey
-    from vpsagent.services.servers import load_server
 
-    rec = load_server(engine, keyring, "e")
+    rec = decrypt(load_record(engine, "e"), keyring)
     assert load_pkey(rec.private_key.reveal_bytes(), rec.key_passphrase.reveal_str()).get_name() == "ssh-ed25519"
 
 
@@ -138,8 +138,8 @@ def test_wrong_secret_corrupted_envelope_and_readable_key_file(cli, tmp_path, ho
     assert cli("servers", "add", "s1", "--host", "h.example", "--key", str(key), env=env).exit_code == 0
     one_line_error(cli("servers", "add", "s2", "--host", "h", "--key", str(key),
                        env={"VPSAGENT_SECRET": "a-wrong-secret-0123456789"}), 7, "not the one")
+    from vpsagent.db.inventory import decrypt, load_record
     from vpsagent.errors import CredentialError
-    from vpsagent.services.servers import load_server
     from vpsagent.services.vault import get_keyring
     from vpsagent.settings import load_settings
 
@@ -151,10 +151,10 @@ def test_wrong_secret_corrupted_envelope_and_readable_key_file(cli, tmp_path, ho
             bad = val[:-3] + ("A" if val[-3] != "A" else "B") + val[-2:]
             conn.execute(sa.text("UPDATE servers SET private_key_enc=:v WHERE name='s1'"), {"v": bad})
         with pytest.raises(CredentialError, match="tampered"):
-            load_server(engine, kr, "s1")
+            decrypt(load_record(engine, "s1"), kr)
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE servers SET private_key_enc=:v WHERE name='s1'"), {"v": val})
-        assert load_server(engine, kr, "s1").private_key is not None
+        assert decrypt(load_record(engine, "s1"), kr).private_key is not None
     finally:
         del os.environ["VPSAGENT_SECRET"]
 

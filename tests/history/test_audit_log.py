@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from vpsagent import errors
-from vpsagent.db.audit import AuditLog, run_audited, verify
+from vpsagent.db.audit import AuditLog, verify
 from vpsagent.remote.local import LocalHost
+from vpsagent.services.fleet import run_audited
 
 
 def rows(engine) -> list[dict]:
@@ -132,7 +133,8 @@ WORKER = textwrap.dedent(
     import os, sys, time
     from vpsagent.db.engine import get_engine
     from vpsagent.settings import load_settings
-    from vpsagent.db.audit import AuditLog, run_audited
+    from vpsagent.db.audit import AuditLog
+    from vpsagent.services.fleet import run_audited
     from vpsagent.remote.local import LocalHost
     engine = get_engine(load_settings())
     audit, host = AuditLog(engine), LocalHost()

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from vpsagent.db.audit import AuditLog, run_audited
+from vpsagent.db.audit import AuditLog
 from vpsagent.remote.local import LocalHost
+from vpsagent.services.fleet import run_audited
 
 
 def _seed(engine, backdate: bool = True) -> None:

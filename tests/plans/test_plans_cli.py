@@ -262,11 +262,11 @@ def test_server_and_tag_overrides(cli, settings, sshd, ssh_server, write_plan, t
     assert [s["server"] for s in json.loads(report.read_text())["plans"][0]["servers"]] == ["t1", "w3"]
 
 
-def test_unreachable_server_exit_5_while_others_finish(cli, engine, keyring, target, write_plan,
+def test_unreachable_server_exit_5_while_others_finish(ctx, cli, engine, keyring, target, write_plan,
                                                        tmp_path, schema):
     from vpsagent.services import servers as svc
 
-    svc.add_server(engine, lambda: keyring, svc.ServerSpec(
+    svc.add_server(ctx, svc.ServerSpec(
         name="dead", host="127.0.0.1", port=_free_port(), user="nobody"))
     path = write_plan(f"name: u\nservers: [dead, {target}]\nsteps:\n  - run: echo one\n  - run: echo two\n")
     junit = tmp_path / "r.xml"
@@ -436,13 +436,14 @@ def test_host_key_mismatch_is_unreachable(cli, engine, settings, sshd, write_pla
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from tests.sshd import register_sshd
-    from vpsagent.services import servers as svc
 
     register_sshd(settings, sshd, name="spoofed", pin=False)
     # pin a different ed25519 key: the server's real one must then be refused
     other = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode().split()
-    svc.pin_host_key(engine, "spoofed", other[0], other[1], "SHA256:pinned-elsewhere")
+    from vpsagent.db.inventory import pin_host_key
+
+    pin_host_key(engine, "spoofed", other[0], other[1], "SHA256:pinned-elsewhere")
     path = write_plan("name: k\nservers: [spoofed]\nsteps:\n  - run: echo must not run\n")
     js = tmp_path / "r.json"
     r = cli("test", "run", path, "--report", f"json:{js}")

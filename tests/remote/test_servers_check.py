@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tests.sshd import SSHD, free_port, register_sshd
-from vpsagent.services.servers import ServerSpec, add_server, pin_host_key, show_server
+from vpsagent.db.inventory import pin_host_key
+from vpsagent.services.servers import ServerSpec, add_server, show_server
 
 
 def test_first_contact_pins_and_prints_the_fingerprint(cli, engine, keyring, sshd: SSHD) -> None:
@@ -36,10 +37,10 @@ def test_changed_key_exit_5_both_fingerprints_and_update_only_when_asked(cli, en
     assert show_server(engine, "web9").host_key_fingerprint == sshd.host_key_fingerprint
 
 
-def test_check_all_reports_each_server_and_exit_5_for_the_unreachable(cli, engine, keyring, sshd: SSHD) -> None:
+def test_check_all_reports_each_server_and_exit_5_for_the_unreachable(ctx, cli, engine, keyring, sshd: SSHD) -> None:
     register_sshd(engine, keyring, sshd, "a1", address="127.0.0.1")
     register_sshd(engine, keyring, sshd, "a2", address="127.0.0.2")
-    add_server(engine, lambda: keyring, ServerSpec(name="a3", host="127.0.0.1", port=free_port(["127.0.0.1"]),
+    add_server(ctx, ServerSpec(name="a3", host="127.0.0.1", port=free_port(["127.0.0.1"]),
                                                    user=sshd.user, key_path=sshd.client_key_path))
     r = cli("servers", "check", "--all", "--json")
     by = {s["server"]: s for s in r.json()["data"]["servers"]}

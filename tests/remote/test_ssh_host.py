@@ -12,13 +12,13 @@ import pytest
 from tests.sshd import SSHD, free_port, register_sshd
 from vpsagent import errors
 from vpsagent.remote.base import Host
-from vpsagent.remote.hosts import HostPool, open_host
+from vpsagent.services.fleet import open_fleet, open_host
 from vpsagent.services.servers import ServerSpec, add_server, show_server
 
 
 @pytest.fixture
-def host(settings, engine, ssh_server) -> Host:
-    h = open_host(settings, engine, ssh_server, notify=lambda m: None)
+def host(ctx, ssh_server) -> Host:
+    h = open_host(ctx, ssh_server)
     yield h
     h.close()
 
@@ -46,35 +46,35 @@ def test_local_stdin_is_never_forwarded_and_nothing_is_echoed(host: Host, capfd)
     assert r.stdout == b"to-stdout\n"
 
 
-def test_one_connection_is_reused_by_every_command(settings, engine, ssh_server, sshd: SSHD) -> None:
-    with HostPool(settings, engine, notify=lambda m: None) as pool:
-        h = pool.get(ssh_server)
-        assert pool.get(ssh_server) is h
+def test_one_connection_is_reused_by_every_command(ctx, ssh_server, sshd: SSHD) -> None:
+    with open_fleet(ctx, [ssh_server]) as fleet:
+        h = fleet.host(ssh_server)
+        assert fleet.host(ssh_server) is h
         ports = {h.run("echo $SSH_CONNECTION").stdout.split()[1] for _ in range(5)}
     assert len(ports) == 1  # same client port: one TCP connection for all five
 
 
-def test_first_contact_pins_the_host_key_and_says_so(settings, engine, keyring, sshd: SSHD) -> None:
+def test_first_contact_pins_the_host_key_and_says_so(ctx, settings, engine, keyring, sshd: SSHD) -> None:
     register_sshd(engine, keyring, sshd, "fresh", pin=False)
     assert show_server(engine, "fresh").host_key_fingerprint is None
-    said: list[str] = []
-    h = open_host(settings, engine, "fresh", notify=said.append)
+    h = open_host(ctx, "fresh")
     try:
         assert h.run("true").ok
     finally:
         h.close()
     assert show_server(engine, "fresh").host_key_fingerprint == sshd.host_key_fingerprint
+    said = [m for m in ctx.notes if "host key" in m]
     assert len(said) == 1 and sshd.host_key_fingerprint in said[0] and "pinned" in said[0]
 
 
-def test_changed_host_key_is_refused_with_both_fingerprints(settings, engine, keyring, sshd: SSHD,
+def test_changed_host_key_is_refused_with_both_fingerprints(ctx, settings, engine, keyring, sshd: SSHD,
                                                             sshd_factory) -> None:
     other: SSHD = sshd_factory(["127.0.0.30"])  # a different host key
     register_sshd(engine, keyring, sshd, "moved", pin=False)
-    from vpsagent.services.servers import pin_host_key
+    from vpsagent.db.inventory import pin_host_key
 
     pin_host_key(engine, "moved", other.host_key_type, other.host_key_base64, other.host_key_fingerprint)
-    h = open_host(settings, engine, "moved", notify=lambda m: None)
+    h = open_host(ctx, "moved")
     with pytest.raises(errors.HostKeyMismatch) as ei:
         h.run("touch /tmp/vpsagent-must-not-run")
     msg = ei.value.line()
@@ -82,33 +82,32 @@ def test_changed_host_key_is_refused_with_both_fingerprints(settings, engine, ke
     assert ei.value.exit_code == 5
     # the pinned key is untouched until the user asks
     assert show_server(engine, "moved").host_key_fingerprint == other.host_key_fingerprint
-    said: list[str] = []
-    h2 = open_host(settings, engine, "moved", notify=said.append, replace_host_key=True)
+    h2 = open_host(ctx, "moved", replace_host_key=True)
     assert h2.run("true").ok
     h2.close()
     assert show_server(engine, "moved").host_key_fingerprint == sshd.host_key_fingerprint
-    assert "replaced" in said[0]
+    assert any("replaced" in m for m in ctx.notes)
 
 
-def test_refused_port_is_unreachable_at_once(settings, engine, keyring, sshd: SSHD) -> None:
+def test_refused_port_is_unreachable_at_once(ctx, settings, engine, keyring, sshd: SSHD) -> None:
     port = free_port(["127.0.0.1"])
-    add_server(engine, lambda: keyring, ServerSpec(name="closed", host="127.0.0.1", port=port, user=sshd.user,
+    add_server(ctx, ServerSpec(name="closed", host="127.0.0.1", port=port, user=sshd.user,
                                                    key_path=sshd.client_key_path))
     t0 = time.monotonic()
     with pytest.raises(errors.Unreachable, match="connection refused"):
-        open_host(settings, engine, "closed").run("true")
+        open_host(ctx, "closed").run("true")
     assert time.monotonic() - t0 < 5
 
 
-def test_silent_server_is_unreachable_within_the_connect_timeout(settings, engine, keyring, sshd: SSHD) -> None:
+def test_silent_server_is_unreachable_within_the_connect_timeout(ctx, settings, engine, keyring, sshd: SSHD) -> None:
     # accepts TCP but never speaks SSH: the banner never comes
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(5)
     try:
-        add_server(engine, lambda: keyring, ServerSpec(name="mute", host="127.0.0.1", port=lsock.getsockname()[1],
+        add_server(ctx, ServerSpec(name="mute", host="127.0.0.1", port=lsock.getsockname()[1],
                                                        user=sshd.user, key_path=sshd.client_key_path))
-        h = open_host(settings, engine, "mute", connect_timeout=1.0)
+        h = open_host(ctx, "mute", connect_timeout=1.0)
         t0 = time.monotonic()
         with pytest.raises(errors.Unreachable):
             h.run("true")
@@ -117,18 +116,18 @@ def test_silent_server_is_unreachable_within_the_connect_timeout(settings, engin
         lsock.close()
 
 
-def test_wrong_key_is_an_auth_failure(settings, engine, keyring, sshd: SSHD, tmp_path) -> None:
+def test_wrong_key_is_an_auth_failure(ctx, settings, engine, keyring, sshd: SSHD, tmp_path) -> None:
     import subprocess
 
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    add_server(engine, lambda: keyring, ServerSpec(name="badkey", host=sshd.host, port=sshd.port, user=sshd.user,
+    add_server(ctx, ServerSpec(name="badkey", host=sshd.host, port=sshd.port, user=sshd.user,
                                                    key_path=other))
-    from vpsagent.services.servers import pin_host_key
+    from vpsagent.db.inventory import pin_host_key
 
     pin_host_key(engine, "badkey", sshd.host_key_type, sshd.host_key_base64, sshd.host_key_fingerprint)
     with pytest.raises(errors.SSHAuthFailed) as ei:
-        open_host(settings, engine, "badkey").run("true")
+        open_host(ctx, "badkey").run("true")
     assert ei.value.exit_code == 5 and "authentication failed" in ei.value.line()
 
 
@@ -143,10 +142,10 @@ def test_timeout_stops_the_remote_command(host: Host) -> None:
     assert left.stdout == b"none\n"
 
 
-def test_server_dying_mid_command_is_connection_lost(settings, engine, keyring, sshd_factory) -> None:
+def test_server_dying_mid_command_is_connection_lost(ctx, settings, engine, keyring, sshd_factory) -> None:
     s: SSHD = sshd_factory(["127.0.0.31"])
     register_sshd(engine, keyring, s, "doomed")
-    h = open_host(settings, engine, "doomed")
+    h = open_host(ctx, "doomed")
     assert h.run("true").ok
     threading.Timer(0.7, s.kill_all).start()
     t0 = time.monotonic()
@@ -210,11 +209,11 @@ def test_files_round_trip_over_sftp(host: Host, tmp_path) -> None:
     assert [p.name for p in d.iterdir()] == ["remote.conf"]  # no temp file left
 
 
-def test_proxyjump_goes_through_the_jump_host(settings, engine, keyring, sshd: SSHD, sshd_factory) -> None:
+def test_proxyjump_goes_through_the_jump_host(ctx, settings, engine, keyring, sshd: SSHD, sshd_factory) -> None:
     jump: SSHD = sshd_factory(["127.0.0.40"], log_level="DEBUG1")
     register_sshd(engine, keyring, jump, "bastion")
     register_sshd(engine, keyring, sshd, "inner", address="127.0.0.2", jump="bastion")
-    h = open_host(settings, engine, "inner")
+    h = open_host(ctx, "inner")
     try:
         r = h.run("echo $SSH_CONNECTION")
     finally:

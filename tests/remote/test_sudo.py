@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.sshd import SSHD
-from vpsagent.db.audit import AuditLog, run_audited
-from vpsagent.remote.hosts import open_host
+from vpsagent.db.audit import AuditLog
+from vpsagent.db.inventory import pin_host_key
 from vpsagent.secret import Secret
-from vpsagent.services.servers import ServerSpec, add_server, pin_host_key
+from vpsagent.services.fleet import open_host, run_audited
+from vpsagent.services.servers import ServerSpec, add_server
 
 # one account per pytest-xdist worker, so parallel sessions do not share it
 USER = "vps-sudo-" + os.environ.get("PYTEST_XDIST_WORKER", "t")
@@ -54,18 +55,18 @@ def sudo_sshd(sshd_factory, sudo_account) -> SSHD:
     return s
 
 
-def _add(engine, keyring, s: SSHD, name: str, sudo_password: str | None) -> None:
-    add_server(engine, lambda: keyring, ServerSpec(
+def _add(ctx, s: SSHD, name: str, sudo_password: str | None) -> None:
+    add_server(ctx, ServerSpec(
         name=name, host=s.host, port=s.port, user=USER, key_path=s.client_key_path,
         sudo_password=Secret(sudo_password) if sudo_password else None))
-    pin_host_key(engine, name, s.host_key_type, s.host_key_base64, s.host_key_fingerprint)
+    pin_host_key(ctx.engine, name, s.host_key_type, s.host_key_base64, s.host_key_fingerprint)
 
 
-def test_stored_sudo_password_answers_the_prompt_and_never_shows(settings, engine, keyring, sudo_sshd,
+def test_stored_sudo_password_answers_the_prompt_and_never_shows(ctx, settings, engine, keyring, sudo_sshd,
                                                                  sudo_account) -> None:
     _, password = sudo_account
-    _add(engine, keyring, sudo_sshd, "s1", password)
-    h = open_host(settings, engine, "s1", keyring=keyring)
+    _add(ctx, sudo_sshd, "s1", password)
+    h = open_host(ctx, "s1")
     try:
         plain = h.run("id -u")
         assert plain.ok and plain.stdout.strip() != b"0"
@@ -85,9 +86,9 @@ def test_stored_sudo_password_answers_the_prompt_and_never_shows(settings, engin
     assert not any(password in (row[k] or "") for k in row.keys() if isinstance(row[k], str))
 
 
-def test_wrong_sudo_password_fails_cleanly(settings, engine, keyring, sudo_sshd) -> None:
-    _add(engine, keyring, sudo_sshd, "s2", "definitely-wrong")
-    h = open_host(settings, engine, "s2", keyring=keyring)
+def test_wrong_sudo_password_fails_cleanly(ctx, settings, engine, keyring, sudo_sshd) -> None:
+    _add(ctx, sudo_sshd, "s2", "definitely-wrong")
+    h = open_host(ctx, "s2")
     try:
         r = h.run("id -u", sudo=True, timeout=30)
     finally:
@@ -97,9 +98,9 @@ def test_wrong_sudo_password_fails_cleanly(settings, engine, keyring, sudo_sshd)
     assert b"definitely-wrong" not in r.stdout + r.stderr
 
 
-def test_without_a_stored_password_sudo_does_not_wait(settings, engine, keyring, sudo_sshd) -> None:
-    _add(engine, keyring, sudo_sshd, "s3", None)
-    h = open_host(settings, engine, "s3", keyring=keyring)
+def test_without_a_stored_password_sudo_does_not_wait(ctx, settings, engine, keyring, sudo_sshd) -> None:
+    _add(ctx, sudo_sshd, "s3", None)
+    h = open_host(ctx, "s3")
     try:
         r = h.run("id -u", sudo=True, timeout=30)
     finally:
@@ -108,21 +109,21 @@ def test_without_a_stored_password_sudo_does_not_wait(settings, engine, keyring,
     assert b"password is required" in r.stderr
 
 
-def test_cli_run_sudo(cli, engine, keyring, sudo_sshd, sudo_account) -> None:
-    _add(engine, keyring, sudo_sshd, "s4", sudo_account[1])
+def test_cli_run_sudo(ctx, cli, engine, keyring, sudo_sshd, sudo_account) -> None:
+    _add(ctx, sudo_sshd, "s4", sudo_account[1])
     r = cli("run", "-s", "s4", "--sudo", "id -un")
     assert r.exit_code == 0 and r.stdout == "root\n"
     assert sudo_account[1] not in r.stdout + r.stderr
 
 
-def test_password_authentication_from_the_store(settings, engine, keyring, sshd_factory, sudo_account) -> None:
+def test_password_authentication_from_the_store(ctx, settings, engine, keyring, sshd_factory, sudo_account) -> None:
     # the throw-away account has a password; root logins by password are off in sshd
     user, password = sudo_account
     s: SSHD = sshd_factory(["127.0.0.36"], password_auth=True)
-    add_server(engine, lambda: keyring, ServerSpec(name="pw1", host=s.host, port=s.port, user=user,
+    add_server(ctx, ServerSpec(name="pw1", host=s.host, port=s.port, user=user,
                                                    password=Secret(password)))
     pin_host_key(engine, "pw1", s.host_key_type, s.host_key_base64, s.host_key_fingerprint)
-    h = open_host(settings, engine, "pw1", keyring=keyring)
+    h = open_host(ctx, "pw1")
     try:
         r = h.run("id -un")
     finally:
@@ -131,7 +132,7 @@ def test_password_authentication_from_the_store(settings, engine, keyring, sshd_
     assert "Accepted password" in s.log()
 
 
-def test_ssh_agent_authentication(settings, engine, keyring, sshd: SSHD, monkeypatch, tmp_path) -> None:
+def test_ssh_agent_authentication(ctx, settings, engine, keyring, sshd: SSHD, monkeypatch, tmp_path) -> None:
     import time
 
     from vpsagent import errors
@@ -147,10 +148,10 @@ def test_ssh_agent_authentication(settings, engine, keyring, sshd: SSHD, monkeyp
         env = dict(os.environ, SSH_AUTH_SOCK=str(sock))
         subprocess.run(["ssh-add", str(sshd.client_key_path)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
-        add_server(engine, lambda: keyring, ServerSpec(name="ag1", host=sshd.host, port=sshd.port,
+        add_server(ctx, ServerSpec(name="ag1", host=sshd.host, port=sshd.port,
                                                        user=sshd.user, agent=True))
         pin_host_key(engine, "ag1", sshd.host_key_type, sshd.host_key_base64, sshd.host_key_fingerprint)
-        h = open_host(settings, engine, "ag1")
+        h = open_host(ctx, "ag1")
         try:
             assert h.run("echo via-agent").stdout == b"via-agent\n"
         finally:
@@ -158,7 +159,7 @@ def test_ssh_agent_authentication(settings, engine, keyring, sshd: SSHD, monkeyp
         # without the agent the same server cannot authenticate: exit 5, saying why
         monkeypatch.delenv("SSH_AUTH_SOCK")
         with pytest.raises(errors.SSHAuthFailed):
-            open_host(settings, engine, "ag1").run("true")
+            open_host(ctx, "ag1").run("true")
     finally:
         agent.terminate()
         agent.wait(5)

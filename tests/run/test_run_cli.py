@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from tests.sshd import SSHD, free_port, register_sshd
 from vpsagent.db.audit import verify
-from vpsagent.services.servers import ServerSpec, add_server, pin_host_key
+from vpsagent.db.inventory import pin_host_key
+from vpsagent.services.servers import ServerSpec, add_server
 
 
 def history_rows(engine) -> list[dict]:
@@ -60,8 +61,8 @@ def test_json_gives_one_result_per_server(cli, fleet) -> None:
     assert all(s["exit_code"] == 0 and s["duration_s"] >= 0 and s["error"] is None for s in by.values())
 
 
-def test_unreachable_server_exit_5_and_others_finish(cli, engine, keyring, fleet, sshd: SSHD) -> None:
-    add_server(engine, lambda: keyring, ServerSpec(name="gone", host="127.0.0.1", port=free_port(["127.0.0.1"]),
+def test_unreachable_server_exit_5_and_others_finish(ctx, cli, engine, keyring, fleet, sshd: SSHD) -> None:
+    add_server(ctx, ServerSpec(name="gone", host="127.0.0.1", port=free_port(["127.0.0.1"]),
                                                    user=sshd.user, key_path=sshd.client_key_path, tags=["web"]))
     r = cli("run", "-t", "web", "--json", "echo hi")
     doc = r.json()

@@ -8,7 +8,10 @@ every conversation and the whole prompt by every turn of one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vpsagent.db.inventory import ServerRecord
 
 BASE = """You are vpsagent, an assistant that investigates and operates Linux servers for the user through tools.
 
@@ -28,13 +31,15 @@ MODES = {
 DRY_RUN = "Dry run (--dry-run): nothing is executed on any server; tool calls are only evaluated against the policy. Describe the plan and the commands you would run."
 
 
-def system_blocks(servers: Iterable[Any], *, mode: str = "default", dry_run: bool = False, context_note: str | None = None) -> list[dict[str, Any]]:
+def system_blocks(servers: Iterable[ServerRecord], *, mode: str = "default", dry_run: bool = False,
+                  context_note: str | None = None) -> list[dict[str, Any]]:
     """System prompt as content blocks; the first (stable) block carries cache_control."""
     lines = []
     for s in servers:
-        tags = f" tags={','.join(s.tags)}" if getattr(s, "tags", None) else ""
-        where = f" {s.user + '@' if s.user else ''}{s.address}" if getattr(s, "address", "") else ""
-        lines.append(f"- {s.name} ({s.kind}{where}{tags})")
+        tags = f" tags={','.join(s.tags)}" if s.tags else ""
+        kind = "local" if s.is_local else "ssh"
+        where = f" {s.user + '@' if s.user else ''}{s.host}" if s.host else ""
+        lines.append(f"- {s.name} ({kind}{where}{tags})")
     scope = "Servers in scope:\n" + ("\n".join(lines) if lines else "- (none: you cannot run anything; say so)")
     dynamic = [scope, MODES.get(mode, MODES["default"])]
     if dry_run:

@@ -16,15 +16,19 @@ import difflib
 import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from vpsagent import errors
-from vpsagent.agent.redact import DEFAULT_LIMIT, Redactor, bound
+from vpsagent.redact import DEFAULT_LIMIT, Redactor, bound
 
 if TYPE_CHECKING:
-    from vpsagent.remote.base import CommandResult, Host, HostInfo
+    from vpsagent.db.audit import AuditLog
+    from vpsagent.db.inventory import ServerRecord
+    from vpsagent.remote.base import CommandResult, Host, OutputCallback
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 120.0
 MAX_TIMEOUT_S = 3600.0
@@ -165,39 +169,45 @@ class ToolEvent:
 ApproveFn = Callable[[ToolCall], Any]  # returns a safety.policy.Decision
 
 
+class Runner(Protocol):
+    """How the tools reach servers: pooled hosts and the audited run (services.fleet.Fleet)."""
+
+    audit: AuditLog
+
+    def host(self, name: str) -> Host: ...
+
+    def run(self, name: str, command: str, *, source: str, conversation_id: int | None = None,
+            decision: str | None = None, decision_reason: str | None = None, timeout: float | None = None,
+            on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
+            capture: int = ...) -> CommandResult: ...
+
+    def operation(self, name: str, label: str, op: Callable[[], T], *, source: str,
+                  size: Callable[[T], int] = ..., conversation_id: int | None = None,
+                  decision: str | None = None, decision_reason: str | None = None) -> T: ...
+
+
 @dataclass
 class ToolEnv:
     """Everything the tools need, injected by the service."""
 
-    scope: dict[str, HostInfo]  # servers this conversation may use
-    open_host: Callable[[str], Host]
+    scope: Mapping[str, ServerRecord]  # servers this conversation may use
+    runner: Runner
     policy: Any  # safety.policy.Policy
     mode: Any  # safety.policy.Mode
     redactor: Redactor
-    audit: Any = None  # db.audit.AuditLog
     approve: ApproveFn | None = None  # None: nobody to ask, so an "ask" is a denial
     on_event: Callable[[ToolEvent], None] | None = None
     dry_run: bool = False
     conversation_id: int | None = None
     output_limit: int = DEFAULT_LIMIT
-    _hosts: dict[str, Host] = field(default_factory=dict)
+    source: str = "ask"  # how the audit log names what ran these commands
 
     def emit(self, ev: ToolEvent) -> None:
         if self.on_event is not None:
             self.on_event(ev)
 
     def host(self, name: str) -> Host:
-        if name not in self._hosts:
-            self._hosts[name] = self.open_host(name)
-        return self._hosts[name]
-
-    def close(self) -> None:
-        for h in self._hosts.values():
-            try:
-                h.close()
-            except Exception:  # closing is best effort; the work is done
-                pass
-        self._hosts.clear()
+        return self.runner.host(name)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -240,8 +250,9 @@ def _invalid(env: ToolEnv, call: ToolCall, message: str) -> ToolOutcome:
 def _list_servers(env: ToolEnv, call: ToolCall) -> ToolOutcome:
     call.decision = "allow"
     rows = [
-        {"name": i.name, "kind": i.kind, "address": i.address, "port": i.port, "user": i.user, "tags": list(i.tags)}
-        for i in env.scope.values()
+        {"name": r.name, "kind": "local" if r.is_local else "ssh", "address": r.host, "port": r.port,
+         "user": r.user or "", "tags": list(r.tags)}
+        for r in env.scope.values()
     ]
     outcome = ToolOutcome(call, json.dumps(rows, indent=1), executed=True)
     env.emit(ToolEvent("call", call))
@@ -286,16 +297,11 @@ def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
     env.emit(ToolEvent("call", call))
     if decision == Decision.ALLOW:
         return True
-    if env.audit is not None:
-        env.audit.record_decision(
-            host=call.server,
-            command=call.command,
-            source="ask",
-            conversation_id=env.conversation_id,
-            decision="deny",
-            reason=call.policy_reason,
-            rule=getattr(verdict, "rule", None),
-        )
+    env.runner.audit.record_decision(
+        server=call.server or "", command=call.command or "", source=env.source,
+        conversation_id=env.conversation_id, decision="deny", reason=call.policy_reason,
+        rule=getattr(verdict, "rule", None),
+    )
     return False
 
 
@@ -363,23 +369,17 @@ def _run_audited(env: ToolEnv, host: Host, command: str, *, timeout: float, call
         env.emit(ToolEvent("output", call, stream="stderr", data=_redact_bytes(env, chunk)))
 
     # keep a little more than the model will see: redaction first, then the final cut
-    capture = env.output_limit * 4
-    if env.audit is None:
-        return host.run(command, timeout=timeout, on_stdout=out, on_stderr=err, capture=capture)
-    from vpsagent.db.audit import run_audited
-
-    return run_audited(
-        env.audit,
-        host,
+    return env.runner.run(
+        host.name,
         command,
-        source="ask",
+        source=env.source,
         conversation_id=env.conversation_id,
         decision=call.decision,
         decision_reason=call.policy_reason,
         timeout=timeout,
         on_stdout=out,
         on_stderr=err,
-        capture=capture,
+        capture=env.output_limit * 4,
     )
 
 
@@ -511,22 +511,8 @@ def _write_file(env: ToolEnv, call: ToolCall) -> ToolOutcome:
     return outcome
 
 
-def _audited(env: ToolEnv, call: ToolCall, op: Callable[[], Any], *, size: Callable[[Any], int] = lambda _v: 0) -> Any:
+def _audited(env: ToolEnv, call: ToolCall, op: Callable[[], T], *, size: Callable[[T], int] = lambda _v: 0) -> T:
     """File tools run no shell command, but are recorded like one: a row before, completed after."""
-    if env.audit is None:
-        return op()
-    from vpsagent.remote.base import CommandResult
-
-    row = env.audit.start(server=call.server, command=call.command, source="ask", conversation_id=env.conversation_id,
-                          decision=call.decision, decision_reason=call.policy_reason)
-    started = time.monotonic()
-    try:
-        value = op()
-    except (OSError, errors.VpsAgentError) as exc:
-        msg = getattr(exc, "message", None) or str(exc)
-        status = "connection_lost" if isinstance(exc, errors.Unreachable) else "failed"
-        env.audit.fail(row, status, msg, duration_s=time.monotonic() - started)
-        raise
-    env.audit.finish(row, CommandResult(host=call.server or "", command=call.command or "", exit_code=0,
-                                        duration_s=time.monotonic() - started, stdout_bytes=size(value)))
-    return value
+    return env.runner.operation(call.server or "", call.command or "", op, source=env.source, size=size,
+                                conversation_id=env.conversation_id, decision=call.decision,
+                                decision_reason=call.policy_reason)

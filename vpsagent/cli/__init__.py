@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "ask": "vpsagent.cli.ask:ask",
     "chat": "vpsagent.cli.ask:chat",
     "conversations": "vpsagent.cli.ask:conversations",
-    "run": "vpsagent.cli.run_cmd:run",
+    "run": "vpsagent.cli.run:run",
     "history": "vpsagent.cli.history:history",
 }
 
@@ -79,7 +79,7 @@ def _command_from_argv(argv: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the command, translate every outcome into one exit code."""
-    code = run(argv)
+    code = execute(argv)
     # Interpreter teardown with SQLAlchemy, pydantic and paramiko loaded costs ~0.12 s and
     # has nothing left to do: results are committed; flush output, close DB connections, leave.
     try:
@@ -122,7 +122,8 @@ def _internal_error(exc: Exception, output: Any, envelope: Any) -> int:
     return int(ExitCode.FAILURE)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def execute(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; returns its exit code (never raises, never exits)."""
     from vpsagent.errors import ExitCode, VpsAgentError
 
     args = list(sys.argv[1:] if argv is None else argv)

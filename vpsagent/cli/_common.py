@@ -13,8 +13,8 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from vpsagent.crypto import Keyring
     from vpsagent.render import Output
+    from vpsagent.services.context import Context
     from vpsagent.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,37 +29,21 @@ class Invocation:
 
 
 class App:
-    """Settings, database and keyring, each resolved once, on first use."""
+    """What a command function gets: where its output goes, and the services' Context."""
 
     def __init__(self, out: Output):
+        from vpsagent.services.context import Context
+
         self.out = out
-        self._settings: Settings | None = None
-        self._engine: Engine | None = None
-        self._keyring: Keyring | None = None
+        self.ctx: Context = Context(notify=out.note)
 
     @property
     def settings(self) -> Settings:
-        if self._settings is None:
-            from vpsagent.settings import load_settings
-
-            self._settings = load_settings()
-        return self._settings
+        return self.ctx.settings
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            from vpsagent.db.engine import get_engine
-
-            self._engine = get_engine(self.settings)
-        return self._engine
-
-    @property
-    def keyring(self) -> Keyring:
-        if self._keyring is None:
-            from vpsagent.services.vault import get_keyring
-
-            self._keyring = get_keyring(self.settings, self.engine, notify=self.out.note)
-        return self._keyring
+        return self.ctx.engine
 
 
 def command_name(ctx: click.Context) -> str:
@@ -95,3 +79,38 @@ def read_stdin_secret(what: str) -> str:
     if not value:
         raise UsageError(f"{what}: stdin was empty")
     return value
+
+
+def selection_options(*, all_: bool = True, all_help: str = "Every server in the inventory.") -> Callable[[F], F]:
+    """-s NAME, -t TAG (and --all), handed to the command as one `selection` argument."""
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, servers: tuple[str, ...] = (), tags: tuple[str, ...] = (),
+                    all_flag: bool = False, **kwargs: Any) -> Any:
+            from vpsagent.services.fleet import Selection
+
+            return f(*args, selection=Selection.of(servers, tags, all_flag), **kwargs)
+
+        opts = [
+            click.option("-s", "--server", "servers", multiple=True, metavar="NAME",
+                         help="A server by name (repeatable)."),
+            click.option("-t", "--tag", "tags", multiple=True, metavar="TAG",
+                         help="Every server with this tag (repeatable)."),
+        ]
+        if all_:
+            opts.append(click.option("--all", "all_flag", is_flag=True, help=all_help))
+        for opt in reversed(opts):
+            wrapper = opt(wrapper)
+        return wrapper  # type: ignore[return-value]  # click's decorators erase the signature
+
+    return decorate
+
+
+def quiet_stdout() -> int:
+    """The reader of stdout went away (`vpsagent ... | head`): nothing may be written to the
+    pipe again; the exit status is the shell's for SIGPIPE."""
+    import os
+
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream for the rest of the process
+    return 141

@@ -11,12 +11,6 @@ from typing import IO, Any
 import click
 
 from vpsagent.cli._common import App, pass_app
-from vpsagent.errors import ExitCode
-
-# How much of each command's output is echoed on stderr while it runs: enough to see
-# what happens, not a 5 MB log scrolling past (the model gets its own bounded copy).
-ECHO_LINES = 8
-ECHO_BYTES = 2048
 
 
 def _agent_options(f):  # type: ignore[no-untyped-def]
@@ -40,14 +34,6 @@ def _mode(read_only: bool, yes: bool) -> str:
     if read_only and yes:
         raise click.UsageError("--read-only and --yes contradict each other")
     return "read_only" if read_only else "yes" if yes else "default"
-
-
-def _select(app: App, servers: tuple[str, ...], tags: tuple[str, ...]) -> list[str]:
-    if not servers and not tags:
-        return []
-    from vpsagent.remote.hosts import select_servers
-
-    return select_servers(app.engine, servers, tags)
 
 
 def _stdin_is_data() -> bool:
@@ -77,22 +63,15 @@ def _tty_in() -> IO[str] | None:
     return None
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
-
-
-def _safe(text: str | None) -> str:
-    """Text from the model or a server, made inert for the terminal: escape sequences could
-    otherwise move the cursor and redraw the approval prompt to show a different command."""
-    return (text or "").translate(_CONTROL)
-
-
 def make_approver(app: App):  # type: ignore[no-untyped-def]
     """The approve(call) callback for a terminal, or None when there is no terminal or --json."""
     if app.out.json_mode or _tty_in() is None:
         return None
 
     def approve(call: Any) -> Any:
-        from vpsagent.safety.policy import Decision
+        # escape sequences from the model could redraw the prompt to show another command
+        from vpsagent.outcomes import Decision
+        from vpsagent.render.stream import inert as _safe
 
         err = app.out.err
         err.print(f"\n{_safe(call.server)}: {_safe(call.command)}", markup=False, style="bold")
@@ -117,99 +96,12 @@ def make_approver(app: App):  # type: ignore[no-untyped-def]
     return approve
 
 
-# --------------------------------------------------------------------------- streaming display
-
-
-class Display:
-    """Writes the answer to stdout as it streams and tool activity, compact, to stderr."""
-
-    def __init__(self, app: App, *, answer_to_stdout: bool):
-        self.app = app
-        self.answer_to_stdout = answer_to_stdout
-        self.mid_line = False
-        self.echoed: dict[str, int] = {}
-        self.lines: dict[str, int] = {}
-
-    def _break_line(self) -> None:
-        # keep stderr lines from starting mid-answer on a terminal; pipes get pure data
-        if self.mid_line and sys.stdout.isatty():
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-            self.mid_line = False
-
-    def __call__(self, ev: Any) -> None:
-        if ev.kind == "text":
-            if self.answer_to_stdout:
-                sys.stdout.write(ev.text)
-                sys.stdout.flush()
-                self.mid_line = not ev.text.endswith("\n")
-            return
-        self._break_line()
-        err = self.app.out.err
-        if ev.kind == "notice":
-            self.app.out.warn(ev.text)
-            return
-        tev = ev.tool
-        call = tev.call
-        if tev.kind == "call":
-            if call.name == "list_servers":
-                err.print("→ list_servers", markup=False, style="dim")
-                return
-            mark = {"allow": "→", "deny": "✗", "dry_run": "·"}.get(call.decision or "", "✗")
-            tail = "" if call.decision == "allow" else f"  [{call.decision}{': ' + call.policy_reason if call.policy_reason else ''}]"
-            err.print(_safe(f"{mark} {call.server or '?'} $ {call.command or call.name}{tail}"), markup=False,
-                      style="cyan" if call.decision == "allow" else "yellow")
-        elif tev.kind == "output":
-            shown = self.echoed.get(call.id, 0)
-            lines = self.lines.get(call.id, 0)
-            if shown >= ECHO_BYTES or lines >= ECHO_LINES:
-                return
-            text = tev.data[: ECHO_BYTES - shown].decode("utf-8", "replace")
-            keep = text.splitlines()[: ECHO_LINES - lines]
-            self.echoed[call.id] = shown + len(tev.data)
-            self.lines[call.id] = lines + len(keep)
-            for line in keep:
-                err.print(f"  {_safe(line)}", markup=False, style="dim")
-        elif tev.kind == "result" and tev.outcome is not None:
-            o = tev.outcome
-            if o.executed and call.name == "run_command":
-                more = " (output cut on screen)" if self.echoed.get(call.id, 0) >= ECHO_BYTES or self.lines.get(call.id, 0) >= ECHO_LINES else ""
-                err.print(f"  ← exit {o.exit_code} in {o.duration_s:.2f}s{more}", markup=False, style="dim")
-            elif o.is_error and not o.denied:
-                # invalid calls, unreachable servers, unreadable files: the person running it
-                # must see why, not only the model (denials are already on the call line)
-                first = o.content.strip().splitlines()[0] if o.content.strip() else "error"
-                err.print(f"  ✗ {_safe(first)}", markup=False, style="yellow")
-
-    def finish(self) -> None:
-        if self.mid_line and self.answer_to_stdout:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-            self.mid_line = False
-
-
 def _warn_deprecated(app: App, model: str | None) -> None:
-    from vpsagent.agent.client import is_deprecated
+    from vpsagent.services.ask import deprecation
 
-    name = model or app.settings.model
-    retired = is_deprecated(name)
-    if retired:
-        app.out.warn(f"model {name} is deprecated (retired {retired}); leave --model/VPSAGENT_MODEL unset for the current default")
-
-
-def _usage_line(result: Any) -> str:
-    u = result.usage
-    return (f"conversation #{result.conversation_id} · {result.turns} turns · tokens {u['input_tokens']} in, "
-            f"{u['output_tokens']} out, {u['cache_read_tokens']} cache read, {u['cache_write_tokens']} cache write · "
-            f"est. ${result.cost_usd:.4f}")
-
-
-def _exit_code(result: Any) -> int:
-    if result.denied:
-        return int(ExitCode.NEEDS_APPROVAL)
-    if result.stop_reason == "refusal":
-        return int(ExitCode.FAILURE)
-    return int(ExitCode.OK)
+    note = deprecation(app.ctx, model)
+    if note:
+        app.out.warn(note)
 
 
 # --------------------------------------------------------------------------- ask
@@ -241,6 +133,7 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     Exit codes: 0 done · 4 a command was denied for want of approval · 6 AI service
     failed (the conversation is saved: --continue) · 8 --max-turns/--max-cost reached.
     """
+    from vpsagent.render.agent import Display, denial_summary, exit_code, usage_line
     from vpsagent.services.ask import AskRequest
     from vpsagent.services.ask import ask as ask_service
 
@@ -257,38 +150,22 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     if not text.strip():
         raise click.UsageError("give a prompt (or `-` to read it from stdin)")
     request = AskRequest(
-        prompt=text, servers=_select(app, servers, tags), context=context, model=model, mode=mode,
+        prompt=text, servers=list(servers), tags=list(tags), context=context, model=model, mode=mode,
         dry_run=dry_run, max_turns=max_turns, max_cost=max_cost, conversation_id=conversation_id,
         continue_last=continue_,
     )
     _warn_deprecated(app, model)
-    display = Display(app, answer_to_stdout=not app.out.json_mode)
+    display = Display(app.out, answer_to_stdout=not app.out.json_mode)
     try:
-        result = ask_service(app.settings, app.engine, request, keyring_get=lambda: app.keyring,
-                             approve=make_approver(app), on_event=display, notify=app.out.note)
+        result = ask_service(app.ctx, request, approve=make_approver(app), on_event=display)
     finally:
         display.finish()
     if verbose:
-        app.out.note(_usage_line(result))
-    code = _exit_code(result)
+        app.out.note(usage_line(result))
+    code = exit_code(result)
     if result.denied and not app.out.json_mode:
-        app.out.warn(_denial_summary(result.denied))
+        app.out.warn(denial_summary(result.denied))
     return app.out.emit(result, text=None, exit_code=code)
-
-
-def _denial_summary(denied: list[dict[str, Any]]) -> str:
-    """One line after the answer: how many were denied and what would let each kind run."""
-    n = len(denied)
-    ways = []
-    reasons = [str(d.get("reason") or "") for d in denied]
-    if any("nobody can give it here" in r for r in reasons):
-        ways.append("changes: approve them on a terminal or rerun with --yes")
-    if any(d.get("risk") == "destructive" for d in denied):
-        ways.append("destructive commands: only a policy allow rule naming them (--yes never does)")
-    if any("read-only mode" in r for r in reasons):
-        ways.append("--read-only allows inspection only")
-    head = f"{n} command{'s were' if n > 1 else ' was'} denied (reasons above)"
-    return head + (": " + "; ".join(ways) if ways else "")
 
 
 # --------------------------------------------------------------------------- chat
@@ -311,8 +188,9 @@ def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str |
     Example:
       vpsagent chat -s web1 -s db1
     """
-    from vpsagent import errors
-    from vpsagent.services.ask import AskRequest, open_session, run_turn
+    from vpsagent.errors import ExitCode, VpsAgentError
+    from vpsagent.render.agent import Display, usage_line
+    from vpsagent.services.ask import AskRequest, ChatCallbacks, chat_loop, open_session
 
     if app.out.json_mode:
         raise click.UsageError("chat is interactive; use `vpsagent ask --json` in scripts")
@@ -326,56 +204,45 @@ def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str |
         except ImportError:
             pass
     _warn_deprecated(app, model)
-    request = AskRequest(prompt="(chat)", servers=_select(app, servers, tags), model=model, mode=mode,
+    request = AskRequest(prompt="", servers=list(servers), tags=list(tags), model=model, mode=mode,
                          dry_run=dry_run, conversation_id=conversation_id, continue_last=continue_)
-    session = open_session(app.settings, app.engine, request, keyring_get=lambda: app.keyring, notify=app.out.note)
-    approve = make_approver(app)
-    denied_any = False
-    app.out.note(f"conversation #{session.conversation_id} on {', '.join(session.servers)} · model {session.model} · Ctrl-D to leave")
-    first = conversation_id is None and not continue_
-    try:
-        while True:
-            try:
-                line = input("you> ") if interactive else sys.stdin.readline()
-            except EOFError:
-                break
-            except KeyboardInterrupt:
-                sys.stderr.write("\n")
-                continue
-            if not interactive and line == "":
-                break
-            line = line.strip()
-            if not line:
-                continue
-            if line in ("/exit", "/quit"):
-                break
-            if first:
-                from vpsagent.services.ask import _touch
+    session = open_session(app.ctx, request)
+    app.out.note(f"conversation #{session.conversation_id} on {', '.join(session.servers)} · "
+                 f"model {session.model} · Ctrl-D to leave")
+    display = Display(app.out, answer_to_stdout=True)
 
-                _touch(app.engine, session.conversation_id, title=line[:500])
-                first = False
-            display = Display(app, answer_to_stdout=True)
-            try:
-                result = run_turn(session, line, max_turns=max_turns, max_cost=max_cost, approve=approve, on_event=display)
-            except errors.Interrupted:
-                display.finish()
-                app.out.warn("turn cancelled")
-                continue
-            except (errors.BudgetExceeded, errors.AIServiceError) as exc:
-                display.finish()
-                app.out.err.print(f"error: {exc.line()}", markup=False)
-                continue
-            except KeyboardInterrupt:
-                display.finish()
-                app.out.warn("turn cancelled")
-                continue
-            display.finish()
-            denied_any = denied_any or bool(result.denied)
-            if verbose:
-                app.out.note(_usage_line(result))
+    def read_line() -> str | None:
+        if not interactive:
+            line = sys.stdin.readline()
+            return line or None
+        try:
+            return input("you> ")
+        except EOFError:
+            return None
+        except KeyboardInterrupt:
+            sys.stderr.write("\n")
+            raise
+
+    def failed(exc: VpsAgentError) -> None:
+        display.finish()
+        if exc.exit_code == ExitCode.INTERRUPTED:
+            app.out.warn("turn cancelled")
+        else:
+            app.out.err.print(f"error: {exc.line()}", markup=False)
+
+    def done(result: Any) -> None:
+        display.finish()
+        if verbose:
+            app.out.note(usage_line(result))
+
+    try:
+        summary = chat_loop(session, ChatCallbacks(read_line=read_line, on_event=display,
+                                                   approve=make_approver(app), on_turn_done=done,
+                                                   on_turn_failed=failed),
+                            max_turns=max_turns, max_cost=max_cost)
     finally:
         session.close()
-    return int(ExitCode.NEEDS_APPROVAL) if denied_any and not interactive else 0
+    return int(ExitCode.NEEDS_APPROVAL) if summary.denied and not interactive else 0
 
 
 # --------------------------------------------------------------------------- conversations

@@ -104,7 +104,7 @@ def servers_add(app: App, name: str, host: str | None, port: int | None, user: s
     pp, pw, sudo = _secrets_from_stdin(key_passphrase_stdin, password_stdin, sudo_password_stdin)
     spec = ServerSpec(name=name, host=host, port=port, user=user, key_path=key, key_passphrase=pp,
                       password=pw, agent=agent, tags=list(tags), jump=jump, sudo_password=sudo, host_key=host_key)
-    view = add_server(app.engine, lambda: app.keyring, spec)
+    view = add_server(app.ctx, spec)
     return _show_view(app, view, "added")
 
 
@@ -135,7 +135,7 @@ def servers_edit(app: App, name: str, host: str | None, port: int | None, user: 
     spec = ServerSpec(name=name, host=host, port=port, user=user, key_path=key, key_passphrase=pp,
                       password=pw, agent=agent, add_tags=list(tags), remove_tags=list(untag),
                       jump="" if no_jump else jump, sudo_password=sudo, host_key=host_key)
-    view = edit_server(app.engine, lambda: app.keyring, spec, new_name=rename)
+    view = edit_server(app.ctx, spec, new_name=rename)
     return _show_view(app, view, "updated")
 
 
@@ -206,7 +206,7 @@ def servers_remove(app: App, name: str, yes: bool) -> int:
     show_server(app.engine, name)  # unknown name: exit 2 before asking anything
     if not yes and not confirm(app, f"remove server {name!r} and its stored credentials?"):
         raise ApprovalRequired(f"not removing {name!r}", hint="pass --yes to remove without a prompt")
-    view = remove_server(app.engine, name)
+    view = remove_server(app.ctx, name)
     return _show_view(app, view, "removed")
 
 
@@ -224,7 +224,7 @@ def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
     """
     from vpsagent.services.servers import import_ssh_config
 
-    res = import_ssh_config(app.engine, lambda: app.keyring, ssh_config, pattern)
+    res = import_ssh_config(app.ctx, ssh_config, pattern)
 
     def text(c) -> None:  # type: ignore[no-untyped-def]
         for v in res.added:
@@ -239,6 +239,32 @@ def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
     return app.out.emit(res, text=text)
 
 
-from vpsagent.cli.servers_check import servers_check  # noqa: E402  (SSH engineer's module)
+@servers.command(name="check")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Every server with this tag.")
+@click.option("--all", "all_", is_flag=True, help="Every server in the inventory.")
+@click.option("--update-host-key", is_flag=True,
+              help="Accept and pin the key the server presents now (after a legitimate reinstall).")
+@click.option("--timeout", "connect_timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Connect timeout (default 10).")
+@pass_app
+def servers_check(app: App, names: tuple[str, ...], tags: tuple[str, ...], all_: bool, update_host_key: bool,
+                  connect_timeout: float | None) -> int:
+    """Connect and authenticate to servers; pin the host key on first contact, verify it after.
 
-servers.add_command(servers_check)
+    A changed host key fails (exit 5) showing both fingerprints; `--update-host-key`
+    replaces the pinned key, and only when you ask.
+
+    \b
+    Examples:
+      vpsagent servers check web1
+      vpsagent servers check --all --json
+      vpsagent servers check web1 --update-host-key
+    """
+    from vpsagent.render.servers import render_check
+    from vpsagent.services.fleet import Selection
+    from vpsagent.services.probe import check_servers
+
+    results = check_servers(app.ctx, Selection.of(names, tags, all_), update_host_key=update_host_key,
+                            connect_timeout=connect_timeout)
+    return render_check(app.out, results)

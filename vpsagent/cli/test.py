@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -97,32 +96,10 @@ def _print_problems(app: App, err: Any, *, to_stdout: bool) -> None:
     if app.out.json_mode:
         return
     for p in err.problems:
-        click.echo(str(p), err=not to_stdout)
-
-
-class _Progress:
-    """Live progress on stderr: one line per finished step (colours on a TTY)."""
-
-    def __init__(self, app: App):
-        self.console = app.out.err
-
-    def __call__(self, event: Any) -> None:
-        if event.kind == "server_start":
-            self.console.print(f"{event.plan.name} @ {event.server}", markup=False,
-                               highlight=False, style="bold", soft_wrap=True)
-        if event.kind != "step_done":
-            return
-        r = event.result
-        mark, style = {"passed": ("✓", "green"), "failed": ("✗", "red"),
-                       "error": ("!", "red"), "skipped": ("-", "yellow")}[r.status]
-        text = f"  {mark} [{event.server}] {r.name}"
-        if r.status in ("failed", "error"):
-            text += f" — {r.message}"
-        elif r.status == "skipped":
-            text += f" ({r.message})"
+        if to_stdout:
+            app.out.line(str(p))
         else:
-            text += f" ({r.duration_s:.2f}s)"
-        self.console.print(text, markup=False, highlight=False, style=style, soft_wrap=True)
+            app.out.err.print(str(p), markup=False)
 
 
 @test.command("run")
@@ -163,6 +140,8 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
     """
     from vpsagent.plans import reporters
     from vpsagent.plans.schema import PlanInvalid
+    from vpsagent.render.agent import Display
+    from vpsagent.render.plans import Progress
     from vpsagent.services import testing
 
     extra = _parse_reports(reports)
@@ -171,9 +150,10 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
     paths = _expand(plans)
     try:
         outcome = testing.run_tests(
-            app.settings, app.engine, paths, servers=servers, tags=tags, overrides=overrides,
-            flag_vars=[v.partition("=")[0].strip() for v in vars_], forks=forks, fail_fast=fail_fast, on_event=_Progress(app), notify=app.out.note,
-            explain=explain, on_agent_event=_agent_display(app) if explain else None,
+            app.ctx, paths, servers=servers, tags=tags, overrides=overrides,
+            flag_vars=[v.partition("=")[0].strip() for v in vars_], forks=forks, fail_fast=fail_fast,
+            on_event=Progress(app.out), explain=explain,
+            on_agent_event=Display(app.out, answer_to_stdout=False) if explain else None,
         )
     except PlanInvalid as e:
         _print_problems(app, e, to_stdout=False)
@@ -190,19 +170,11 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
         return app.out.emit(reporters.json_report(outcome.results, code), exit_code=code)
     if output:
         t = outcome.summary
-        click.echo(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
-                   f"{t['skipped']} skipped; report in {output}", err=True)
+        app.out.err.print(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
+                          f"{t['skipped']} skipped; report in {output}", markup=False)
     else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        app.out.data(text)
     return code
-
-
-def _agent_display(app: App) -> Any:
-    """The agent's tool activity on stderr, as `ask` shows it."""
-    from vpsagent.cli.ask import Display
-
-    return Display(app, answer_to_stdout=False)
 
 
 @test.command("generate")
@@ -223,12 +195,13 @@ def test_generate(app: App, request: str, server: str, output: str | None, force
           -o testplans/web1.yaml
     """
     from vpsagent.errors import UsageError
+    from vpsagent.render.agent import Display
     from vpsagent.services import testing
 
     if output and os.path.exists(output) and not force:
         raise UsageError(f"{output} exists", hint="use --force to overwrite it")
-    res = testing.generate_plan(app.settings, app.engine, server, request, output=output,
-                                on_event=_agent_display(app), notify=app.out.note)
+    res = testing.generate_plan(app.ctx, server, request, output=output,
+                                on_event=Display(app.out, answer_to_stdout=False))
     if output:
         _write_file(output, res.text)
     data = {"name": res.name, "steps": res.steps, "attempts": res.attempts,
@@ -236,10 +209,10 @@ def test_generate(app: App, request: str, server: str, output: str | None, force
 
     def text(console: Any) -> None:
         if output:
-            click.echo(f"wrote {output}: {res.name!r}, {res.steps} steps "
-                       f"(conversation {res.conversation_id})", err=True)
+            app.out.err.print(f"wrote {output}: {res.name!r}, {res.steps} steps "
+                              f"(conversation {res.conversation_id})", markup=False)
         else:
-            sys.stdout.write(res.text)
+            app.out.data(res.text)
 
     return app.out.emit(data, text)
 
@@ -267,12 +240,12 @@ def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> i
 
     def text(console: Any) -> None:
         for p in res.plans:
-            click.echo(f"ok: {p['path']} ({p['name']!r}, {p['steps']} steps)")
+            app.out.line(f"ok: {p['path']} ({p['name']!r}, {p['steps']} steps)")
         for p in res.problems:
-            click.echo(str(p))
+            app.out.line(str(p))
         if res.problems:
             n = len(res.problems)
-            click.echo(f"error: {n} problem{'s' if n != 1 else ''} found", err=True)
+            app.out.err.print(f"error: {n} problem{'s' if n != 1 else ''} found", markup=False)
 
     errors = [{"code": "invalid_plan", "message": str(p)} for p in res.problems]
     return app.out.emit(data, text, exit_code=code, errors=errors)
@@ -323,13 +296,13 @@ def test_show(app: App, run_id: int) -> int:
     run = testing.show_run(app.engine, run_id)
 
     def text(console: Any) -> None:
-        click.echo(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
-        click.echo(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
+        app.out.line(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
+        app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
                    f"{run['passed']} passed, {run['failed']} failed, {run['errors']} errors, "
                    f"{run['skipped']} skipped")
         for st in run["steps"]:
-            click.echo(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}")
+            app.out.line(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}")
             if st["status"] in ("failed", "error") and st["message"]:
-                click.echo(f"         {st['message']}")
+                app.out.line(f"         {st['message']}")
 
     return app.out.emit(run, text)

@@ -2,7 +2,8 @@
 
 Every command vpsagent runs on a server gets a row *before* it starts (status
 `running`) and is completed after it ends. If that first write fails the command does
-not run (`run_audited`). A denied command is recorded as such and never runs.
+not run (`services.fleet.Fleet.run`, the one audited run). A denied command is recorded
+as such and never runs. The log records; it never runs anything itself.
 
 Tamper evidence: rows form a hash chain. `row_hash` covers the facts known at start
 plus the previous row's `row_hash` (`prev_hash`); `done_hash` covers the outcome plus
@@ -27,24 +28,38 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vpsagent import errors
-from vpsagent.remote.base import CommandResult
+from vpsagent.outcomes import CommandStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
-
-    from vpsagent.remote.base import Host
 
 AUDIT_LOCK = 0x76706168  # "vpah": pg_advisory_xact_lock key for appending to the chain
 EXCERPT_BYTES = 8192  # per stream: head and tail halves, the cut marked
 HASH_VERSION = "v1"
 GENESIS = ""  # prev_hash of the first row
-STATUSES = ("running", "ok", "failed", "timeout", "connection_lost", "error", "interrupted", "denied")
+STATUSES = frozenset(CommandStatus)
+
+
+class Finished(Protocol):
+    """What a finished command reports (remote.base.CommandResult has this shape)."""
+
+    status: str
+    exit_code: int | None
+    duration_s: float
+    stdout: bytes
+    stderr: bytes
+    stdout_bytes: int
+    stderr_bytes: int
+    stdout_sha256: str
+    stderr_sha256: str
+    error: str | None
 
 
 def _utc(dt: datetime) -> datetime:
@@ -92,16 +107,11 @@ def excerpt(data: bytes, limit: int = EXCERPT_BYTES) -> str:
     return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
-def history_table(engine: Engine | None = None):  # type: ignore[no-untyped-def]
-    """The command_history table. With `engine`, reflected from that (migrated) database by
-    db/core.py, so the `run` hot path imports no sqlmodel/pydantic; without, the model's."""
-    if engine is not None:
-        from vpsagent.db.core import table
+def history_table() -> Table:
+    """The command_history table (Core, generated from the model: no ORM import)."""
+    from vpsagent.db.tables import command_history
 
-        return table(engine, "command_history")
-    from vpsagent.db.models import CommandHistory
-
-    return CommandHistory.__table__
+    return command_history
 
 
 def _db_error(exc: Exception, what: str) -> errors.DatabaseError:
@@ -153,12 +163,6 @@ class AuditLog:
         text = text.replace("\x00", "\ufffd")
         return self.redact(text) if self.redact is not None else text
 
-    def _table(self, what: str):  # type: ignore[no-untyped-def]
-        try:
-            return history_table(self.engine)
-        except errors.DatabaseError as exc:  # the table is missing: the command must not run
-            raise errors.DatabaseError(f"{what}: {exc.message}", hint=exc.hint) from None
-
     @staticmethod
     def _lock_chain(conn: Connection) -> None:
         from sqlalchemy import text
@@ -173,7 +177,7 @@ class AuditLog:
     # ~0.3 s in 100 back-to-back transactions, each waiting for the GIL between statements
     # while the SSH threads computed; the rows, their order and their hashes are the same.
     def _append(self, values: dict[str, Any], *, finish: dict[str, Any] | None = None) -> int:
-        t = self._table("cannot write the audit log")
+        t = history_table()
         return int(self._submit(_Write(t, "append", "cannot write the audit log", values=values, finish=finish)))
 
     def _submit(self, req: _Write) -> Any:
@@ -300,9 +304,9 @@ class AuditLog:
 
     def _complete(self, row_id: int, finish: dict[str, Any]) -> None:
         what = f"cannot complete audit row {row_id}"
-        self._submit(_Write(self._table(what), "complete", what, row_id=row_id, finish=finish))
+        self._submit(_Write(history_table(), "complete", what, row_id=row_id, finish=finish))
 
-    def finish(self, row_id: int, result: CommandResult) -> None:
+    def finish(self, row_id: int, result: Finished) -> None:
         """Complete a row with what the command produced."""
         self._complete(row_id, {
             "finished_at": _now(),
@@ -331,7 +335,7 @@ class AuditLog:
         """Rows left `running` by a vpsagent process of this machine that is gone → interrupted."""
         from sqlalchemy import select
 
-        t = history_table(self.engine)
+        t = history_table()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(t.c.id, t.c.pid).where(t.c.status == "running", t.c.hostname == self.hostname)
@@ -363,51 +367,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_audited(audit: AuditLog | Engine, host: Host, command: str, *, source: str, sudo: bool = False,
-                conversation_id: int | None = None, test_run_id: int | None = None,
-                decision: str | None = None, decision_reason: str | None = None,
-                **run_kw: Any) -> CommandResult:
-    """Record, run, complete. If the first write fails the command is not run.
-
-    `run_kw` goes to `host.run` (timeout, on_stdout, on_stderr, capture). The row is
-    completed on every path: a result, a connection error (re-raised), Ctrl-C
-    (`interrupted`, re-raised) or a bug (`error`, re-raised).
-    """
-    import time
-
-    log = audit if isinstance(audit, AuditLog) else AuditLog(audit)
-    row_id = log.start(server=host.name, command=command, source=source, sudo=sudo,
-                       conversation_id=conversation_id, test_run_id=test_run_id, decision=decision,
-                       decision_reason=decision_reason)
-    t0 = time.monotonic()
-    try:
-        result = host.run(command, sudo=sudo, **run_kw)
-    except KeyboardInterrupt:
-        _fail_quietly(log, row_id, "interrupted", "interrupted (Ctrl-C)", time.monotonic() - t0)
-        raise
-    except BrokenPipeError:
-        _fail_quietly(log, row_id, "interrupted", "stopped: the reader of its output went away",
-                      time.monotonic() - t0)
-        raise
-    except errors.VpsAgentError as exc:
-        status = "connection_lost" if isinstance(exc, errors.ConnectionLost) else "error"
-        _fail_quietly(log, row_id, status, exc.line(), time.monotonic() - t0)
-        raise
-    except BaseException as exc:
-        _fail_quietly(log, row_id, "error", f"{type(exc).__name__}: {exc}", time.monotonic() - t0)
-        raise
-    log.finish(row_id, result)
-    return result
-
-
-def _fail_quietly(log: AuditLog, row_id: int, status: str, error: str, duration_s: float) -> None:
-    # Already on an error path: the original exception is the one to report.
-    try:
-        log.fail(row_id, status, error, duration_s=duration_s)
-    except Exception:  # noqa: BLE001
-        pass
-
-
 # -- verification ---------------------------------------------------------------------
 
 @dataclass
@@ -429,7 +388,7 @@ class VerifyResult:
 def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
     from sqlalchemy import select
 
-    t = history_table(engine)
+    t = history_table()
     last = 0
     while True:
         with engine.connect() as conn:
@@ -473,30 +432,3 @@ def verify(engine: Engine, anchor: tuple[int, str] | None = None) -> VerifyResul
         return VerifyResult(False, n, anchor[0], "the anchored row is gone: rows were deleted from the end "
                             "of the log", head_id, prev if head_id is not None else None)
     return VerifyResult(True, n, head_id=head_id, head_hash=prev if head_id is not None else None)
-
-
-def secret_redactor(secrets: Iterable[Any], mask: str = "[REDACTED]",
-                    min_len: int = 6) -> Callable[[str], str] | None:
-    """Replaces stored credentials (and every line of a stored private key) in audit text.
-
-    Only exact stored values: the audit log must stay a faithful record of what ran,
-    so generic "looks like a password" patterns are not applied here.
-    """
-    needles: set[str] = set()
-    for s in secrets:
-        if s is None:
-            continue
-        value = s.reveal_str() if hasattr(s, "reveal_str") else str(s)
-        parts = [value] + ([ln.strip() for ln in value.splitlines()] if "PRIVATE KEY" in value else [])
-        needles.update(p for p in parts if len(p) >= min_len and "PRIVATE KEY-----" not in p)
-    if not needles:
-        return None
-    ordered = sorted(needles, key=len, reverse=True)
-
-    def redact(text: str) -> str:
-        for n in ordered:
-            if n in text:
-                text = text.replace(n, mask)
-        return text
-
-    return redact

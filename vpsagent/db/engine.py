@@ -213,6 +213,19 @@ def get_engine(settings: Settings, *, migrate: bool = True) -> Engine:
 
 
 @contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in a transaction, committed when the block succeeds (the hot path's
+    `session_scope`: no ORM import)."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise DatabaseError(f"database error: {first_line(exc)}") from None
+
+
+@contextlib.contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
     from sqlalchemy.exc import OperationalError

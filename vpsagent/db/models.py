@@ -7,15 +7,15 @@ Columns ending in `_enc` hold credential envelopes (see crypto.py), never plaint
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from vpsagent.db.types import ENCRYPTED_FIELDS, UTCDateTime, utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["ENCRYPTED_FIELDS", "utcnow"]  # re-exported: callers that already use the ORM
 
 
 def _json(default: Any) -> Any:
@@ -29,16 +29,16 @@ class Vault(SQLModel, table=True):
     __tablename__ = "vault"
     id: int | None = Field(default=None, primary_key=True)
     verifier: str
-    created_at: datetime = Field(default_factory=utcnow)
-    rotated_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(index=True, unique=True, max_length=320)
-    created_at: datetime = Field(default_factory=utcnow)
-    last_login_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OtpCode(SQLModel, table=True):
@@ -46,10 +46,10 @@ class OtpCode(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(index=True, max_length=320)
     code_hash: str = Field(max_length=128)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
-    used_at: datetime | None = None
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuthSession(SQLModel, table=True):
@@ -57,9 +57,9 @@ class AuthSession(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     token_hash: str = Field(unique=True, max_length=128)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-    revoked_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiToken(SQLModel, table=True):
@@ -69,10 +69,10 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=200)
     prefix: str = Field(max_length=16)
     token_hash: str = Field(unique=True, max_length=128)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime | None = None
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Server(SQLModel, table=True):
@@ -95,8 +95,8 @@ class Server(SQLModel, table=True):
     host_key: str | None = None  # base64 of the public host key, pinned on first contact
     host_key_fingerprint: str | None = Field(default=None, max_length=128)
     owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Conversation(SQLModel, table=True):
@@ -114,8 +114,8 @@ class Conversation(SQLModel, table=True):
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Message(SQLModel, table=True):
@@ -125,7 +125,7 @@ class Message(SQLModel, table=True):
     seq: int
     role: str = Field(max_length=20)  # user | assistant
     content: list[dict[str, Any]] = _json([])  # Messages API content blocks
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class TestRun(SQLModel, table=True):
@@ -142,8 +142,8 @@ class TestRun(SQLModel, table=True):
     errors: int = 0
     user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     os_user: str | None = Field(default=None, max_length=100)
-    started_at: datetime = Field(default_factory=utcnow)
-    finished_at: datetime | None = None
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     duration_ms: int | None = None
 
 
@@ -167,7 +167,7 @@ class TestStep(SQLModel, table=True):
     stdout_excerpt: str | None = None
     stderr_excerpt: str | None = None
     explanation: str | None = None
-    started_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class GithubIntegration(SQLModel, table=True):
@@ -178,7 +178,7 @@ class GithubIntegration(SQLModel, table=True):
     api_url: str | None = Field(default=None, max_length=500)
     token_enc: str | None = None
     user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Deployment(SQLModel, table=True):
@@ -193,8 +193,8 @@ class Deployment(SQLModel, table=True):
     release_path: str | None = Field(default=None, max_length=1024)
     github_deployment_id: int | None = None
     log: str | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    finished_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CommandHistory(SQLModel, table=True):
@@ -202,8 +202,8 @@ class CommandHistory(SQLModel, table=True):
 
     __tablename__ = "command_history"
     id: int | None = Field(default=None, primary_key=True)
-    started_at: datetime = Field(default_factory=utcnow, index=True)
-    finished_at: datetime | None = None
+    started_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: str = Field(default="running", max_length=20, index=True)  # running|ok|failed|timeout|denied|interrupted|error
     source: str = Field(max_length=20, index=True)  # run | ask | test | support | deploy
     server: str = Field(max_length=200, index=True)
@@ -229,10 +229,3 @@ class CommandHistory(SQLModel, table=True):
     prev_hash: str | None = Field(default=None, max_length=64)
     row_hash: str | None = Field(default=None, max_length=64)
     done_hash: str | None = Field(default=None, max_length=64)
-
-
-# table name -> envelope columns; `secret rekey` re-encrypts exactly these.
-ENCRYPTED_FIELDS: dict[str, tuple[str, ...]] = {
-    "servers": ("private_key_enc", "key_passphrase_enc", "password_enc", "sudo_password_enc"),
-    "github_integrations": ("token_enc",),
-}

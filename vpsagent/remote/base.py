@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 # What a CommandResult keeps of each stream when the caller does not say: head and
@@ -95,24 +95,18 @@ class CommandResult:
         return self.stderr.decode("utf-8", "replace")
 
 
-@dataclass
-class HostInfo:
-    """What is known about a host without connecting; never holds a secret."""
-
-    name: str
-    kind: str  # "ssh" | "local"
-    address: str = ""
-    port: int = 22
-    user: str = ""
-    tags: list[str] = field(default_factory=list)
-
-
 @runtime_checkable
 class Host(Protocol):
-    info: HostInfo
-
     @property
     def name(self) -> str: ...
+
+    def connect(self) -> None:
+        """Open the connection now (otherwise the first command does); raises Unreachable."""
+        ...
+
+    def interrupt(self) -> None:
+        """Ask the running command to stop (from another thread: Ctrl-C in a fan-out)."""
+        ...
 
     def run(
         self,

@@ -13,22 +13,30 @@ from vpsagent.remote.base import (
     DEFAULT_CAPTURE,
     BoundedCapture,
     CommandResult,
-    HostInfo,
     OutputCallback,
 )
 
 CHUNK = 256 * 1024
+# How often a waiting command checks its interrupt flag (data wakes the loop at once).
+TICK_S = 0.2
 
 
 class LocalHost:
     def __init__(self, name: str = "local"):
-        import getpass
-
-        self.info = HostInfo(name=name, kind="local", address="localhost", port=0, user=getpass.getuser())
+        self._name = name
+        self._interrupt = False
 
     @property
     def name(self) -> str:
-        return self.info.name
+        return self._name
+
+    def connect(self) -> None:
+        pass  # nothing to open: commands start processes on this machine
+
+    def interrupt(self) -> None:
+        # A single-server run gets Ctrl-C in its own loop; a fan-out's workers stop their
+        # process groups when the run loop sees this flag.
+        self._interrupt = True
 
     def run(
         self,
@@ -58,7 +66,11 @@ class LocalHost:
         deadline = start + timeout if timeout else None
         try:
             while sel.get_map():
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if self._interrupt:
+                    status, error = "interrupted", "interrupted"
+                    _kill(proc)
+                    break
+                wait = TICK_S if deadline is None else min(TICK_S, max(0.0, deadline - time.monotonic()))
                 if deadline is not None and wait == 0.0:
                     status, error = "timeout", f"timed out after {timeout:g}s"
                     _kill(proc)

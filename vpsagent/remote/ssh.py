@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vpsagent import errors
@@ -35,7 +35,6 @@ from vpsagent.remote.base import (
     DEFAULT_CAPTURE,
     BoundedCapture,
     CommandResult,
-    HostInfo,
     OutputCallback,
 )
 from vpsagent.secret import Secret
@@ -112,7 +111,6 @@ class SSHParams:
     keepalive_s: int = 30
     early_socket: Any = None  # a Future of a TCP socket opened ahead (HostPool.warm)
     name: str = ""
-    tags: list[str] = field(default_factory=list)
 
 
 def _quiet_paramiko() -> None:
@@ -494,23 +492,16 @@ class _Streams:
 class SSHHost:
     """A server reached over SSH. One connection, opened lazily, reused by every call."""
 
-    def __init__(self, params: SSHParams, info: HostInfo | None = None):
+    def __init__(self, params: SSHParams):
         self.params = params
-        self.info = info or HostInfo(
-            name=params.name or params.host,
-            kind="ssh",
-            address=params.host,
-            port=params.port,
-            user=params.user,
-            tags=list(params.tags),
-        )
+        self._name = params.name or params.host
         self._lock = threading.Lock()
         self._conn: _Conn | None = None
         self._interrupt = threading.Event()
 
     @property
     def name(self) -> str:
-        return self.info.name
+        return self._name
 
     # -- connection ---------------------------------------------------------
     def connect(self) -> None:

@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vpsagent import errors
+from vpsagent.services.context import Context
+from vpsagent.services.fleet import Fleet, Selection
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from vpsagent.agent.loop import AgentEvent, AgentResult
-    from vpsagent.agent.redact import Redactor
     from vpsagent.agent.tools import ToolCall
-    from vpsagent.remote.base import Host, HostInfo
-    from vpsagent.settings import Settings
+    from vpsagent.db.inventory import ServerRecord
+    from vpsagent.redact import Redactor
 
 CONTEXT_LIMIT = 64 * 1024  # piped stdin attached to a prompt
 MODES = ("default", "yes", "read_only")
@@ -34,7 +35,8 @@ MODES = ("default", "yes", "read_only")
 @dataclass
 class AskRequest:
     prompt: str
-    servers: list[str] = field(default_factory=list)  # chosen names; empty = the conversation's
+    servers: list[str] = field(default_factory=list)  # -s; with tags empty too: the conversation's
+    tags: list[str] = field(default_factory=list)  # -t
     context: str | None = None  # piped stdin
     model: str | None = None
     mode: str = "default"  # default | yes | read_only
@@ -66,75 +68,35 @@ class AskResult:
 
 
 @dataclass
-class Session:
+class OpenConversation:
     """A conversation being worked on: what `ask` runs once and `chat` runs many times."""
 
-    settings: Settings
-    engine: Engine
+    ctx: Context
     conversation_id: int
     model: str
     servers: list[str]
     history: list[dict[str, Any]]
     next_seq: int
-    scope: dict[str, HostInfo]
-    redactor: Redactor
-    policy: Any
+    fleet: Fleet
+    policy: Any  # safety.policy.Policy
     mode: str
     dry_run: bool
-    audit: Any
-    client: Any
-    open_host: Callable[[str], Host]
-    hosts: dict[str, Host] = field(default_factory=dict)
+    client: Any  # anthropic.Anthropic (imported lazily)
+    titled: bool = True  # False until a chat's first line names it
+
+    @property
+    def scope(self) -> dict[str, ServerRecord]:
+        return {n: self.fleet.records[n] for n in self.servers}
+
+    @property
+    def redactor(self) -> Redactor:
+        return self.fleet.redactor
 
     def close(self) -> None:
-        for h in self.hosts.values():
-            try:
-                h.close()
-            except Exception:  # best effort: the answer is already out
-                pass
-        self.hosts.clear()
+        self.fleet.close()
 
 
 # --------------------------------------------------------------------------- setup
-
-
-def _host_infos(engine: Engine, names: list[str]) -> dict[str, HostInfo]:
-    from vpsagent.remote.base import HostInfo
-    from vpsagent.services.servers import LOCAL, list_servers
-
-    views = {v.name: v for v in list_servers(engine)}
-    scope: dict[str, HostInfo] = {}
-    for n in names:
-        v = views.get(n)
-        if v is None:
-            raise errors.NotFound(f"unknown server {n!r}", hint="`vpsagent servers list` shows the inventory")
-        kind = "local" if n == LOCAL else "ssh"
-        scope[n] = HostInfo(name=n, kind=kind, address=v.host, port=v.port, user=v.user or "", tags=list(v.tags or []))
-    return scope
-
-
-def _stored_secrets(settings: Settings, engine: Engine, keyring_get: Callable[[], Any], names: list[str]) -> list[Any]:
-    """Every credential that must never reach the model: vpsagent's own, and those of the
-    servers in scope and of the jump hosts they are reached through."""
-    from vpsagent.services.redaction import known_secrets
-    from vpsagent.services.servers import list_servers, load_servers, with_jump_hosts
-
-    wanted, secretive = with_jump_hosts({v.name: v for v in list_servers(engine)}, names)
-    records = load_servers(engine, keyring_get() if secretive else None, wanted)
-    return known_secrets(settings, records.values())
-
-
-def _default_keyring(settings: Settings, engine: Engine, notify: Callable[[str], None] | None) -> Callable[[], Any]:
-    cache: list[Any] = []
-
-    def get() -> Any:
-        if not cache:
-            from vpsagent.services.vault import get_keyring
-
-            cache.append(get_keyring(settings, engine, notify or (lambda _m: None)))
-        return cache[0]
-
-    return get
 
 
 def _new_conversation(engine: Engine, *, kind: str, title: str, model: str, servers: list[str]) -> int:
@@ -189,79 +151,64 @@ def _load_conversation(engine: Engine, conversation_id: int) -> tuple[Any, list[
         return conv, history, next_seq
 
 
-def open_session(
-    settings: Settings,
-    engine: Engine,
-    request: AskRequest,
-    *,
-    keyring_get: Callable[[], Any] | None = None,
-    open_host: Callable[[str], Host] | None = None,
-    client: Any = None,
-    notify: Callable[[str], None] | None = None,
-) -> Session:
-    """Resolve the conversation, the scope, the policy and the client; create nothing remote."""
-    from vpsagent.agent.client import make_client
-    from vpsagent.agent.loop import repair_history
-    from vpsagent.agent.redact import Redactor
-    from vpsagent.db.audit import AuditLog
-    from vpsagent.safety.policy import load_policy
-
+def _check(request: AskRequest) -> None:
     if request.mode not in MODES:
         raise errors.InvalidInput(f"unknown mode {request.mode!r}")
     if request.max_turns < 1:
         raise errors.InvalidInput("--max-turns must be at least 1")
     if request.max_cost is not None and request.max_cost <= 0:
         raise errors.InvalidInput("--max-cost must be a positive amount in USD")
+
+
+def open_session(ctx: Context, request: AskRequest, *, client: Any = None) -> OpenConversation:
+    """Resolve the conversation, the servers, the policy and the client; create nothing remote."""
+    from vpsagent.agent.client import make_client
+    from vpsagent.agent.loop import repair_history
+    from vpsagent.safety.policy import load_policy
+    from vpsagent.services.fleet import open_fleet
+
+    _check(request)
+    engine = ctx.engine
     conv_id = request.conversation_id
     if conv_id is None and request.continue_last:
         conv_id = last_conversation_id(engine, request.kind)
     history: list[dict[str, Any]] = []
     next_seq = 1
-    servers = list(request.servers)
-    model = request.model or settings.model
+    selection = Selection.of(request.servers, request.tags)
+    model = request.model or ctx.settings.model
     if conv_id is not None:
         conv, history, next_seq = _load_conversation(engine, conv_id)
-        servers = servers or list(conv.servers or [])
-        model = request.model or conv.model or settings.model
+        if selection.empty:
+            selection = Selection.of(conv.servers or [])
+        model = request.model or conv.model or ctx.settings.model
         history = repair_history(history)
-    if not servers:
+    if selection.empty:
         raise errors.UsageError("choose servers with -s NAME or -t TAG (`vpsagent servers list` shows them)")
-    scope = _host_infos(engine, servers)
-    policy = load_policy(settings.policy_file)
-    if keyring_get is None:
-        # Redaction needs the stored credentials, so a caller without a keyring still gets one.
-        keyring_get = _default_keyring(settings, engine, notify)
-    redactor = Redactor(_stored_secrets(settings, engine, keyring_get, servers))
+    policy = load_policy(ctx.settings.policy_file)
     if client is None:
-        client = make_client(settings)
-    if conv_id is None:
-        conv_id = _new_conversation(engine, kind=request.kind, title=request.prompt.strip().splitlines()[0] if request.prompt.strip() else "(empty)", model=model, servers=servers)
-    else:
-        _touch(engine, conv_id, servers=servers, model=model, status="open")
-    if open_host is None:
-        from vpsagent.remote.hosts import open_host as _open
+        client = make_client(ctx.settings)
+    fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG")
+    titled = True
+    try:
+        if conv_id is None:
+            prompt = request.prompt.strip()
+            titled = bool(prompt)  # a chat is named by its first line
+            first = prompt.splitlines()[0] if prompt else f"({request.kind})"
+            conv_id = _new_conversation(engine, kind=request.kind, title=first, model=model, servers=fleet.names)
+        else:
+            _touch(engine, conv_id, servers=fleet.names, model=model, status="open")
+    except BaseException:
+        fleet.close()
+        raise
+    return OpenConversation(ctx=ctx, conversation_id=conv_id, model=model, servers=list(fleet.names),
+                            history=history, next_seq=next_seq, fleet=fleet, policy=policy, mode=request.mode,
+                            dry_run=request.dry_run, client=client, titled=titled)
 
-        def open_host(name: str) -> Host:
-            return _open(settings, engine, name, keyring_get=keyring_get, notify=notify)
 
-    return Session(
-        settings=settings,
-        engine=engine,
-        conversation_id=conv_id,
-        model=model,
-        servers=servers,
-        history=history,
-        next_seq=next_seq,
-        scope=scope,
-        redactor=redactor,
-        policy=policy,
-        mode=request.mode,
-        dry_run=request.dry_run,
-        # the audit log keeps output excerpts: they get the same redaction as the model
-        audit=AuditLog(engine, redact=redactor.redact),
-        client=client,
-        open_host=open_host,
-    )
+def set_title(session: OpenConversation, title: str) -> None:
+    """Name the conversation (a chat is named by its first line, not by a placeholder)."""
+    _touch(session.ctx.engine, session.conversation_id, title=title[:500])
+    session.titled = True
 
 
 def _touch(engine: Engine, conv_id: int, **fields: Any) -> None:
@@ -278,11 +225,11 @@ def _touch(engine: Engine, conv_id: int, **fields: Any) -> None:
         s.add(conv)
 
 
-def _store_message(session: Session, role: str, content: list[dict[str, Any]]) -> None:
+def _store_message(session: OpenConversation, role: str, content: list[dict[str, Any]]) -> None:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import Conversation, Message, utcnow
 
-    with session_scope(session.engine) as s:
+    with session_scope(session.ctx.engine) as s:
         s.add(Message(conversation_id=session.conversation_id, seq=session.next_seq, role=role, content=content))
         conv = s.get(Conversation, session.conversation_id)
         if conv is not None:
@@ -291,11 +238,11 @@ def _store_message(session: Session, role: str, content: list[dict[str, Any]]) -
     session.next_seq += 1
 
 
-def _store_usage(session: Session, usage: Any) -> None:
+def _store_usage(session: OpenConversation, usage: Any) -> None:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import Conversation
 
-    with session_scope(session.engine) as s:
+    with session_scope(session.ctx.engine) as s:
         conv = s.get(Conversation, session.conversation_id)
         if conv is None:
             return
@@ -312,7 +259,7 @@ def _store_usage(session: Session, usage: Any) -> None:
 
 def user_content(prompt: str, context: str | None, redactor: Redactor) -> list[dict[str, Any]]:
     """The user's turn: the prompt, and piped stdin (redacted, bounded) as context."""
-    from vpsagent.agent.redact import bound
+    from vpsagent.redact import bound
 
     blocks: list[dict[str, Any]] = []
     if context is not None and context.strip():
@@ -329,7 +276,7 @@ def _safety_mode(mode: str) -> Any:
 
 
 def run_turn(
-    session: Session,
+    session: OpenConversation,
     prompt: str,
     *,
     context: str | None = None,
@@ -347,15 +294,13 @@ def run_turn(
         raise errors.InvalidInput("the prompt is empty")
     env = ToolEnv(
         scope=session.scope,
-        open_host=session.open_host,
+        runner=session.fleet,
         policy=session.policy,
         mode=_safety_mode(session.mode),
         redactor=session.redactor,
-        audit=session.audit,
         approve=approve,
         dry_run=session.dry_run,
         conversation_id=session.conversation_id,
-        _hosts=session.hosts,
     )
     agent = Agent(
         session.client,
@@ -377,16 +322,16 @@ def run_turn(
     except (errors.BudgetExceeded, errors.AIServiceError, errors.Interrupted) as exc:
         partial: AgentResult | None = getattr(exc, "result", None)
         status = {errors.BudgetExceeded: "budget_exceeded", errors.AIServiceError: "ai_error"}.get(type(exc), "interrupted")
-        _touch(session.engine, session.conversation_id, status=status)
+        _touch(session.ctx.engine, session.conversation_id, status=status)
         if partial is not None:
             exc.data.update(_result(session, partial).__dict__)
         exc.data["conversation_id"] = session.conversation_id
         raise
-    _touch(session.engine, session.conversation_id, status="open")
+    _touch(session.ctx.engine, session.conversation_id, status="open")
     return _result(session, res)
 
 
-def _result(session: Session, res: AgentResult) -> AskResult:
+def _result(session: OpenConversation, res: AgentResult) -> AskResult:
     return AskResult(
         conversation_id=session.conversation_id,
         model=session.model,
@@ -403,22 +348,17 @@ def _result(session: Session, res: AgentResult) -> AskResult:
 
 
 def ask(
-    settings: Settings,
-    engine: Engine,
+    ctx: Context,
     request: AskRequest,
     *,
-    keyring_get: Callable[[], Any] | None = None,
     approve: Callable[[ToolCall], Any] | None = None,
     on_event: Callable[[AgentEvent], None] | None = None,
-    open_host: Callable[[str], Host] | None = None,
     client: Any = None,
-    notify: Callable[[str], None] | None = None,
 ) -> AskResult:
-    """One-shot: open (or continue) a conversation, run one request, close the hosts."""
+    """One-shot: open (or continue) a conversation, run one request, close the connections."""
     if not request.prompt.strip():
         raise errors.InvalidInput("the prompt is empty")
-    session = open_session(settings, engine, request, keyring_get=keyring_get, open_host=open_host, client=client,
-                           notify=notify)
+    session = open_session(ctx, request, client=client)
     try:
         return run_turn(
             session,
@@ -431,3 +371,75 @@ def ask(
         )
     finally:
         session.close()
+
+
+# --------------------------------------------------------------------------- chat
+
+
+@dataclass
+class ChatCallbacks:
+    """How a chat meets its user: lines in, events and outcomes out (the CLI supplies them)."""
+
+    read_line: Callable[[], str | None]  # None: the user left (Ctrl-D)
+    on_event: Callable[[AgentEvent], None] | None = None
+    approve: Callable[[ToolCall], Any] | None = None
+    on_turn_done: Callable[[AskResult], None] | None = None
+    on_turn_failed: Callable[[errors.VpsAgentError], None] | None = None  # the chat goes on
+    on_turn_start: Callable[[], None] | None = None
+
+
+@dataclass
+class ChatSummary:
+    conversation_id: int
+    turns: int = 0
+    denied: int = 0
+
+
+def chat_loop(session: OpenConversation, io: ChatCallbacks, *, max_turns: int = 20,
+              max_cost: float | None = None) -> ChatSummary:
+    """Turn after turn until the user leaves. A turn that fails (budget, AI error, Ctrl-C)
+    is reported through `on_turn_failed` and the chat goes on."""
+    summary = ChatSummary(session.conversation_id)
+    while True:
+        try:
+            line = io.read_line()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt: a new prompt, as shells do
+        if line is None:
+            return summary
+        line = line.strip()
+        if not line:
+            continue
+        if line in ("/exit", "/quit"):
+            return summary
+        if not session.titled:
+            set_title(session, line)
+        if io.on_turn_start is not None:
+            io.on_turn_start()
+        try:
+            result = run_turn(session, line, max_turns=max_turns, max_cost=max_cost, approve=io.approve,
+                              on_event=io.on_event)
+        except KeyboardInterrupt:
+            result = None
+            if io.on_turn_failed is not None:
+                io.on_turn_failed(errors.Interrupted("turn cancelled"))
+        except (errors.Interrupted, errors.BudgetExceeded, errors.AIServiceError) as exc:
+            result = None
+            if io.on_turn_failed is not None:
+                io.on_turn_failed(exc)
+        if result is not None:
+            summary.turns += 1
+            summary.denied += len(result.denied)
+            if io.on_turn_done is not None:
+                io.on_turn_done(result)
+
+
+def deprecation(ctx: Context, model: str | None) -> str | None:
+    """A warning when the model to be used is one the SDK marks deprecated."""
+    from vpsagent.agent.client import is_deprecated
+
+    name = model or ctx.settings.model
+    retired = is_deprecated(name)
+    if not retired:
+        return None
+    return f"model {name} is deprecated (retired {retired}); leave --model/VPSAGENT_MODEL unset for the current default"

@@ -1,25 +1,22 @@
 """`vpsagent run`: one shell command on one or many servers, audited, no AI.
 
-The service resolves the servers, opens one connection per server (HostPool), runs the
-command through the audit log on each (fan-out for several), streams output through
-`on_output` as it arrives and returns a `RunOutcome` with the exit code the contract
-asks for: 0 all ok, 5 any unreachable, 1 any failed, 130 interrupted.
+The service opens the fleet for the chosen servers, runs the command through the
+fleet's audited run on each (fan-out for several), streams output through `on_output`
+as it arrives and returns a `RunOutcome` whose exit code follows the contract:
+0 all ok, 5 any unreachable, 1 any failed, 130 interrupted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from vpsagent import errors
-from vpsagent.errors import ExitCode
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from vpsagent.remote.base import CommandResult
-    from vpsagent.settings import Settings
+from vpsagent.outcomes import CommandStatus, exit_code_for
+from vpsagent.remote.base import CommandResult
+from vpsagent.remote.fanout import Outcome
+from vpsagent.services.context import Context
+from vpsagent.services.fleet import Fleet, Selection
 
 OnOutput = Callable[[str, str, bytes], None]  # (server, "stdout" | "stderr", chunk)
 # What each result keeps of its output when streaming to a terminal (the audit row keeps
@@ -29,16 +26,31 @@ JSON_CAPTURE = 4 * 1024 * 1024
 
 
 @dataclass
+class RunRequest:
+    command: str
+    selection: Selection
+    sudo: bool = False
+    timeout: float | None = None
+    forks: int | None = None
+    serial: int | None = None
+    max_fail: int | None = None
+    keep_output: bool = False  # --json: the output is the result
+    connect_timeout: float | None = None
+
+
+@dataclass
 class ServerRun:
     """One server's part of a run, as shown in the summary and in --json."""
 
     server: str
-    status: str  # ok | failed | timeout | connection_lost | unreachable | interrupted | skipped | error
+    status: CommandStatus
     exit_code: int | None = None
     stdout: str = ""
     stderr: str = ""
     stdout_bytes: int = 0
     stderr_bytes: int = 0
+    stdout_sha256: str | None = None
+    stderr_sha256: str | None = None
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     duration_s: float = 0.0
@@ -62,178 +74,102 @@ class RunOutcome:
 
 def _from_result(r: CommandResult, keep_output: bool) -> ServerRun:
     return ServerRun(
-        server=r.host, status=r.status, exit_code=r.exit_code,
+        server=r.host, status=CommandStatus(r.status), exit_code=r.exit_code,
         stdout=r.stdout_text() if keep_output else "", stderr=r.stderr_text() if keep_output else "",
         stdout_bytes=r.stdout_bytes, stderr_bytes=r.stderr_bytes,
+        stdout_sha256=r.stdout_sha256 or None, stderr_sha256=r.stderr_sha256 or None,
         stdout_truncated=r.stdout_truncated, stderr_truncated=r.stderr_truncated,
         duration_s=round(r.duration_s, 4), error=r.error,
     )
 
 
-def _from_error(name: str, exc: BaseException) -> ServerRun:
+def _from_error(name: str, exc: BaseException, interrupted: bool) -> ServerRun:
+    if isinstance(exc, errors.Interrupted) or (interrupted and isinstance(exc, KeyboardInterrupt)):
+        return ServerRun(server=name, status=CommandStatus.INTERRUPTED, error="interrupted", error_code="interrupted")
     if isinstance(exc, errors.Unreachable):
-        return ServerRun(server=name, status="unreachable", error=exc.line(), error_code=exc.code)
+        return ServerRun(server=name, status=CommandStatus.UNREACHABLE, error=exc.line(), error_code=exc.code)
     if isinstance(exc, errors.VpsAgentError):
-        return ServerRun(server=name, status="error", error=exc.line(), error_code=exc.code)
-    return ServerRun(server=name, status="error", error=f"{type(exc).__name__}: {exc}", error_code="internal")
+        return ServerRun(server=name, status=CommandStatus.ERROR, error=exc.line(), error_code=exc.code)
+    return ServerRun(server=name, status=CommandStatus.ERROR, error=f"{type(exc).__name__}: {exc}",
+                     error_code="internal")
 
 
-def exit_code_for(runs: Sequence[ServerRun], interrupted: bool) -> int:
-    if interrupted:
-        return int(ExitCode.INTERRUPTED)
-    if any(r.status in ("unreachable", "connection_lost") for r in runs):
-        return int(ExitCode.UNREACHABLE)
-    if any(r.status != "ok" for r in runs):
-        return int(ExitCode.FAILURE)
-    return int(ExitCode.OK)
+def _to_run(o: Outcome[CommandResult], keep_output: bool, interrupted: bool) -> ServerRun:
+    if o.skipped:
+        why = "not started: interrupted" if interrupted else "not started: --max-fail reached"
+        return ServerRun(server=o.name, status=CommandStatus.SKIPPED, error=why)
+    if o.error is not None:
+        return _from_error(o.name, o.error, interrupted)
+    assert o.value is not None
+    return _from_result(o.value, keep_output)
 
 
-def _redactor(settings: Settings, records: Sequence[Any]):
-    """Stored credentials of these servers must never land in an audit row."""
-    from vpsagent.db.audit import secret_redactor
-    from vpsagent.services.redaction import known_secrets
+def _check(request: RunRequest) -> None:
+    from vpsagent.remote.fanout import DEFAULT_FORKS, check_limits
 
-    return secret_redactor(known_secrets(settings, records))
-
-
-def _load_records(settings: Settings, engine: Engine, chosen: Sequence[str], pool: Any,
-                  keyring_get: Callable[[], Any]) -> dict[str, Any]:
-    """Every chosen server's record (and its jump hosts'), loaded once, secrets decrypted.
-
-    TCP connections are opened first (`pool.warm`) and the key is derived in a thread
-    (scrypt releases the GIL) while the SSH libraries are imported: on a many-server run
-    these overlap instead of adding up.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from vpsagent.services.servers import LOCAL, list_servers, load_servers, with_jump_hosts
-
-    views = {v.name: v for v in list_servers(engine)}
-    wanted, secretive = with_jump_hosts(views, chosen)
-    with ThreadPoolExecutor(max_workers=1) as ex:
-        kr = ex.submit(keyring_get) if secretive else None
-        pool.warm([(n, views[n].host, views[n].port) for n in chosen
-                   if n != LOCAL and not views[n].jump])
-        if any(n != LOCAL for n in chosen):
-            import fabric  # noqa: F401  - imported now, while the key is being derived
-        keyring = kr.result() if kr is not None else None
-    return load_servers(engine, keyring, wanted)
-
-
-def run_command(
-    settings: Settings,
-    engine: Engine,
-    command: str,
-    *,
-    names: Sequence[str] = (),
-    tags: Sequence[str] = (),
-    all_: bool = False,
-    sudo: bool = False,
-    timeout: float | None = None,
-    forks: int | None = None,
-    serial: int | None = None,
-    max_fail: int | None = None,
-    keyring_get: Callable[[], Any] | None = None,
-    notify: Callable[[str], None] | None = None,
-    on_output: OnOutput | None = None,
-    on_server_done: Callable[[ServerRun], None] | None = None,
-    keep_output: bool = False,
-    connect_timeout: float | None = None,
-) -> RunOutcome:
-    """Run `command` on the chosen servers. Raises for bad input; server failures are results."""
-    from vpsagent.db.audit import AuditLog, run_audited
-    from vpsagent.remote.fanout import DEFAULT_FORKS, check_limits, fan_out
-    from vpsagent.remote.hosts import DEFAULT_CONNECT_TIMEOUT, HostPool, select_servers
-
-    if not command.strip():
+    if not request.command.strip():
         raise errors.InvalidInput("the command is empty")
-    if timeout is not None and timeout <= 0:
+    if request.timeout is not None and request.timeout <= 0:
         raise errors.InvalidInput("--timeout must be a positive number of seconds")
-    forks = DEFAULT_FORKS if forks is None else forks
-    check_limits(forks, serial, max_fail)
-    chosen = select_servers(engine, names, tags, all_)
+    check_limits(DEFAULT_FORKS if request.forks is None else request.forks, request.serial, request.max_fail)
 
-    cached: dict[str, Any] = {}
 
-    def get_keyring() -> Any:
-        if "k" not in cached:
-            if keyring_get is not None:
-                cached["k"] = keyring_get()
-            else:
-                from vpsagent.services.vault import get_keyring
+def run_command(ctx: Context, request: RunRequest, *, on_start: Callable[[list[str]], None] | None = None,
+                on_output: OnOutput | None = None,
+                on_server_done: Callable[[ServerRun], None] | None = None) -> RunOutcome:
+    """Run the command on the chosen servers. Raises for bad input; server failures are results.
 
-                cached["k"] = get_keyring(settings, engine, notify or (lambda _m: None))
-        return cached["k"]
+    `on_start(names)` learns which servers were chosen before any output arrives.
+    """
+    from vpsagent.services.fleet import open_fleet
 
-    capture = JSON_CAPTURE if keep_output else STREAM_CAPTURE
-    outcome = RunOutcome(command=command)
-    pool = HostPool(settings, engine, keyring_get=get_keyring, notify=notify,
-                    connect_timeout=connect_timeout or DEFAULT_CONNECT_TIMEOUT)
-    try:
-        pool.records = _load_records(settings, engine, chosen, pool, get_keyring)
-    except BaseException:
-        pool.close()
-        raise
-    audit = AuditLog(engine, redact=_redactor(settings, list(pool.records.values())))
+    _check(request)
+    with open_fleet(ctx, request.selection, warm=True, connect_timeout=request.connect_timeout) as fleet:
+        if on_start is not None:
+            on_start(list(fleet.names))
+        return _run_on(fleet, request, on_output, on_server_done)
+
+
+def _run_on(fleet: Fleet, request: RunRequest, on_output: OnOutput | None,
+            on_server_done: Callable[[ServerRun], None] | None) -> RunOutcome:
+    from vpsagent.remote.fanout import DEFAULT_FORKS, fan_out
+
+    capture = JSON_CAPTURE if request.keep_output else STREAM_CAPTURE
+    outcome = RunOutcome(command=request.command)
 
     def work(name: str) -> CommandResult:
-        host = pool.get(name)
-        kw: dict[str, Any] = {"timeout": timeout, "capture": capture}
-        if on_output is not None:
-            kw["on_stdout"] = lambda b, n=name: on_output(n, "stdout", b)
-            kw["on_stderr"] = lambda b, n=name: on_output(n, "stderr", b)
-        return run_audited(audit, host, command, source="run", sudo=sudo, **kw)
+        out = (lambda b: on_output(name, "stdout", b)) if on_output is not None else None
+        err = (lambda b: on_output(name, "stderr", b)) if on_output is not None else None
+        return fleet.run(name, request.command, source="run", sudo=request.sudo, timeout=request.timeout,
+                         on_stdout=out, on_stderr=err, capture=capture)
 
-    def to_run(o: Any) -> ServerRun:
-        if o.skipped:
-            why = "not started: interrupted" if outcome.interrupted else "not started: --max-fail reached"
-            return ServerRun(server=o.name, status="skipped", error=why)
-        if o.error is not None:
-            return _from_error(o.name, o.error)
-        return _from_result(o.value, keep_output)
-
-    def done(o: Any) -> None:
+    def done(o: Outcome[CommandResult]) -> None:
         if on_server_done is not None and not o.skipped:
-            on_server_done(to_run(o))
+            on_server_done(_to_run(o, request.keep_output, outcome.interrupted))
 
-    try:
-        if len(chosen) == 1:
-            # no threads for one server: Ctrl-C lands in the command's own loop
-            try:
-                outs = [_single(chosen[0], work)]
-            except KeyboardInterrupt:
-                outcome.interrupted = True
-                outs = [_Out(chosen[0], error=errors.Interrupted("interrupted"))]
-            done(outs[0])
-        else:
-            try:
-                outs = fan_out(chosen, work, forks=forks, serial=serial, max_fail=max_fail,
-                               failed=lambda o: o.error is not None or not o.value.ok,
-                               on_done=done, on_interrupt=pool.interrupt)
-            except KeyboardInterrupt as exc:
-                outcome.interrupted = True
-                outs = getattr(exc, "outcomes", [])
-    finally:
-        pool.close()
-    outcome.servers = [to_run(o) for o in outs]
-    if outcome.interrupted:
-        for s in outcome.servers:
-            if s.status == "error" and s.error_code == "interrupted":
-                s.status = "interrupted"
-    outcome.exit_code = exit_code_for(outcome.servers, outcome.interrupted)
+    outs: Sequence[Outcome[CommandResult]]
+    if len(fleet.names) == 1:
+        # no threads for one server: Ctrl-C lands in the command's own loop
+        outs = [_single(fleet.names[0], work, outcome)]
+        done(outs[0])
+    else:
+        try:
+            outs = fan_out(fleet.names, work, forks=DEFAULT_FORKS if request.forks is None else request.forks, serial=request.serial,
+                           max_fail=request.max_fail, failed=lambda o: o.error is not None or not o.value.ok,
+                           on_done=done, on_interrupt=fleet.interrupt)
+        except KeyboardInterrupt as exc:
+            outcome.interrupted = True
+            outs = getattr(exc, "outcomes", [])
+    outcome.servers = [_to_run(o, request.keep_output, outcome.interrupted) for o in outs]
+    outcome.exit_code = exit_code_for([s.status for s in outcome.servers], interrupted=outcome.interrupted)
     return outcome
 
 
-@dataclass
-class _Out:
-    name: str
-    value: Any = None
-    error: BaseException | None = None
-    skipped: bool = False
-
-
-def _single(name: str, work: Callable[[str], Any]) -> _Out:
+def _single(name: str, work: Callable[[str], CommandResult], outcome: RunOutcome) -> Outcome[CommandResult]:
     try:
-        return _Out(name, value=work(name))
+        return Outcome(name, value=work(name))
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        return Outcome(name, error=errors.Interrupted("interrupted"))
     except errors.VpsAgentError as exc:
-        return _Out(name, error=exc)
+        return Outcome(name, error=exc)

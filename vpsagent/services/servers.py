@@ -1,20 +1,27 @@
-"""The server inventory: add, list, show, edit, remove, import; and loading one for connecting.
+"""The server inventory: add, list, show, edit, remove, import.
 
 Secrets (key text, passphrases, passwords) arrive as `Secret`, are validated, and are
-stored only as envelopes bound to the row id and column (see crypto.py). Views returned
-to the CLI (`ServerView`) carry no secret, only whether one is stored.
+stored only as envelopes bound to the row id and column (see crypto.py). What comes back
+is the stored `ServerRecord` (db/inventory.py), whose credentials are never shown.
+Connecting to servers is the fleet's job (services/fleet.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vpsagent.db.inventory import (
+    LOCAL,
+    ServerRecord,
+    load_inventory,
+    load_record,
+    record_of,
+    unknown_server,
+)
 from vpsagent.errors import AlreadyExists, InvalidInput, NotFound
 from vpsagent.secret import Secret
 
@@ -24,16 +31,14 @@ if TYPE_CHECKING:
 
     from vpsagent.crypto import Keyring
     from vpsagent.db.models import Server
+    from vpsagent.services.context import Context
 
-LOCAL = "local"  # the built-in server: this machine, no SSH
+__all__ = ["LOCAL", "ServerRecord", "ServerSpec"]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@-]{0,99}$")
 AUTH_KINDS = ("key", "password", "agent", "default")
-# models.ENCRYPTED_FIELDS["servers"], spelled here so loading a server imports no sqlmodel;
-# tests/foundation/test_hot_path_imports.py checks the two agree.
-SERVER_SECRET_FIELDS = ("private_key_enc", "key_passphrase_enc", "password_enc", "sudo_password_enc")
 
 
 @dataclass
@@ -59,72 +64,6 @@ class ServerSpec:
         return any(v not in (None, False, [], "") for v in (
             self.host, self.port, self.user, self.key_path, self.key_passphrase, self.password, self.agent,
             self.tags, self.add_tags, self.remove_tags, self.sudo_password, self.host_key)) or self.jump is not None
-
-
-@dataclass
-class ServerView:
-    """A server as shown to people and in --json: never a secret."""
-
-    name: str
-    host: str
-    port: int
-    user: str | None
-    auth: str
-    tags: list[str]
-    jump: str | None
-    host_key_fingerprint: str | None
-    host_key_type: str | None
-    has_password: bool
-    has_key: bool
-    has_sudo_password: bool
-    key_source: str | None
-    builtin: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass
-class ServerRecord:
-    """Everything needed to connect; secrets decrypted but wrapped in `Secret`."""
-
-    id: int | None
-    name: str
-    host: str
-    port: int
-    user: str | None
-    auth: str
-    tags: list[str]
-    jump: str | None
-    private_key: Secret | None = None
-    key_passphrase: Secret | None = None
-    password: Secret | None = None
-    sudo_password: Secret | None = None
-    host_key_type: str | None = None
-    host_key: str | None = None
-    host_key_fingerprint: str | None = None
-
-    @property
-    def is_local(self) -> bool:
-        return self.name == LOCAL and self.id is None
-
-
-def _local_view() -> ServerView:
-    import getpass
-
-    return ServerView(name=LOCAL, host="localhost", port=0, user=getpass.getuser(), auth="local",
-                      tags=[], jump=None, host_key_fingerprint=None, host_key_type=None,
-                      has_password=False, has_key=False, has_sudo_password=False, key_source=None,
-                      builtin=True)
-
-
-def view_of(row: Server) -> ServerView:
-    return ServerView(
-        name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
-        tags=list(row.tags or []), jump=row.jump, host_key_fingerprint=row.host_key_fingerprint,
-        host_key_type=row.host_key_type, has_password=bool(row.password_enc),
-        has_key=bool(row.private_key_enc), has_sudo_password=bool(row.sudo_password_enc),
-        key_source=row.key_source, created_at=row.created_at, updated_at=row.updated_at,
-    )
 
 
 # -- validation -------------------------------------------------------------------------
@@ -195,127 +134,18 @@ def _get_row(session: Session, name: str) -> Server:
 
     row = session.exec(select(Server).where(Server.name == name)).first()
     if row is None:
-        raise NotFound(f"unknown server {name!r}", hint="`vpsagent servers list` shows the inventory")
+        raise unknown_server(name)
     return row
 
 
-def _core_row(engine: Engine, name: str) -> Any:
-    """The servers row named `name`, through SQLAlchemy Core (the `run` hot path: no sqlmodel)."""
-    from sqlalchemy import select
-
-    from vpsagent.db.core import table, transaction
-
-    t = table(engine, "servers")
-    with transaction(engine) as conn:
-        row = conn.execute(select(t).where(t.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"unknown server {name!r}", hint="`vpsagent servers list` shows the inventory")
-    return row
+def list_servers(engine: Engine, *, tag: str | None = None, include_local: bool = True) -> list[ServerRecord]:
+    """The inventory, `local` first, then by name; with `tag`, only servers carrying it."""
+    records = load_inventory(engine, include_local=include_local and tag is None).values()
+    return [r for r in records if tag is None or tag in r.tags]
 
 
-def list_servers(engine: Engine, *, tag: str | None = None, include_local: bool = True) -> list[ServerView]:
-    from sqlalchemy import select
-
-    from vpsagent.db.core import table, transaction
-
-    t = table(engine, "servers")
-    with transaction(engine) as conn:
-        rows = conn.execute(select(t).order_by(t.c.name)).all()
-    views = [view_of(r) for r in rows if tag is None or tag in (r.tags or [])]
-    if include_local and tag is None:
-        views.insert(0, _local_view())
-    return views
-
-
-def show_server(engine: Engine, name: str) -> ServerView:
-    if name == LOCAL:
-        return _local_view()
-    return view_of(_core_row(engine, name))
-
-
-def server_tags(engine: Engine) -> dict[str, list[str]]:
-    """name -> tags for every registered server (for selection and policy)."""
-    return {v.name: v.tags for v in list_servers(engine)}
-
-
-def load_server(engine: Engine, keyring: Keyring | None, name: str) -> ServerRecord:
-    """The record to connect with. `keyring` may be None only for servers without secrets."""
-    if name == LOCAL:
-        v = _local_view()
-        return ServerRecord(id=None, name=LOCAL, host="localhost", port=0, user=v.user, auth="local",
-                            tags=[], jump=None)
-    return _record_of(_core_row(engine, name), keyring)
-
-
-def with_jump_hosts(views: dict[str, ServerView], names: Sequence[str]) -> tuple[list[str], bool]:
-    """`names` plus every jump host they are reached through, in order; and whether any of
-    them has a stored secret (then the keyring is needed to connect, and to redact)."""
-    wanted: list[str] = []
-    for n in names:
-        while n and n not in wanted and n in views:
-            wanted.append(n)
-            n = views[n].jump or ""
-    secretive = any(views[n].has_key or views[n].has_password or views[n].has_sudo_password for n in wanted)
-    return wanted, secretive
-
-
-def load_servers(engine: Engine, keyring: Keyring | None, names: Sequence[str]) -> dict[str, ServerRecord]:
-    """`load_server` for many registered servers in one query (a fan-out's inventory)."""
-    from sqlalchemy import select
-
-    from vpsagent.db.core import table, transaction
-
-    wanted = [n for n in dict.fromkeys(names) if n != LOCAL]
-    t = table(engine, "servers")
-    with transaction(engine) as conn:
-        rows = {r.name: r for r in conn.execute(select(t).where(t.c.name.in_(wanted))).all()} if wanted else {}
-    out: dict[str, ServerRecord] = {}
-    for n in dict.fromkeys(names):
-        if n == LOCAL:
-            out[n] = load_server(engine, None, LOCAL)
-        elif n not in rows:
-            raise NotFound(f"unknown server {n!r}", hint="`vpsagent servers list` shows the inventory")
-        else:
-            out[n] = _record_of(rows[n], keyring)
-    return out
-
-
-def _record_of(row: Any, keyring: Keyring | None) -> ServerRecord:
-    rec = ServerRecord(
-        id=row.id, name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,
-        tags=list(row.tags or []), jump=row.jump, host_key_type=row.host_key_type,
-        host_key=row.host_key, host_key_fingerprint=row.host_key_fingerprint,
-    )
-    for col in SERVER_SECRET_FIELDS:
-        env = getattr(row, col)
-        if env:
-            if keyring is None:
-                raise RuntimeError("load_server needs the keyring for a server with stored secrets")
-            setattr(rec, col.removesuffix("_enc"),
-                    keyring.decrypt(env, table="servers", record_id=row.id, field=col))
-    return rec
-
-
-def has_secrets(engine: Engine, name: str) -> bool:
-    if name == LOCAL:
-        return False
-    row = _core_row(engine, name)
-    return any(getattr(row, c) for c in SERVER_SECRET_FIELDS)
-
-
-def pin_host_key(engine: Engine, name: str, key_type: str, key_b64: str, fingerprint: str) -> None:
-    """Record (or replace, when the user asked) the host key of a server."""
-    from sqlalchemy import update
-
-    from vpsagent.db.core import table, transaction, utcnow
-
-    t = table(engine, "servers")
-    with transaction(engine) as conn:
-        done = conn.execute(update(t).where(t.c.name == name).values(
-            host_key_type=key_type, host_key=key_b64, host_key_fingerprint=fingerprint,
-            updated_at=utcnow())).rowcount
-        if not done:
-            raise NotFound(f"unknown server {name!r}", hint="`vpsagent servers list` shows the inventory")
+def show_server(engine: Engine, name: str) -> ServerRecord:
+    return load_record(engine, name)
 
 
 # -- changes ------------------------------------------------------------------------------
@@ -428,8 +258,8 @@ def parse_host_key(line: str) -> tuple[str, str, str]:
     return key_type, b64, fingerprint(blob)
 
 
-def add_server(engine: Engine, keyring_get: Any, spec: ServerSpec) -> ServerView:
-    """Add a server. `keyring_get()` is called only when a secret must be encrypted."""
+def add_server(ctx: Context, spec: ServerSpec) -> ServerRecord:
+    """Add a server. The keyring is opened only when a secret must be encrypted."""
     from sqlalchemy.exc import IntegrityError
     from sqlmodel import select
 
@@ -443,9 +273,9 @@ def add_server(engine: Engine, keyring_get: Any, spec: ServerSpec) -> ServerView
     if spec.key_path is not None:  # a bad key is bad input: say so before touching the database
         read_key_file(spec.key_path, spec.key_passphrase)
     # Opened before our transaction: on SQLite the vault may need its own write.
-    keyring = keyring_get() if _needs_keyring(spec) else None
+    keyring = ctx.keyring() if _needs_keyring(spec) else None
     try:
-        with session_scope(engine) as s:
+        with session_scope(ctx.engine) as s:
             if s.exec(select(Server).where(Server.name == spec.name)).first() is not None:
                 raise AlreadyExists(f"a server named {spec.name!r} already exists",
                                     hint="use `vpsagent servers edit` to change it")
@@ -455,13 +285,13 @@ def add_server(engine: Engine, keyring_get: Any, spec: ServerSpec) -> ServerView
             _apply(row, spec, keyring, s)
             s.add(row)
             s.flush()
-            view = view_of(row)
+            view = record_of(row)
     except IntegrityError:
         raise AlreadyExists(f"a server named {spec.name!r} already exists") from None
     return view
 
 
-def edit_server(engine: Engine, keyring_get: Any, spec: ServerSpec, *, new_name: str | None = None) -> ServerView:
+def edit_server(ctx: Context, spec: ServerSpec, *, new_name: str | None = None) -> ServerRecord:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import utcnow
 
@@ -471,8 +301,8 @@ def edit_server(engine: Engine, keyring_get: Any, spec: ServerSpec, *, new_name:
         raise InvalidInput("nothing to change: give at least one option", hint="see `vpsagent servers edit --help`")
     if spec.key_path is not None:
         read_key_file(spec.key_path, spec.key_passphrase)
-    keyring = keyring_get() if _needs_keyring(spec) else None
-    with session_scope(engine) as s:
+    keyring = ctx.keyring() if _needs_keyring(spec) else None
+    with session_scope(ctx.engine) as s:
         row = _get_row(s, spec.name)
         if new_name and new_name != row.name:
             check_name(new_name)
@@ -491,10 +321,10 @@ def edit_server(engine: Engine, keyring_get: Any, spec: ServerSpec, *, new_name:
         row.updated_at = utcnow()
         s.add(row)
         s.flush()
-        return view_of(row)
+        return record_of(row)
 
 
-def remove_server(engine: Engine, name: str) -> ServerView:
+def remove_server(ctx: Context, name: str) -> ServerRecord:
     from sqlmodel import select
 
     from vpsagent.db.engine import session_scope
@@ -502,12 +332,12 @@ def remove_server(engine: Engine, name: str) -> ServerView:
 
     if name == LOCAL:
         raise InvalidInput("the built-in 'local' server cannot be removed")
-    with session_scope(engine) as s:
+    with session_scope(ctx.engine) as s:
         row = _get_row(s, name)
         users = s.exec(select(Server).where(Server.jump == name)).all()
         if users:
             raise InvalidInput(f"{name!r} is the jump host of {', '.join(u.name for u in users)}; change those first")
-        view = view_of(row)
+        view = record_of(row)
         s.delete(row)
     return view
 
@@ -516,12 +346,12 @@ def remove_server(engine: Engine, name: str) -> ServerView:
 
 @dataclass
 class ImportResult:
-    added: list[ServerView]
+    added: list[ServerRecord]
     skipped: list[dict[str, str]]  # {"name": ..., "reason": ...}: not imported
     warnings: list[dict[str, str]] = field(default_factory=list)  # imported, but with this caveat
 
 
-def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str | None = None) -> ImportResult:
+def import_ssh_config(ctx: Context, path: Path, pattern: str | None = None) -> ImportResult:
     """Add every concrete Host of an OpenSSH config (wildcard entries only supply defaults)."""
     import fnmatch
 
@@ -538,8 +368,8 @@ def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     # hosts reached through a ProxyJump come after the ones they jump through
     names.sort(key=lambda n: bool(cfg.lookup(n).get("proxyjump")))
-    existing = {v.name for v in list_servers(engine)}
-    added: list[ServerView] = []
+    existing = {v.name for v in list_servers(ctx.engine)}
+    added: list[ServerRecord] = []
     skipped: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []
     for alias in names:
@@ -576,7 +406,7 @@ def import_ssh_config(engine: Engine, keyring_get: Any, path: Path, pattern: str
                     break
             if spec.jump and spec.jump not in existing:
                 raise InvalidInput(f"ProxyJump {spec.jump!r} is not a known server")
-            added.append(add_server(engine, keyring_get, spec))
+            added.append(add_server(ctx, spec))
             existing.add(alias)
         except (InvalidInput, NotFound, AlreadyExists, ValueError) as exc:
             skipped.append({"name": alias, "reason": getattr(exc, "message", str(exc))})

@@ -17,16 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpsagent.errors import ExitCode, Interrupted, InvalidInput, NotFound, UsageError
+from vpsagent.db.inventory import ServerRecord
+from vpsagent.errors import Interrupted, InvalidInput, NotFound, UsageError
+from vpsagent.outcomes import exit_code_for
 from vpsagent.plans import reporters
 from vpsagent.plans.runner import Execute, OnEvent, PlanResult, run_plan
 from vpsagent.plans.schema import Plan, PlanInvalid, Problem, load_plan, validate_text
+from vpsagent.services.context import Context
+from vpsagent.services.fleet import Fleet, Selection
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from vpsagent.remote.base import CommandResult, Host
-    from vpsagent.settings import Settings
 
 ENV_PREFIX = "VPSAGENT_VAR_"
 DEFAULT_FORKS = 10
@@ -119,16 +120,14 @@ def validate(paths: Sequence[str], overrides: Mapping[str, Any]) -> ValidateResu
     return res
 
 
-def resolve_targets(engine: Engine, plans: Sequence[Plan], names: Sequence[str],
+def resolve_targets(inventory: Mapping[str, ServerRecord], plans: Sequence[Plan], names: Sequence[str],
                     tags: Sequence[str]) -> list[list[str]]:
     """Servers for each plan: -s/-t override the plan's own servers/tags."""
-    from vpsagent.remote.hosts import select_servers
-    from vpsagent.services.servers import server_tags
+    from vpsagent.services.fleet import select
 
     if names or tags:
-        chosen = select_servers(engine, names, tags)
+        chosen = select(inventory, Selection.of(names, tags))
         return [chosen for _ in plans]
-    inventory = server_tags(engine)
     out, problems = [], []
     for plan in plans:
         for n in plan.servers:
@@ -137,14 +136,14 @@ def resolve_targets(engine: Engine, plans: Sequence[Plan], names: Sequence[str],
                 problems.append(Problem(plan.path, line, col, f"unknown server {n!r} "
                                         "(`vpsagent servers list` shows the inventory)"))
         for t in plan.tags:
-            if not any(t in ts for ts in inventory.values()):
+            if not any(t in rec.tags for rec in inventory.values()):
                 line, col = plan.tag_marks.get(t, (1, 1))
                 problems.append(Problem(plan.path, line, col, f"no server has tag {t!r}"))
         if not plan.servers and not plan.tags:
             problems.append(Problem(plan.path, 1, 1, "the plan names no servers: add "
                                     "`servers: [NAME]` or run it with -s NAME / -t TAG"))
-        out.append(plan.servers + [n for n, ts in inventory.items()
-                                   if n not in plan.servers and set(ts) & set(plan.tags)])
+        out.append(plan.servers + [n for n, rec in inventory.items()
+                                   if n not in plan.servers and set(rec.tags) & set(plan.tags)])
     if problems:
         raise PlanInvalid(problems)
     return out
@@ -154,40 +153,12 @@ def resolve_targets(engine: Engine, plans: Sequence[Plan], names: Sequence[str],
 # running
 
 
-def _audited_execute(audit: Any, run_id: int) -> Execute:
-    """Every command through the audit log (source "test", linked to the run)."""
-    from vpsagent.db.audit import run_audited
-
-    def execute(host: Host, command: str, timeout: float, sudo: bool) -> CommandResult:
-        return run_audited(audit, host, command, source="test", test_run_id=run_id,
-                           timeout=timeout, sudo=sudo)
-
-    return execute
-
-
-def exit_code_for(results: Sequence[PlanResult]) -> int:
-    servers = [s for r in results for s in r.servers]
-    if any(s.status == "unreachable" for s in servers):
-        return int(ExitCode.UNREACHABLE)
-    if any(s.status in ("failed", "error") for s in servers):
-        return int(ExitCode.FAILURE)
-    return int(ExitCode.OK)
-
-
-def _load_records(settings: Settings, engine: Engine, names: Sequence[str],
-                  notify: Callable[[str], None] | None) -> dict[str, Any]:
-    """The target servers and their jump hosts, secrets decrypted once (the keyring only if needed)."""
-    from vpsagent.services.servers import list_servers, load_servers, with_jump_hosts
-    from vpsagent.services.vault import get_keyring
-
-    wanted, secretive = with_jump_hosts({v.name: v for v in list_servers(engine)}, names)
-    keyring = get_keyring(settings, engine, notify or (lambda _m: None)) if secretive else None
-    return load_servers(engine, keyring, wanted)
+def exit_code(results: Sequence[PlanResult]) -> int:
+    return exit_code_for(s.status for r in results for s in r.servers)
 
 
 def run_tests(
-    settings: Settings,
-    engine: Engine,
+    ctx: Context,
     paths: Sequence[str],
     *,
     servers: Sequence[str] = (),
@@ -200,52 +171,51 @@ def run_tests(
     explain: bool = False,
     on_agent_event: Callable[[Any], None] | None = None,
     execute: Execute | None = None,
-    notify: Callable[[str], None] | None = None,
 ) -> TestRunOutcome:
+    from vpsagent.db.inventory import load_inventory
+    from vpsagent.services.fleet import open_fleet
+
     if forks < 1:
         raise UsageError("--forks must be at least 1")
     overrides = dict(overrides or {})
     plans = load_plans(paths, overrides)
     check_flag_vars(plans, flag_vars)
-    targets = resolve_targets(engine, plans, servers, tags)
-    from vpsagent.db.audit import AuditLog, secret_redactor
-    from vpsagent.remote.hosts import HostPool
-    from vpsagent.services.redaction import known_secrets
-
-    records = _load_records(settings, engine, [n for names in targets for n in names], notify)
+    inventory = load_inventory(ctx.engine)
+    targets = resolve_targets(inventory, plans, servers, tags)
+    names = list(dict.fromkeys(n for chosen in targets for n in chosen))
     # one connection per server, reused; the audit log never stores a credential a step echoes
-    pool = HostPool(settings, engine, notify=notify, records=records)
-    audit = AuditLog(engine, redact=secret_redactor(known_secrets(settings, records.values())))
-    results: list[PlanResult] = []
+    with open_fleet(ctx, names, inventory=inventory) as fleet:
+        results = [_run_one(ctx, fleet, plan, chosen, overrides=overrides, forks=forks, fail_fast=fail_fast,
+                            on_event=on_event, execute=execute, explain=explain, on_agent_event=on_agent_event)
+                   for plan, chosen in zip(plans, targets, strict=True)]
+    return TestRunOutcome(results, exit_code(results))
+
+
+def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overrides: dict[str, Any], forks: int,
+             fail_fast: bool | None, on_event: OnEvent | None, execute: Execute | None, explain: bool,
+             on_agent_event: Callable[[Any], None] | None) -> PlanResult:
+    run_id = _start_run(ctx.engine, plan, names)
     cancel = threading.Event()
     try:
-        for plan, names in zip(plans, targets, strict=True):
-            run_id = _start_run(engine, plan, names)
-            exe = execute or _audited_execute(audit, run_id)
-            try:
-                result = run_plan(plan, names, open_host=pool, execute=exe,
-                                  overrides=overrides, forks=forks, fail_fast=fail_fast,
-                                  on_event=on_event, cancel=cancel, on_cancel=pool.interrupt)
-            except KeyboardInterrupt:
-                cancel.set()
-                pool.interrupt()
-                _interrupt_run(engine, run_id)
-                raise Interrupted("interrupted: the test run was stopped") from None
-            except Exception:
-                # e.g. the audit log cannot be written (then nothing more runs) or a
-                # credential cannot be decrypted: never leave the run looking "running"
-                cancel.set()
-                _interrupt_run(engine, run_id, status="error")
-                raise
-            result.run_id = run_id
-            if explain and result.status != "passed":
-                explain_failures(settings, engine, result, on_event=on_agent_event,
-                                 notify=notify)
-            _finish_run(engine, run_id, result)
-            results.append(result)
-    finally:
-        pool.close()
-    return TestRunOutcome(results, exit_code_for(results))
+        result = run_plan(plan, names, open_host=fleet.host, execute=execute or fleet.executor("test", test_run_id=run_id),
+                          overrides=overrides, forks=forks, fail_fast=fail_fast,
+                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt)
+    except KeyboardInterrupt:
+        cancel.set()
+        fleet.interrupt()
+        _interrupt_run(ctx.engine, run_id)
+        raise Interrupted("interrupted: the test run was stopped") from None
+    except Exception:
+        # e.g. the audit log cannot be written (then nothing more runs): never leave the
+        # run looking "running"
+        cancel.set()
+        _interrupt_run(ctx.engine, run_id, status="error")
+        raise
+    result.run_id = run_id
+    if explain and result.status != "passed":
+        explain_failures(ctx, result, on_event=on_agent_event)
+    _finish_run(ctx.engine, run_id, result)
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -408,9 +378,8 @@ def _explain_context(st: Any) -> str:
                       "stderr (end):", _tail(st.stderr, EXPLAIN_EXCERPT) or "(empty)"])
 
 
-def explain_failures(settings: Settings, engine: Engine, result: PlanResult, *,
-                     on_event: Callable[[Any], None] | None = None,
-                     notify: Callable[[str], None] | None = None, client: Any = None) -> int:
+def explain_failures(ctx: Context, result: PlanResult, *, on_event: Callable[[Any], None] | None = None,
+                     client: Any = None) -> int:
     """Attach a read-only AI diagnosis to each failed step; returns how many were explained.
 
     A diagnosis that cannot be had (AI error, budget) is noted on the step; it never
@@ -433,8 +402,7 @@ def explain_failures(settings: Settings, engine: Engine, result: PlanResult, *,
                              servers=[srv.server], mode="read_only", kind="testing",
                              max_turns=EXPLAIN_TURNS)
             try:
-                answer = ask(settings, engine, req, on_event=on_event, notify=notify,
-                             client=client)
+                answer = ask(ctx, req, on_event=on_event, client=client)
                 st.explanation = answer.answer.strip() or "(the model gave no diagnosis)"
             except VpsAgentError as e:
                 st.explanation = f"diagnosis unavailable: {e.line()}"
@@ -498,21 +466,20 @@ def _extract_yaml(answer: str) -> str:
     return (blocks[-1] if blocks else answer).strip() + "\n"
 
 
-def generate_plan(settings: Settings, engine: Engine, server: str, request: str, *,
-                  output: str | None = None, on_event: Callable[[Any], None] | None = None,
-                  notify: Callable[[str], None] | None = None, client: Any = None) -> GenerateResult:
+def generate_plan(ctx: Context, server: str, request: str, *, output: str | None = None,
+                  on_event: Callable[[Any], None] | None = None, client: Any = None) -> GenerateResult:
     """Claude inspects `server` read-only and writes a plan; validated, one retry on errors."""
+    from vpsagent.db.inventory import load_record
     from vpsagent.errors import Failure
-    from vpsagent.remote.hosts import select_servers
     from vpsagent.services.ask import AskRequest, ask
 
     if not request.strip():
         raise InvalidInput("say what the plan should check, e.g. \"nginx serves the site\"")
-    select_servers(engine, [server])  # unknown server: exit 2 before any AI call
+    load_record(ctx.engine, server)  # unknown server: exit 2 before any AI call
     label = output or "generated-plan.yaml"
     req = AskRequest(prompt=_GENERATE_GUIDE.format(server=server, request=request.strip()),
                      servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS)
-    res = ask(settings, engine, req, on_event=on_event, notify=notify, client=client)
+    res = ask(ctx, req, on_event=on_event, client=client)
     text = _extract_yaml(res.answer)
     plan, problems = validate_text(text, label)
     attempts = 1
@@ -524,7 +491,7 @@ def generate_plan(settings: Settings, engine: Engine, server: str, request: str,
                     "corrected complete plan in ONE ```yaml fenced block."),
             servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
             conversation_id=res.conversation_id)
-        res = ask(settings, engine, fix, on_event=on_event, notify=notify, client=client)
+        res = ask(ctx, fix, on_event=on_event, client=client)
         text = _extract_yaml(res.answer)
         plan, problems = validate_text(text, label)
         if problems:

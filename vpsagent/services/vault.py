@@ -25,10 +25,11 @@ def get_keyring(settings: Settings, engine: Engine, notify: Callable[[str], None
     from sqlalchemy.exc import IntegrityError
 
     # Core, not the Vault model: every `run` opens the keyring, and sqlmodel costs ~0.18 s to import
-    from vpsagent.db.core import table, transaction, utcnow
+    from vpsagent.db.engine import transaction
+    from vpsagent.db.tables import vault as t
+    from vpsagent.db.types import utcnow
 
     secret = master_secret(settings, notify)
-    t = table(engine, "vault")
     for _ in range(2):
         with transaction(engine) as conn:
             verifier = conn.execute(select(t.c.verifier).where(t.c.id == 1)).scalar()

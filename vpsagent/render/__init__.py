@@ -157,6 +157,16 @@ class Output:
             self.out.print(text, markup=False)
         return int(exit_code)
 
+    def data(self, text: str) -> None:
+        """Raw text on stdout, exactly as given (a report, a plan, an exported document)."""
+        stream = self._stdout or sys.stdout
+        stream.write(text)
+        stream.flush()
+
+    def line(self, text: str) -> None:
+        """One plain line of data on stdout (no markup, no colour)."""
+        self.out.print(text, markup=False)
+
     def write_json(self, doc: dict[str, Any]) -> None:
         stream = self._stdout or sys.stdout
         stream.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,114 @@
+"""How the agent looks while it works: the answer streaming to stdout, each tool call, its
+decision and a few lines of its output on stderr — and the summaries after."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from vpsagent.errors import ExitCode
+from vpsagent.render import Output
+from vpsagent.render.stream import inert as _safe
+
+# How much of each command's output is echoed on stderr while it runs: enough to see
+# what happens, not a 5 MB log scrolling past (the model gets its own bounded copy).
+ECHO_LINES = 8
+ECHO_BYTES = 2048
+
+
+class Display:
+    """Writes the answer to stdout as it streams and tool activity, compact, to stderr."""
+
+    def __init__(self, out: Output, *, answer_to_stdout: bool):
+        self.out = out
+        self.answer_to_stdout = answer_to_stdout
+        self.mid_line = False
+        self.echoed: dict[str, int] = {}
+        self.lines: dict[str, int] = {}
+
+    def _break_line(self) -> None:
+        # keep stderr lines from starting mid-answer on a terminal; pipes get pure data
+        if self.mid_line and sys.stdout.isatty():
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.mid_line = False
+
+    def __call__(self, ev: Any) -> None:
+        if ev.kind == "text":
+            if self.answer_to_stdout:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+                self.mid_line = not ev.text.endswith("\n")
+            return
+        self._break_line()
+        err = self.out.err
+        if ev.kind == "notice":
+            self.out.warn(ev.text)
+            return
+        tev = ev.tool
+        call = tev.call
+        if tev.kind == "call":
+            if call.name == "list_servers":
+                err.print("→ list_servers", markup=False, style="dim")
+                return
+            mark = {"allow": "→", "deny": "✗", "dry_run": "·"}.get(call.decision or "", "✗")
+            tail = "" if call.decision == "allow" else f"  [{call.decision}{': ' + call.policy_reason if call.policy_reason else ''}]"
+            err.print(_safe(f"{mark} {call.server or '?'} $ {call.command or call.name}{tail}"), markup=False,
+                      style="cyan" if call.decision == "allow" else "yellow")
+        elif tev.kind == "output":
+            shown = self.echoed.get(call.id, 0)
+            lines = self.lines.get(call.id, 0)
+            if shown >= ECHO_BYTES or lines >= ECHO_LINES:
+                return
+            text = tev.data[: ECHO_BYTES - shown].decode("utf-8", "replace")
+            keep = text.splitlines()[: ECHO_LINES - lines]
+            self.echoed[call.id] = shown + len(tev.data)
+            self.lines[call.id] = lines + len(keep)
+            for line in keep:
+                err.print(f"  {_safe(line)}", markup=False, style="dim")
+        elif tev.kind == "result" and tev.outcome is not None:
+            o = tev.outcome
+            if o.executed and call.name == "run_command":
+                more = " (output cut on screen)" if self.echoed.get(call.id, 0) >= ECHO_BYTES or self.lines.get(call.id, 0) >= ECHO_LINES else ""
+                err.print(f"  ← exit {o.exit_code} in {o.duration_s:.2f}s{more}", markup=False, style="dim")
+            elif o.is_error and not o.denied:
+                # invalid calls, unreachable servers, unreadable files: the person running it
+                # must see why, not only the model (denials are already on the call line)
+                first = o.content.strip().splitlines()[0] if o.content.strip() else "error"
+                err.print(f"  ✗ {_safe(first)}", markup=False, style="yellow")
+
+    def finish(self) -> None:
+        if self.mid_line and self.answer_to_stdout:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.mid_line = False
+
+
+def usage_line(result: Any) -> str:
+    u = result.usage
+    return (f"conversation #{result.conversation_id} · {result.turns} turns · tokens {u['input_tokens']} in, "
+            f"{u['output_tokens']} out, {u['cache_read_tokens']} cache read, {u['cache_write_tokens']} cache write · "
+            f"est. ${result.cost_usd:.4f}")
+
+
+def exit_code(result: Any) -> int:
+    if result.denied:
+        return int(ExitCode.NEEDS_APPROVAL)
+    if result.stop_reason == "refusal":
+        return int(ExitCode.FAILURE)
+    return int(ExitCode.OK)
+
+
+def denial_summary(denied: list[dict[str, Any]]) -> str:
+    """One line after the answer: how many were denied and what would let each kind run."""
+    n = len(denied)
+    ways = []
+    reasons = [str(d.get("reason") or "") for d in denied]
+    if any("nobody can give it here" in r for r in reasons):
+        ways.append("changes: approve them on a terminal or rerun with --yes")
+    if any(d.get("risk") == "destructive" for d in denied):
+        ways.append("destructive commands: only a policy allow rule naming them (--yes never does)")
+    if any("read-only mode" in r for r in reasons):
+        ways.append("--read-only allows inspection only")
+    head = f"{n} command{'s were' if n > 1 else ' was'} denied (reasons above)"
+    return head + (": " + "; ".join(ways) if ways else "")

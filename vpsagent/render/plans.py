@@ -1,0 +1,32 @@
+"""How test plans look while they run: a line per finished step on stderr."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vpsagent.render import Output
+
+
+class Progress:
+    """Live progress on stderr: one line per finished step (colours on a TTY)."""
+
+    def __init__(self, out: Output):
+        self.console = out.err
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "server_start":
+            self.console.print(f"{event.plan.name} @ {event.server}", markup=False,
+                               highlight=False, style="bold", soft_wrap=True)
+        if event.kind != "step_done":
+            return
+        r = event.result
+        mark, style = {"passed": ("✓", "green"), "failed": ("✗", "red"),
+                       "error": ("!", "red"), "skipped": ("-", "yellow")}[r.status]
+        text = f"  {mark} [{event.server}] {r.name}"
+        if r.status in ("failed", "error"):
+            text += f" — {r.message}"
+        elif r.status == "skipped":
+            text += f" ({r.message})"
+        else:
+            text += f" ({r.duration_s:.2f}s)"
+        self.console.print(text, markup=False, highlight=False, style=style, soft_wrap=True)

@@ -1,0 +1,96 @@
+"""Output that streams while a command runs: server output as it arrives, one summary after.
+
+`run` on one server passes its output through unchanged; on several it prefixes each
+complete line with the server name, keeping every server's partial line apart. Text a
+server sends to a terminal is made inert first (escape sequences could redraw the screen);
+bytes for a pipe pass unchanged when the user asked for one server's output as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import IO
+
+from vpsagent.outcomes import CommandStatus
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+
+
+def inert(text: str | None) -> str:
+    """Text from a server or the model, made inert for a terminal (control bytes shown as \\xNN)."""
+    return (text or "").translate(_CONTROL)
+
+
+def _binary(which: str) -> IO[bytes]:
+    return (sys.stdout if which == "stdout" else sys.stderr).buffer
+
+
+class Prefixer:
+    """Writes complete lines as `server | line`, keeping each server's partial line apart."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.lock = threading.Lock()
+        self.partial: dict[tuple[str, str], bytes] = {}
+        self.broken = False  # the reader of our stdout went away
+
+    def write(self, server: str, which: str, chunk: bytes) -> None:
+        key = (server, which)
+        data = self.partial.pop(key, b"") + chunk
+        *lines, rest = data.split(b"\n")
+        if rest:
+            self.partial[key] = rest
+        if not lines:
+            return
+        prefix = f"{server:<{self.width}} | ".encode()
+        out = b"".join(prefix + _inert_line(ln, which) + b"\n" for ln in lines)
+        with self.lock:
+            if self.broken and which == "stdout":
+                raise BrokenPipeError("stdout was closed")
+            s = _binary(which)
+            try:
+                s.write(out)
+                s.flush()
+            except BrokenPipeError:
+                self.broken = True
+                raise
+
+    def flush(self, server: str) -> None:
+        for which in ("stdout", "stderr"):
+            rest = self.partial.pop((server, which), b"")
+            if rest:
+                self.write(server, which, rest + b"\n")
+
+
+def _inert_line(line: bytes, which: str) -> bytes:
+    # Only where a person reads it: interleaved lines from many servers on a terminal
+    if not _binary(which).isatty():
+        return line
+    return inert(line.decode("utf-8", "replace")).encode()
+
+
+def raw_writer(server: str, which: str, chunk: bytes) -> None:
+    """One server's output, unchanged, as it arrives."""
+    stream = _binary(which)
+    stream.write(chunk)
+    stream.flush()
+
+
+# How each outcome is counted in the summary line, in this order.
+SUMMARY_ORDER = (CommandStatus.OK, CommandStatus.FAILED, CommandStatus.TIMEOUT, CommandStatus.UNREACHABLE,
+                 CommandStatus.CONNECTION_LOST, CommandStatus.ERROR, CommandStatus.INTERRUPTED,
+                 CommandStatus.SKIPPED)
+
+
+def status_line(status: str, exit_code: int | None, error: str | None) -> str:
+    """How one server's result reads after its name: `exit status 3`, `timeout: ...`."""
+    if status == CommandStatus.FAILED and exit_code is not None:
+        return f"exit status {exit_code}"
+    return f"{status}: {error}" if error else str(status)
+
+
+def summary_line(counts: dict[str, int], total: int) -> str:
+    """`3 servers: 2 ok, 1 failed` (after a many-server run, on stderr)."""
+    parts = [f"{counts[k]} {k}" for k in SUMMARY_ORDER if counts.get(k)]
+    return f"{total} servers: " + ", ".join(parts)
