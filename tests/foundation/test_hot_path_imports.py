@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +82,9 @@ def test_servers_check_pins_through_core(engine, keyring, sshd, settings):
 
 def test_generated_tables_are_current():
     """db/tables.py is generated from db/models.py; a model change must regenerate it."""
-    p = subprocess.run([sys.executable, "-m", "vpsagent.db.gentables", "--check"], capture_output=True, text=True)
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, str(root / "scripts" / "gentables.py"), "--check"], capture_output=True,
+                       text=True)
     assert p.returncode == 0, p.stderr
 
 

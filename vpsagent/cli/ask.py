@@ -296,11 +296,12 @@ def conversations_show(app: App, conversation_id: int) -> int:
     Example:
       vpsagent conversations show 12
     """
-    from vpsagent.services.conversations import export_conversation, show_conversation
+    from vpsagent.render.conversations import export
+    from vpsagent.services.conversations import show_conversation
 
     if app.out.json_mode:
         return app.out.emit(show_conversation(app.engine, conversation_id))
-    return app.out.emit(None, text=export_conversation(app.engine, conversation_id, "md").rstrip("\n"))
+    return app.out.emit(None, text=export(show_conversation(app.engine, conversation_id), "md").rstrip("\n"))
 
 
 @conversations.command("export")
@@ -315,9 +316,10 @@ def conversations_export(app: App, conversation_id: int, fmt: str, output: str |
     Example:
       vpsagent conversations export 12 --format json -o conv12.json
     """
-    from vpsagent.services.conversations import export_conversation
+    from vpsagent.render.conversations import export
+    from vpsagent.services.conversations import show_conversation
 
-    doc = export_conversation(app.engine, conversation_id, fmt)
+    doc = export(show_conversation(app.engine, conversation_id), fmt)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(doc)

@@ -1,6 +1,6 @@
 """SQLAlchemy Core tables for the hot path. GENERATED from db/models.py — do not edit.
 
-Regenerate with `python -m vpsagent.db.gentables`; a test fails when this file is stale.
+Regenerate with `python scripts/gentables.py`; a test fails when this file is stale.
 """
 
 # ruff: noqa: E501

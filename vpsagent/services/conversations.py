@@ -6,7 +6,6 @@ before they are sent, so an export holds no stored credential.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -99,53 +98,3 @@ def show_conversation(engine: Engine, conversation_id: int) -> ConversationDetai
         rows = s.exec(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)).all()
         msgs = [{"seq": r.seq, "role": r.role, "content": list(r.content), "created_at": r.created_at} for r in rows]
         return ConversationDetail(_summary(conv, len(msgs)), msgs)
-
-
-def _block_md(block: dict[str, Any], tool_names: dict[str, str]) -> str:
-    t = block.get("type")
-    if t == "text":
-        return block.get("text", "")
-    if t == "tool_use":
-        tool_names[block.get("id", "")] = block.get("name", "")
-        inp = block.get("input") or {}
-        if block.get("name") == "run_command":
-            return f"**run_command** on `{inp.get('server')}`:\n\n```sh\n{inp.get('command', '')}\n```"
-        return f"**{block.get('name')}** `{json.dumps(inp)[:2000]}`"
-    if t == "tool_result":
-        c = block.get("content", "")
-        if isinstance(c, list):
-            c = "".join(p.get("text", "") for p in c if isinstance(p, dict))
-        err = " (error)" if block.get("is_error") else ""
-        name = tool_names.get(block.get("tool_use_id", ""), "tool")
-        return f"<details><summary>{name} result{err}</summary>\n\n```\n{c}\n```\n</details>"
-    return f"_[{t} block]_"
-
-
-def export_conversation(engine: Engine, conversation_id: int, fmt: str = "md") -> str:
-    """The conversation as Markdown (for people) or JSON (the stored messages, for programs)."""
-    from vpsagent.render import to_jsonable
-
-    if fmt not in FORMATS:
-        raise errors.InvalidInput(f"unknown format {fmt!r}; use md or json")
-    detail = show_conversation(engine, conversation_id)
-    if fmt == "json":
-        return json.dumps(to_jsonable(detail), indent=2, ensure_ascii=False) + "\n"
-    c = detail.conversation
-    lines = [
-        f"# {c.title or 'Conversation'} (#{c.id})",
-        "",
-        f"- model: {c.model}",
-        f"- servers: {', '.join(c.servers)}",
-        f"- started: {c.created_at.isoformat()}",
-        f"- tokens: {c.input_tokens} in, {c.output_tokens} out, {c.cache_read_tokens} cache read, {c.cache_write_tokens} cache write; est. ${c.cost_usd:.4f}",
-        "",
-    ]
-    tool_names: dict[str, str] = {}
-    for m in detail.messages:
-        blocks = m["content"]
-        only_results = blocks and all(b.get("type") == "tool_result" for b in blocks)
-        heading = "Tool results" if only_results else ("User" if m["role"] == "user" else "Assistant")
-        lines += [f"## {heading}", ""]
-        for b in blocks:
-            lines += [_block_md(b, tool_names), ""]
-    return "\n".join(lines).rstrip() + "\n"

@@ -1,7 +1,7 @@
 """Generate `db/tables.py`, the SQLAlchemy Core view of the tables declared in `db/models.py`.
 
-    python -m vpsagent.db.gentables          # rewrite vpsagent/db/tables.py
-    python -m vpsagent.db.gentables --check  # exit 1 when it is stale (the test suite runs this)
+    python scripts/gentables.py          # rewrite vpsagent/db/tables.py
+    python scripts/gentables.py --check  # exit 1 when it is stale (the test suite runs this)
 
 The models are the one declaration of the schema. The hot path (`run`, `servers check`,
 the audit log) must not import sqlmodel and pydantic (~0.18 s per process), so it uses
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-TARGET = Path(__file__).with_name("tables.py")
+TARGET = Path(__file__).resolve().parents[1] / "vpsagent" / "db" / "tables.py"
 
 HEADER = '''"""SQLAlchemy Core tables for the hot path. GENERATED from db/models.py — do not edit.
 
-Regenerate with `python -m vpsagent.db.gentables`; a test fails when this file is stale.
+Regenerate with `python scripts/gentables.py`; a test fails when this file is stale.
 """
 
 # ruff: noqa: E501
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} is stale: run `python -m vpsagent.db.gentables`", file=sys.stderr)
+            print(f"{TARGET} is stale: run `python scripts/gentables.py`", file=sys.stderr)
             return 1
         return 0
     TARGET.write_text(text, encoding="utf-8")
