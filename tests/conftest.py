@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fakes.anthropic_api import anthropic_api  # noqa: F401  (fixture: the fake Messages API)
+from tests.fakes.smtp import smtp_ca, smtp_server  # noqa: F401  (fixtures: a real SMTP server)
 from tests.sshd import ssh_server, sshd, sshd_factory  # noqa: F401  (fixtures)
 
 PG_URL = os.environ.get("VPSAGENT_TEST_DATABASE_URL")
@@ -154,3 +155,25 @@ def run_vpsagent(home: Path):
                               env=full_env, timeout=timeout)
 
     return run
+
+
+class Clock:
+    """Moves the time that in-process code sees (freezegun, ticking from now)."""
+
+    def __init__(self, frozen) -> None:  # noqa: ANN001
+        self._frozen = frozen
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self._frozen.tick(timedelta(seconds=seconds))
+
+
+@pytest.fixture
+def clock():
+    from datetime import UTC, datetime
+
+    from freezegun import freeze_time
+
+    with freeze_time(datetime.now(UTC), tick=True) as frozen:
+        yield Clock(frozen)
