@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vpsagent.durations import seconds
 from vpsagent.errors import ConfigError
 from vpsagent.secret import Secret
 
@@ -27,6 +28,9 @@ _FILE_KEYS = {
     "anthropic_base_url": "ANTHROPIC_BASE_URL",
     "smtp_url": "VPSAGENT_SMTP_URL",
     "mail_from": "VPSAGENT_MAIL_FROM",
+    "smtp_ca_file": "VPSAGENT_SMTP_CA_FILE",
+    "smtp_timeout": "VPSAGENT_SMTP_TIMEOUT",
+    "session_ttl": "VPSAGENT_SESSION_TTL",
     "github_api_url": "GITHUB_API_URL",
     "policy_file": "VPSAGENT_POLICY",
 }
@@ -51,6 +55,10 @@ class Settings:
     github_api_url: str
     policy_file: Path
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+    smtp_ca_file: str | None = None  # a CA bundle for a private mail server's certificate
+    smtp_timeout: float = 10.0  # seconds for connecting and for each reply
+    session_ttl: float = 30 * 86400.0  # how long a login lasts
+    token: Secret | None = None  # VPSAGENT_TOKEN: an API token for CI and cron
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **kw)
@@ -137,6 +145,10 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         github_api_url=pick("github_api_url", "https://api.github.com") or "",
         policy_file=Path(pick("policy_file", str(config_dir / "policy.yaml")) or ""),
         sources=sources,
+        smtp_ca_file=pick("smtp_ca_file", None),
+        smtp_timeout=seconds(pick("smtp_timeout", "10s") or "10s", what="VPSAGENT_SMTP_TIMEOUT", maximum=600),
+        session_ttl=seconds(pick("session_ttl", "30d") or "30d", what="VPSAGENT_SESSION_TTL"),
+        token=secret_env("VPSAGENT_TOKEN"),
     )
 
 

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 AUDIT_LOCK = 0x76706168  # "vpah": pg_advisory_xact_lock key for appending to the chain
 EXCERPT_BYTES = 8192  # per stream: head and tail halves, the cut marked
-HASH_VERSION = "v1"
+# v1: rows written before logins existed; v2 also covers who (user email, token name).
+HASH_VERSION = "v2"
 GENESIS = ""  # prev_hash of the first row
 STATUSES = frozenset(CommandStatus)
 
@@ -82,17 +83,19 @@ def _digest(parts: list[Any]) -> str:
 
 def start_hash(row: Any) -> str:
     g = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    version = g("hash_version") or "v1"
+    who = [g("user_email"), g("token_name")] if version != "v1" else []
     return _digest([
-        HASH_VERSION, g("id"), _ts(g("started_at")), g("source"), g("server"), g("command"),
+        version, g("id"), _ts(g("started_at")), g("source"), g("server"), g("command"),
         bool(g("sudo")), g("os_user"), g("pid"), g("hostname"), g("decision"), g("decision_reason"),
-        g("prev_hash") or GENESIS,
+        *who, g("prev_hash") or GENESIS,
     ])
 
 
 def done_hash(row: Any) -> str:
     g = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
     return _digest([
-        HASH_VERSION, g("row_hash"), _ts(g("finished_at")), g("status"), g("exit_code"),
+        g("hash_version") or "v1", g("row_hash"), _ts(g("finished_at")), g("status"), g("exit_code"),
         g("duration_ms"), g("stdout_bytes"), g("stderr_bytes"), g("stdout_excerpt"),
         g("stderr_excerpt"), g("stdout_sha256"), g("stderr_sha256"), g("error"),
     ])
@@ -142,10 +145,13 @@ class AuditLog:
     """Writes command_history rows. One per process is enough; it is thread-safe."""
 
     def __init__(self, engine: Engine, *, user: str | None = None, user_id: int | None = None,
+                 user_email: str | None = None, token_name: str | None = None,
                  redact: Callable[[str], str] | None = None) -> None:
         self.engine = engine
         self.user = user or _os_user()
         self.user_id = user_id
+        self.user_email = user_email
+        self.token_name = token_name
         self.redact = redact
         self.pid = os.getpid()
         self.hostname = socket.gethostname()
@@ -249,15 +255,16 @@ class AuditLog:
                     started[int(row_id)] = prev
                 r.result = int(row_id)
             else:
-                row_hash = self._row_hashes.get(r.row_id)
+                row_hash, version = self._row_hashes.get(r.row_id), HASH_VERSION
                 if row_hash is None:  # a row this process did not start (reap_interrupted)
-                    row_hash = conn.execute(select(t.c.row_hash).where(t.c.id == r.row_id)).scalar()
-                    if row_hash is None:
+                    found = conn.execute(select(t.c.row_hash, t.c.hash_version).where(t.c.id == r.row_id)).first()
+                    if found is None or found[0] is None:
                         r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
                         continue
-                finish = dict(r.finish or {}, row_hash=row_hash)
+                    row_hash, version = found[0], found[1]
+                finish = dict(r.finish or {}, row_hash=row_hash, hash_version=version)
                 finish["done_hash"] = done_hash(finish)
-                del finish["row_hash"]
+                del finish["row_hash"], finish["hash_version"]
                 if not conn.execute(update(t).where(t.c.id == r.row_id).values(**finish)).rowcount:
                     r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
                     continue
@@ -269,7 +276,8 @@ class AuditLog:
         return {
             "started_at": _now(), "status": status, "source": source, "server": server,
             "command": self._clean(command), "sudo": bool(sudo), "os_user": self.user,
-            "user_id": self.user_id, "pid": self.pid, "hostname": self.hostname,
+            "user_id": self.user_id, "user_email": self.user_email, "token_name": self.token_name,
+            "hash_version": HASH_VERSION, "pid": self.pid, "hostname": self.hostname,
             "conversation_id": conversation_id, "test_run_id": test_run_id, "decision": decision,
             "decision_reason": self._clean(reason),
         }

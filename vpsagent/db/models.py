@@ -34,45 +34,71 @@ class Vault(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
+    """A person who logs in (`vpsagent users`); identified by email, never deleted (disabled)."""
+
     __tablename__ = "users"
     id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(index=True, unique=True, max_length=320)
+    email: str = Field(index=True, unique=True, max_length=320)  # lower-case
+    name: str = Field(default="", max_length=200)
+    role: str = Field(default="viewer", max_length=20)  # viewer | operator | admin
+    disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OtpCode(SQLModel, table=True):
+    """One emailed login code: only its keyed hash, bound to the login attempt it was sent for."""
+
     __tablename__ = "otp_codes"
     id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(index=True, max_length=320)
-    code_hash: str = Field(max_length=128)
+    email: str = Field(index=True, max_length=320)  # also for addresses without an account
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    attempt: str = Field(index=True, max_length=64)  # the login attempt (kept by the client)
+    code_hash: str = Field(max_length=128)  # HMAC-SHA256(key from the master secret, attempt:code)
+    state: str = Field(default="pending", max_length=20)  # pending | sent | used | void | burned | failed
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
-    attempts: int = 0
+    attempts: int = 0  # wrong codes tried
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuthSession(SQLModel, table=True):
+    """A login: only the token's hash; revoked by `logout`."""
+
     __tablename__ = "sessions"
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     token_hash: str = Field(unique=True, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiToken(SQLModel, table=True):
+    """A named token for CI and cron (`vpsagent tokens`): only its hash, a role no higher than its owner's."""
+
     __tablename__ = "api_tokens"
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     name: str = Field(max_length=200)
-    prefix: str = Field(max_length=16)
+    prefix: str = Field(max_length=16)  # the first characters, to tell tokens apart in a list
     token_hash: str = Field(unique=True, max_length=128)
+    role: str = Field(default="viewer", max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DbSetting(SQLModel, table=True):
+    """Settings that belong to the database, so every client of a shared one obeys them (`auth_mode`)."""
+
+    __tablename__ = "db_settings"
+    key: str = Field(primary_key=True, max_length=100)
+    value: str = Field(max_length=1000)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by: str | None = Field(default=None, max_length=320)
 
 
 class Server(SQLModel, table=True):
@@ -211,6 +237,8 @@ class CommandHistory(SQLModel, table=True):
     sudo: bool = False
     os_user: str | None = Field(default=None, max_length=100)
     user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    user_email: str | None = Field(default=None, max_length=320)  # who, kept as text: hashed (v2)
+    token_name: str | None = Field(default=None, max_length=200)  # the API token used, if any
     pid: int | None = None
     hostname: str | None = Field(default=None, max_length=255)
     conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
@@ -229,3 +257,4 @@ class CommandHistory(SQLModel, table=True):
     prev_hash: str | None = Field(default=None, max_length=64)
     row_hash: str | None = Field(default=None, max_length=64)
     done_hash: str | None = Field(default=None, max_length=64)
+    hash_version: str | None = Field(default=None, max_length=8)  # None: v1 (rows before logins)

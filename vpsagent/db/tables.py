@@ -20,6 +20,7 @@ api_tokens = sa.Table(
     sa.Column('name', sa.String(200), nullable=False),
     sa.Column('prefix', sa.String(16), nullable=False),
     sa.Column('token_hash', sa.String(128), nullable=False),
+    sa.Column('role', sa.String(20), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('expires_at', UTCDateTime(), nullable=True),
     sa.Column('last_used_at', UTCDateTime(), nullable=True),
@@ -39,6 +40,8 @@ command_history = sa.Table(
     sa.Column('sudo', sa.Boolean(), nullable=False),
     sa.Column('os_user', sa.String(100), nullable=True),
     sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('user_email', sa.String(320), nullable=True),
+    sa.Column('token_name', sa.String(200), nullable=True),
     sa.Column('pid', sa.Integer(), nullable=True),
     sa.Column('hostname', sa.String(255), nullable=True),
     sa.Column('conversation_id', sa.Integer(), nullable=True),
@@ -57,6 +60,7 @@ command_history = sa.Table(
     sa.Column('prev_hash', sa.String(64), nullable=True),
     sa.Column('row_hash', sa.String(64), nullable=True),
     sa.Column('done_hash', sa.String(64), nullable=True),
+    sa.Column('hash_version', sa.String(8), nullable=True),
 )
 
 conversations = sa.Table(
@@ -77,6 +81,15 @@ conversations = sa.Table(
     sa.Column('cost_usd', sa.Float(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('updated_at', UTCDateTime(), nullable=False),
+)
+
+db_settings = sa.Table(
+    'db_settings',
+    metadata,
+    sa.Column('key', sa.String(100), primary_key=True),
+    sa.Column('value', sa.String(1000), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_by', sa.String(320), nullable=True),
 )
 
 deployments = sa.Table(
@@ -124,7 +137,10 @@ otp_codes = sa.Table(
     metadata,
     sa.Column('id', sa.Integer(), primary_key=True),
     sa.Column('email', sa.String(320), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('attempt', sa.String(64), nullable=False),
     sa.Column('code_hash', sa.String(128), nullable=False),
+    sa.Column('state', sa.String(20), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('expires_at', UTCDateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -163,6 +179,7 @@ sessions = sa.Table(
     sa.Column('token_hash', sa.String(128), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('expires_at', UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', UTCDateTime(), nullable=True),
     sa.Column('revoked_at', UTCDateTime(), nullable=True),
 )
 
@@ -213,6 +230,9 @@ users = sa.Table(
     metadata,
     sa.Column('id', sa.Integer(), primary_key=True),
     sa.Column('email', sa.String(320), nullable=False),
+    sa.Column('name', sa.String(200), nullable=False),
+    sa.Column('role', sa.String(20), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('last_login_at', UTCDateTime(), nullable=True),
 )
@@ -230,6 +250,7 @@ TABLES: dict[str, sa.Table] = {
     'api_tokens': api_tokens,
     'command_history': command_history,
     'conversations': conversations,
+    'db_settings': db_settings,
     'deployments': deployments,
     'github_integrations': github_integrations,
     'messages': messages,

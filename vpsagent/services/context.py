@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from vpsagent.crypto import Keyring
+    from vpsagent.secret import Secret
+    from vpsagent.services.auth import Identity
     from vpsagent.settings import Settings
 
 Notify = Callable[[str], None]
@@ -33,12 +35,14 @@ class Context:
     """
 
     def __init__(self, settings: Settings | None = None, *, engine: Engine | None = None,
-                 notify: Notify | None = None) -> None:
+                 notify: Notify | None = None, token: Secret | None = None) -> None:
         self._settings = settings
         self._engine = engine
         self._keyring: Keyring | None = None
         self.notify: Notify = notify or _silent
         self._lock = threading.Lock()
+        self._token = token  # an API token handed over explicitly (--token-file)
+        self._identity: Identity | None = None
 
     @property
     def settings(self) -> Settings:
@@ -64,3 +68,15 @@ class Context:
 
                 self._keyring = get_keyring(self.settings, self.engine, self.notify)
             return self._keyring
+
+    def identity(self) -> Identity:
+        """Who runs this command, resolved once: an API token given with --token-file or
+        VPSAGENT_TOKEN, else this machine's stored login, else only the OS user."""
+        if self._identity is None:
+            from vpsagent.services import session_store
+            from vpsagent.services.auth import identify
+
+            explicit = self._token or self.settings.token
+            token = explicit or session_store.load(self.settings)
+            self._identity = identify(self, token, explicit=explicit is not None)
+        return self._identity
