@@ -164,9 +164,11 @@ class Clock:
         self._frozen = frozen
 
     def advance(self, seconds: float) -> None:
-        from datetime import timedelta
+        from datetime import UTC, datetime, timedelta
 
-        self._frozen.tick(timedelta(seconds=seconds))
+        # from the time shown now: freezegun's tick() on a ticking clock would drop the
+        # real time that passed since the clock was frozen
+        self._frozen.move_to(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ every MAIL FROM; `down=True` gives a URL where nothing listens.
 from __future__ import annotations
 
 import email
-import logging
 import email.policy
+import logging
 import re
 import secrets
 import socket

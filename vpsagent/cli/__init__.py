@@ -26,6 +26,12 @@ COMMANDS: dict[str, str] = {
     "conversations": "vpsagent.cli.ask:conversations",
     "run": "vpsagent.cli.run:run",
     "history": "vpsagent.cli.history:history",
+    "login": "vpsagent.cli.auth:login",
+    "logout": "vpsagent.cli.auth:logout",
+    "whoami": "vpsagent.cli.auth:whoami",
+    "tokens": "vpsagent.cli.auth:tokens",
+    "users": "vpsagent.cli.auth:users",
+    "auth": "vpsagent.cli.auth:auth_group",
 }
 
 
@@ -53,7 +59,9 @@ Exit codes: 0 ok · 1 failure · 2 usage/bad input · 3 not allowed ·
 @click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EXIT_CODES_HELP,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="vpsagent")
-def cli() -> None:
+@click.option("--token-file", metavar="PATH", help="Use the API token in PATH (`-` reads it from stdin).")
+@click.pass_context
+def cli(ctx: click.Context, token_file: str | None) -> None:
     """Ask your servers in plain language, test them in CI, audit every command.
 
     \b
@@ -64,8 +72,11 @@ def cli() -> None:
 
     Settings come from flags, then the environment (DATABASE_URL, VPSAGENT_SECRET,
     ANTHROPIC_API_KEY, VPSAGENT_HOME, ...), then the config file; `vpsagent doctor`
-    shows what is in use.
+    shows what is in use. API tokens for CI and cron: VPSAGENT_TOKEN or --token-file.
     """
+    inv = ctx.find_object(Invocation)
+    if inv is not None and token_file is not None:
+        inv.token_file = token_file
 
 
 def _json_requested(argv: Sequence[str]) -> bool:

@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from vpsagent.render import Output
+    from vpsagent.secret import Secret
     from vpsagent.services.context import Context
     from vpsagent.settings import Settings
 
@@ -26,16 +28,17 @@ class Invocation:
 
     out: Output | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    token_file: str | None = None  # the top-level --token-file
 
 
 class App:
     """What a command function gets: where its output goes, and the services' Context."""
 
-    def __init__(self, out: Output):
+    def __init__(self, out: Output, *, token_file: str | None = None):
         from vpsagent.services.context import Context
 
         self.out = out
-        self.ctx: Context = Context(notify=out.note)
+        self.ctx: Context = Context(notify=out.note, token=_read_token_file(token_file) if token_file else None)
 
     @property
     def settings(self) -> Settings:
@@ -55,8 +58,9 @@ def pass_app(f: F) -> F:
     """Adds `--json` and hands the command an App as its first argument."""
 
     @click.option("--json", "json_", is_flag=True, help="Print one JSON document (the vpsagent envelope) on stdout.")
+    @click.option("--token-file", metavar="PATH", help="Use the API token in PATH (`-`: stdin) instead of a login.")
     @functools.wraps(f)
-    def wrapper(*args: Any, json_: bool = False, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, json_: bool = False, token_file: str | None = None, **kwargs: Any) -> Any:
         from vpsagent.render import Output
 
         ctx = click.get_current_context()
@@ -64,9 +68,29 @@ def pass_app(f: F) -> F:
         inv = ctx.find_object(Invocation)
         if inv is not None:
             inv.out = out
-        return f(App(out), *args, **kwargs)
+        app = App(out, token_file=token_file or (inv.token_file if inv is not None else None))
+        from vpsagent.services.auth import authorize
+
+        authorize(app.ctx, command_name(ctx))  # not logged in / not allowed: exit 3, nothing run
+        return f(app, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _read_token_file(path: str) -> Secret:
+    """An API token from a file, or stdin with `-` (never from a flag value: shell history, ps)."""
+    from vpsagent.errors import UsageError
+    from vpsagent.secret import Secret
+
+    if path == "-":
+        return Secret(read_stdin_secret("--token-file -"))
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"--token-file {path}: {exc.strerror}") from None
+    if not text:
+        raise UsageError(f"--token-file {path} is empty")
+    return Secret(text.splitlines()[0].strip())
 
 
 def read_stdin_secret(what: str) -> str:

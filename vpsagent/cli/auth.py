@@ -45,12 +45,13 @@ def login(app: App, email: str | None, send_only: bool, code_stdin: bool) -> int
             raise UsageError(f"no login code was asked for {email} from this machine",
                              hint=f"run `vpsagent login {email} --send` first")
         grant = auth.verify_code(app.ctx, email, attempt, _read_code())
-        session_store.clear_attempt(app.settings)
+        session_store.clear_attempt(app.settings, email)
         return render_login(app.out, grant, session_store.save(app.settings, grant.token))
     sent = auth.request_code(app.ctx, email)
     if send_only or not can_prompt(app):
         session_store.save_attempt(app.settings, sent.email, sent.attempt)
-        return app.out.emit({"email": sent.email, "sent": True, "expires_at": sent.expires_at},
+        # no time in it: the answer must read the same for every address
+        return app.out.emit({"email": sent.email, "sent": True, "valid_minutes": 10},
                             text=lambda _c: app.out.note(_sent_line(sent.email, then=True)))
     app.out.note(_sent_line(sent.email, then=False))
     grant = _prompt_code(app, sent)

@@ -35,12 +35,13 @@ def _result(e) -> str:  # noqa: ANN001
                                              "error", "connection_lost"]),
               help="Only this outcome (failed includes timeout, error, connection_lost).")
 @click.option("--grep", metavar="TEXT", help="Only commands containing TEXT (case-insensitive).")
+@click.option("--user", "user_email", metavar="EMAIL", help="Only commands run by this logged-in user.")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most N entries, newest first (0: all).")
 @click.option("--csv", "csv_", is_flag=True, help="CSV on stdout (one header line).")
 @pass_app
 @click.pass_context
 def history(ctx: click.Context, app: App, server: str | None, source: str | None, since: str | None,
-            status: str | None, grep: str | None, limit: int, csv_: bool) -> int | None:
+            status: str | None, grep: str | None, user_email: str | None, limit: int, csv_: bool) -> int | None:
     """The audit log: every command vpsagent ran on a server, newest first.
 
     \b
@@ -60,7 +61,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
     if csv_ and app.out.json_mode:
         raise UsageError("choose one of --json and --csv")
     entries = list_history(app.engine, server=server, source=source, since=since, status=status,
-                           grep=grep, limit=limit)
+                           grep=grep, user=user_email, limit=limit)
     if csv_:
         import csv
         import sys
@@ -70,7 +71,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
         for e in entries:
             w.writerow([e.id, e.started_at.isoformat() if e.started_at else "",
                         e.finished_at.isoformat() if e.finished_at else "", e.status, e.source, e.server,
-                        e.user or "", int(e.sudo), "" if e.exit_code is None else e.exit_code,
+                        e.user_email or e.user or "", int(e.sudo), "" if e.exit_code is None else e.exit_code,
                         "" if e.duration_ms is None else e.duration_ms, e.command, e.error or ""])
         sys.stdout.flush()
         return 0
@@ -82,7 +83,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
         # Plain aligned columns, the command last and never folded: one entry per line,
         # so `vpsagent history | grep` works.
         head = ("ID", "STARTED (UTC)", "SERVER", "SOURCE", "USER", "RESULT", "TIME", "COMMAND")
-        rows = [(str(e.id), _when(e.started_at), e.server, e.source, e.user or "", _result(e),
+        rows = [(str(e.id), _when(e.started_at), e.server, e.source, e.user_email or e.user or "", _result(e),
                  _dur(e.duration_ms), ("sudo " if e.sudo else "") + e.command.replace("\n", " ⏎ "))
                 for e in entries]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]

@@ -99,12 +99,14 @@ class OpenConversation:
 # --------------------------------------------------------------------------- setup
 
 
-def _new_conversation(engine: Engine, *, kind: str, title: str, model: str, servers: list[str]) -> int:
+def _new_conversation(engine: Engine, *, kind: str, title: str, model: str, servers: list[str],
+                      user_id: int | None = None) -> int:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import Conversation
 
     with session_scope(engine) as s:
-        conv = Conversation(mode=kind, title=title[:500], model=model, servers=servers, os_user=_os_user())
+        conv = Conversation(mode=kind, title=title[:500], model=model, servers=servers, os_user=_os_user(),
+                            user_id=user_id)
         s.add(conv)
         s.flush()
         assert conv.id is not None
@@ -194,7 +196,8 @@ def open_session(ctx: Context, request: AskRequest, *, client: Any = None) -> Op
             prompt = request.prompt.strip()
             titled = bool(prompt)  # a chat is named by its first line
             first = prompt.splitlines()[0] if prompt else f"({request.kind})"
-            conv_id = _new_conversation(engine, kind=request.kind, title=first, model=model, servers=fleet.names)
+            conv_id = _new_conversation(engine, kind=request.kind, title=first, model=model, servers=fleet.names,
+                                        user_id=ctx.identity().user_id)
         else:
             _touch(engine, conv_id, servers=fleet.names, model=model, status="open")
     except BaseException:

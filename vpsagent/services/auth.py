@@ -281,13 +281,16 @@ def _lookup(engine: Engine, token: Secret) -> dict[str, object] | None:
     return None
 
 
-def authorize(ctx: Context, command: str) -> Identity:
-    """Check that this command may run for this identity; NotLoggedIn / NotAllowed (exit 3)."""
+def authorize(ctx: Context, command: str) -> None:
+    """Check that this command may run for whoever runs it; NotLoggedIn / NotAllowed (exit 3).
+
+    Commands that need no login (and every command while the database does not require
+    logins) pass without resolving anyone: `doctor` and `--help` never touch the database.
+    """
     need = COMMAND_ROLES.get(command, Role.ADMIN)
-    ident = ctx.identity()
     if need is None or auth_mode(ctx.engine) == AuthMode.OFF:
-        return ident
-    return _require(ident, need, command)
+        return
+    _require(ctx.identity(), need, command)
 
 
 def _require(ident: Identity, need: Role, what: str) -> Identity:
@@ -523,11 +526,12 @@ def _keep_an_admin(conn: Connection, row: object, values: Mapping[str, object]) 
 
     from vpsagent.db.tables import users
 
-    demoted = values.get("role", getattr(row, "role")) != Role.ADMIN or values.get("disabled") is True
-    if getattr(row, "role") != Role.ADMIN or not demoted:
+    role, row_id = row.role, row.id  # type: ignore[attr-defined]  # a users Row
+    demoted = values.get("role", role) != Role.ADMIN or values.get("disabled") is True
+    if role != Role.ADMIN or not demoted:
         return
     others = conn.execute(select(func.count()).select_from(users).where(
-        users.c.role == Role.ADMIN, users.c.disabled.is_(False), users.c.id != getattr(row, "id"))).scalar_one()
+        users.c.role == Role.ADMIN, users.c.disabled.is_(False), users.c.id != row_id)).scalar_one()
     if not others:
         raise errors.InvalidInput("that would leave no active admin; make another user admin first")
 

@@ -138,7 +138,9 @@ class Fleet:
         self.names = list(names)  # the servers chosen, in order
         self.records = dict(records)  # every server in the inventory; decrypted by `unlock`
         self.redactor = Redactor(known_secrets(ctx.settings))
-        self.audit: AuditLog = AuditLog(ctx.engine, redact=self.redactor.redact)
+        who = ctx.identity()  # every row says who ran it (and with which API token)
+        self.audit: AuditLog = AuditLog(ctx.engine, redact=self.redactor.redact, user_id=who.user_id,
+                                        user_email=who.email, token_name=who.token_name)
         self.connect_timeout = connect_timeout
         self._on_host_key = on_host_key
         self._tofu = trust_on_first_use

@@ -32,7 +32,9 @@ class HistoryEntry:
     server: str
     command: str
     sudo: bool
-    user: str | None
+    user: str | None  # the OS account that ran vpsagent
+    user_email: str | None  # the logged-in user (None: nobody was logged in)
+    token_name: str | None  # the API token that user ran it with, if any
     exit_code: int | None
     duration_ms: int | None
     stdout_bytes: int | None
@@ -81,7 +83,8 @@ def _entry(row: Any, detail: bool = False) -> HistoryEntry:
     base = dict(
         id=row["id"], started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
         status=row["status"], source=row["source"], server=row["server"], command=row["command"],
-        sudo=bool(row["sudo"]), user=row["os_user"], exit_code=row["exit_code"],
+        sudo=bool(row["sudo"]), user=row["os_user"], user_email=row["user_email"],
+        token_name=row["token_name"], exit_code=row["exit_code"],
         duration_ms=row["duration_ms"], stdout_bytes=row["stdout_bytes"], stderr_bytes=row["stderr_bytes"],
         error=row["error"], decision=row["decision"], conversation_id=row["conversation_id"],
         test_run_id=row["test_run_id"],
@@ -103,6 +106,7 @@ def list_history(
     since: str | None = None,
     status: str | None = None,
     grep: str | None = None,
+    user: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[HistoryEntry]:
     """Newest first. Rows left running by a dead vpsagent process are completed as interrupted first."""
@@ -131,6 +135,8 @@ def list_history(
         q = q.where(t.c.status == status)
     if since_dt is not None:
         q = q.where(t.c.started_at >= since_dt)
+    if user:
+        q = q.where(func.lower(t.c.user_email) == user.strip().lower())
     if grep:
         pattern = "%" + grep.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         q = q.where(func.lower(t.c.command).like(pattern, escape="\\"))

@@ -159,22 +159,32 @@ def clear(settings: Settings) -> None:
         _marker_path(settings).unlink(missing_ok=True)
 
 
+def _attempts(settings: Settings) -> dict[str, str]:
+    text = _read_private(_attempt_path(settings))
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+
+
 def save_attempt(settings: Settings, email: str, attempt: str) -> None:
-    _write_private(_attempt_path(settings), json.dumps({"email": email, "attempt": attempt}) + "\n")
+    """Remember the login attempt of `login EMAIL --send` (one per address)."""
+    found = _attempts(settings)
+    found[email] = attempt
+    _write_private(_attempt_path(settings), json.dumps(found) + "\n")
 
 
 def load_attempt(settings: Settings, email: str) -> str | None:
     """The attempt id saved by `login EMAIL --send` on this machine for this address."""
-    text = _read_private(_attempt_path(settings))
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    attempt = data.get("attempt") if isinstance(data, dict) and data.get("email") == email else None
-    return attempt if isinstance(attempt, str) else None
+    return _attempts(settings).get(email)
 
 
-def clear_attempt(settings: Settings) -> None:
-    _attempt_path(settings).unlink(missing_ok=True)
+def clear_attempt(settings: Settings, email: str) -> None:
+    found = _attempts(settings)
+    if found.pop(email, None) is None:
+        return
+    if found:
+        _write_private(_attempt_path(settings), json.dumps(found) + "\n")
+    else:
+        _attempt_path(settings).unlink(missing_ok=True)

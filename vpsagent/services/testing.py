@@ -194,7 +194,7 @@ def run_tests(
 def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overrides: dict[str, Any], forks: int,
              fail_fast: bool | None, on_event: OnEvent | None, execute: Execute | None, explain: bool,
              on_agent_event: Callable[[Any], None] | None) -> PlanResult:
-    run_id = _start_run(ctx.engine, plan, names)
+    run_id = _start_run(ctx.engine, plan, names, ctx.identity().user_id)
     cancel = threading.Event()
     try:
         result = run_plan(plan, names, open_host=fleet.host, execute=execute or fleet.executor("test", test_run_id=run_id),
@@ -222,13 +222,13 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
 # recording (test_runs / test_steps)
 
 
-def _start_run(engine: Engine, plan: Plan, servers: list[str]) -> int:
+def _start_run(engine: Engine, plan: Plan, servers: list[str], user_id: int | None = None) -> int:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import TestRun
 
     with session_scope(engine) as s:
         row = TestRun(plan_name=plan.name[:500], plan_path=plan.path[:2048], status="running",
-                      servers=list(servers), os_user=_os_user())
+                      servers=list(servers), os_user=_os_user(), user_id=user_id)
         s.add(row)
         s.flush()
         assert row.id is not None
