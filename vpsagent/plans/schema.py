@@ -295,11 +295,11 @@ def _derive_name(kind: str, spec: JSON) -> str:
     return f"{kind} {spec.get(key, '')}".strip()
 
 
-# Value types: what each type tag of KIND_KEYS accepts. A rule reports through `Report`
+# Value types: what each type tag of KIND_KEYS accepts. A rule reports through `_Report`
 # and returns the value as the step will use it (a number given for a string becomes
 # the string, a duration becomes seconds).
-Report = Callable[[Path_, str], None]
-ValueRule = Callable[[JSON, Path_, str, Report], JSON]
+_Report: TypeAlias = Callable[[Path_, str], None]
+_ValueRule: TypeAlias = Callable[[JSON, Path_, str, _Report], JSON]
 
 # Tags whose value is text anyway: a `{{ var }}` in it is checked now, not after rendering.
 _TEXT_TAGS = ("str", "str!", "strs")
@@ -347,24 +347,24 @@ _SHAPES: dict[str, Callable[[JSON], bool]] = {
 }
 
 
-def _text(value: JSON, path: Path_, label: str, report: Report) -> JSON:
+def _text(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
     return str(value)
 
 
-def _required_text(value: JSON, path: Path_, label: str, report: Report) -> JSON:
+def _required_text(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
     if str(value).strip() == "":
         report(path, f"{label} must not be empty")
         return value
     return str(value)
 
 
-def _port_number(value: JSON, path: Path_, label: str, report: Report) -> JSON:
+def _port_number(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
     if label.endswith("port") and not 0 < value < 65536:
         report(path, f"port must be 1-65535, not {value}")
     return value
 
 
-def _version(value: JSON, path: Path_, label: str, report: Report) -> JSON:
+def _version(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
     try:
         parse_version_spec(str(value))
     except ValueError as e:
@@ -373,7 +373,7 @@ def _version(value: JSON, path: Path_, label: str, report: Report) -> JSON:
 
 
 # tag -> what is checked once the shape is right
-_REFINE: dict[str, ValueRule] = {
+_REFINE: dict[str, _ValueRule] = {
     "str": _text,
     "str!": _required_text,
     "int": _port_number,
@@ -382,7 +382,7 @@ _REFINE: dict[str, ValueRule] = {
 }
 
 
-def _duration(value: JSON, path: Path_, label: str, report: Report) -> JSON:
+def _duration(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
     try:
         return parse_duration(value)
     except ValueError as e:
@@ -390,7 +390,7 @@ def _duration(value: JSON, path: Path_, label: str, report: Report) -> JSON:
         return None
 
 
-def _mode(value: JSON, path: Path_, label: str, report: Report) -> JSON:
+def _mode(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML reads 0644 unquoted as octal 420: accept it and show it as written
         value = format(value, "04o")
@@ -401,7 +401,7 @@ def _mode(value: JSON, path: Path_, label: str, report: Report) -> JSON:
 
 
 # tag -> a rule that says itself what is wrong (no generic "expected ..." message)
-_OWN_RULES: dict[str, ValueRule] = {"duration": _duration, "mode": _mode}
+_OWN_RULES: dict[str, _ValueRule] = {"duration": _duration, "mode": _mode}
 
 # tag -> the words it accepts, and how a wrong one is reported
 _CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
