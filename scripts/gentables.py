@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from vpsagent.db.types import UTCDateTime
+from vpsagent.db.types import CoreTable, UTCDateTime
 
 metadata = sa.MetaData()
 '''
@@ -74,7 +74,7 @@ def render() -> str:
         out.append(f"\n{table.name} = sa.Table(\n    {table.name!r},\n    metadata,")
         out += [_column(c) for c in table.columns]
         out.append(")\n")
-    out.append("\nTABLES: dict[str, sa.Table] = {\n")
+    out.append("\nTABLES: dict[str, CoreTable] = {\n")
     out += [f"    {n!r}: {n},\n" for n in names]
     out.append("}\n")
     return "".join(line if line.endswith("\n") else line + "\n" for line in out)

@@ -28,11 +28,14 @@ class VpsAgentError(Exception):
     exit_code: ExitCode = ExitCode.FAILURE
     code: str = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None, data: dict | None = None):
+    # `data` goes into the `--json` error envelope. `object`, not vpsagent.jsondata: this
+    # module is the bottom layer and imports nothing of vpsagent.
+    def __init__(self, message: str, *, hint: str | None = None,
+                 data: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.data = data or {}
+        self.data: dict[str, object] = data or {}
 
     def line(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -81,22 +81,23 @@ class Risk(StrEnum):
     def rank(self) -> int:
         return _RISK_ORDER[self]
 
-    def __lt__(self, other: object) -> bool:  # type: ignore[override]  # str order is not risk order
+    # Compared by risk, not alphabetically as str would.
+    def __lt__(self, other: object) -> bool:
         if not isinstance(other, Risk):
             return NotImplemented
         return self.rank < other.rank
 
-    def __le__(self, other: object) -> bool:  # type: ignore[override]
+    def __le__(self, other: object) -> bool:
         if not isinstance(other, Risk):
             return NotImplemented
         return self.rank <= other.rank
 
-    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+    def __gt__(self, other: object) -> bool:
         if not isinstance(other, Risk):
             return NotImplemented
         return self.rank > other.rank
 
-    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+    def __ge__(self, other: object) -> bool:
         if not isinstance(other, Risk):
             return NotImplemented
         return self.rank >= other.rank

@@ -7,6 +7,8 @@ place that truly needs the plaintext (the cipher, the SSH library).
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 MASK = "***"
 
 
@@ -42,5 +44,5 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self):  # never pickle plaintext by accident
+    def __reduce__(self) -> NoReturn:  # never pickle plaintext by accident
         raise TypeError("Secret cannot be pickled")

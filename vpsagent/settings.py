@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vpsagent.durations import seconds
 from vpsagent.errors import ConfigError
@@ -60,11 +59,8 @@ class Settings:
     session_ttl: float = 30 * 86400.0  # how long a login lasts
     token: Secret | None = None  # VPSAGENT_TOKEN: an API token for CI and cron
 
-    def with_overrides(self, **kw: Any) -> Settings:
-        return replace(self, **kw)
 
-
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path) -> dict[str, object]:
     if not path.exists():
         return {}
     try:
@@ -81,18 +77,18 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, **flags: object) -> Settings:
     """Resolve every setting. `flags` are command-line values (None = not given)."""
     env = os.environ if env is None else env
     home_s = env.get("VPSAGENT_HOME")
+    home: Path | None = None
     if home_s:
-        home: Path | None = Path(home_s).expanduser().absolute()
+        home = Path(home_s).expanduser().absolute()
         config_dir = home / "config"
         data_dir = home / "data"
     else:
         import platformdirs
 
-        home = None
         config_dir = Path(platformdirs.user_config_dir(APP))
         data_dir = Path(platformdirs.user_data_dir(APP))
     config_file = config_dir / "config.toml"

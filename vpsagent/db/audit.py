@@ -31,14 +31,15 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypedDict, cast
 
 from vpsagent import errors
 from vpsagent.outcomes import CommandStatus
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
+
+    from vpsagent.db.types import CoreTable
 
 AUDIT_LOCK = 0x76706168  # "vpah": pg_advisory_xact_lock key for appending to the chain
 EXCERPT_BYTES = 8192  # per stream: head and tail halves, the cut marked
@@ -46,6 +47,43 @@ EXCERPT_BYTES = 8192  # per stream: head and tail halves, the cut marked
 HASH_VERSION = "v2"
 GENESIS = ""  # prev_hash of the first row
 STATUSES = frozenset(CommandStatus)
+
+# Column values as this module writes them into command_history.
+Value: TypeAlias = str | int | bool | datetime | None
+Values: TypeAlias = dict[str, Value]
+
+
+class HistoryRow(TypedDict):
+    """One command_history row as read back (the columns of tables.command_history)."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    source: str
+    server: str
+    command: str
+    sudo: bool
+    os_user: str | None
+    user_id: int | None
+    pid: int | None
+    hostname: str | None
+    conversation_id: int | None
+    test_run_id: int | None
+    decision: str | None
+    decision_reason: str | None
+    exit_code: int | None
+    duration_ms: int | None
+    stdout_bytes: int | None
+    stderr_bytes: int | None
+    stdout_excerpt: str | None
+    stderr_excerpt: str | None
+    stdout_sha256: str | None
+    stderr_sha256: str | None
+    error: str | None
+    prev_hash: str | None
+    row_hash: str | None
+    done_hash: str | None
 
 
 class Finished(Protocol):
@@ -67,8 +105,13 @@ def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def _ts(dt: datetime | None) -> str | None:
-    return None if dt is None else _utc(dt).isoformat(timespec="microseconds")
+def _ts(dt: object) -> str | None:
+    """A timestamp column as hashed (rows are read back with their datetimes, or None)."""
+    if dt is None:
+        return None
+    if not isinstance(dt, datetime):
+        raise TypeError(f"a timestamp column holds {type(dt).__name__}, not a datetime")
+    return _utc(dt).isoformat(timespec="microseconds")
 
 
 def _now() -> datetime:
@@ -76,13 +119,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _digest(parts: list[Any]) -> str:
+def _digest(parts: list[object]) -> str:
     data = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def start_hash(row: Any) -> str:
-    g = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+def _getter(row: object) -> Callable[[str], object]:
+    """Column values of a row given as a mapping, or as an object with attributes (ORM)."""
+    return row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+
+
+def start_hash(row: object) -> str:
+    g = _getter(row)
     version = g("hash_version") or "v1"
     who = [g("user_email"), g("token_name")] if version != "v1" else []
     return _digest([
@@ -92,8 +140,8 @@ def start_hash(row: Any) -> str:
     ])
 
 
-def done_hash(row: Any) -> str:
-    g = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+def done_hash(row: object) -> str:
+    g = _getter(row)
     return _digest([
         g("hash_version") or "v1", g("row_hash"), _ts(g("finished_at")), g("status"), g("exit_code"),
         g("duration_ms"), g("stdout_bytes"), g("stderr_bytes"), g("stdout_excerpt"),
@@ -110,7 +158,7 @@ def excerpt(data: bytes, limit: int = EXCERPT_BYTES) -> str:
     return data.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
-def history_table() -> Table:
+def history_table() -> CoreTable:
     """The command_history table (Core, generated from the model: no ORM import)."""
     from vpsagent.db.tables import command_history
 
@@ -125,20 +173,32 @@ def _db_error(exc: Exception, what: str) -> errors.DatabaseError:
 
 @dataclass(eq=False)
 class _Write:
-    """One queued audit write: a new row (`append`) or the completion of one (`complete`)."""
+    """One queued audit write: a new row (_Append) or the completion of one (_Complete)."""
 
-    table: Any
-    kind: str  # append | complete
+    table: CoreTable
     what: str  # how a failure is reported
-    values: dict[str, Any] | None = None
-    finish: dict[str, Any] | None = None
-    row_id: int | None = None
-    result: Any = None
+    result: int | None = None  # an append's new row id
     error: BaseException | None = None
     done: bool = False
 
     def fail(self, exc: BaseException) -> None:
         self.error, self.done = exc, True
+
+
+@dataclass(eq=False, kw_only=True)
+class _Append(_Write):
+    """A new row; `finish` too when it is complete at once (a command that was not run)."""
+
+    values: Values
+    finish: Values | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class _Complete(_Write):
+    """The outcome of a row started earlier."""
+
+    row_id: int
+    finish: Values
 
 
 class AuditLog:
@@ -182,11 +242,13 @@ class AuditLog:
     # everything queued so far in one transaction. A 50-server fan-out otherwise spent
     # ~0.3 s in 100 back-to-back transactions, each waiting for the GIL between statements
     # while the SSH threads computed; the rows, their order and their hashes are the same.
-    def _append(self, values: dict[str, Any], *, finish: dict[str, Any] | None = None) -> int:
+    def _append(self, values: Values, *, finish: Values | None = None) -> int:
         t = history_table()
-        return int(self._submit(_Write(t, "append", "cannot write the audit log", values=values, finish=finish)))
+        row_id = self._submit(_Append(t, "cannot write the audit log", values=values, finish=finish))
+        assert row_id is not None  # a write that did not fail has its row id
+        return row_id
 
-    def _submit(self, req: _Write) -> Any:
+    def _submit(self, req: _Write) -> int | None:
         with self._queue_lock:
             self._queue.append(req)
         with self._write_lock:
@@ -225,54 +287,68 @@ class AuditLog:
         self._row_hashes.update(hashes)
         for r in batch:
             r.done = True
-            if r.kind == "complete":
-                self._row_hashes.pop(r.row_id, None)  # type: ignore[arg-type]
+            if isinstance(r, _Complete):
+                self._row_hashes.pop(r.row_id, None)
 
     def _write_in(self, conn: Connection, batch: list[_Write]) -> dict[int, str]:
         """Write `batch` in `conn`'s transaction; returns {row id: row hash} of rows left running."""
-        from sqlalchemy import insert, select, update
-
-        prev: str | None = None
+        prev: str | None = None  # the newest row's hash, read once the first append needs it
         started: dict[int, str] = {}
-        if any(r.kind == "append" for r in batch):
+        if any(isinstance(r, _Append) for r in batch):
             self._lock_chain(conn)
         for r in batch:
             r.error = None
-            t = r.table
-            if r.kind == "append":
-                if prev is None:
-                    prev = conn.execute(select(t.c.row_hash).order_by(t.c.id.desc()).limit(1)).scalar() or GENESIS
-                values = dict(r.values, prev_hash=prev)
-                row_id = conn.execute(insert(t).values(**values).returning(t.c.id)).scalar_one()
-                values["id"] = row_id
-                upd = {"row_hash": start_hash(values)}
-                if r.finish is not None:
-                    upd.update(r.finish)
-                    upd["done_hash"] = done_hash(dict(values, **upd))
-                conn.execute(update(t).where(t.c.id == row_id).values(**upd))
-                prev = upd["row_hash"]
+            if isinstance(r, _Append):
+                prev = self._append_in(conn, r, prev)
                 if r.finish is None:
-                    started[int(row_id)] = prev
-                r.result = int(row_id)
-            else:
-                row_hash, version = self._row_hashes.get(r.row_id), HASH_VERSION
-                if row_hash is None:  # a row this process did not start (reap_interrupted)
-                    found = conn.execute(select(t.c.row_hash, t.c.hash_version).where(t.c.id == r.row_id)).first()
-                    if found is None or found[0] is None:
-                        r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
-                        continue
-                    row_hash, version = found[0], found[1]
-                finish = dict(r.finish or {}, row_hash=row_hash, hash_version=version)
-                finish["done_hash"] = done_hash(finish)
-                del finish["row_hash"], finish["hash_version"]
-                if not conn.execute(update(t).where(t.c.id == r.row_id).values(**finish)).rowcount:
-                    r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
-                    continue
-                r.result = None
+                    assert r.result is not None  # _append_in set it
+                    started[r.result] = prev
+            elif isinstance(r, _Complete):
+                self._complete_in(conn, r)
         return started
 
+    @staticmethod
+    def _append_in(conn: Connection, r: _Append, prev: str | None) -> str:
+        """Insert a row chained to `prev` (read from the table when None); its row hash."""
+        from sqlalchemy import insert, select, update
+
+        t = r.table
+        if prev is None:
+            prev = conn.execute(select(t.c.row_hash).order_by(t.c.id.desc()).limit(1)).scalar() or GENESIS
+        values = dict(r.values, prev_hash=prev)
+        row_id = conn.execute(insert(t).values(**values).returning(t.c.id)).scalar_one()
+        values["id"] = row_id
+        row_hash = start_hash(values)
+        upd: Values = {"row_hash": row_hash}
+        if r.finish is not None:
+            upd.update(r.finish)
+            upd["done_hash"] = done_hash(dict(values, **upd))
+        conn.execute(update(t).where(t.c.id == row_id).values(**upd))
+        r.result = int(row_id)
+        return row_hash
+
+    def _complete_in(self, conn: Connection, r: _Complete) -> None:
+        from sqlalchemy import select, update
+
+        t = r.table
+        # rows started here use this version; one another process started says its own
+        row_hash, version = self._row_hashes.get(r.row_id), HASH_VERSION
+        if row_hash is None:  # a row this process did not start (reap_interrupted)
+            found = conn.execute(select(t.c.row_hash, t.c.hash_version).where(t.c.id == r.row_id)).first()
+            if found is None or found[0] is None:
+                r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
+                return
+            row_hash, version = found[0], found[1]
+        finish = dict(r.finish, row_hash=row_hash, hash_version=version)
+        finish["done_hash"] = done_hash(finish)
+        del finish["row_hash"], finish["hash_version"]
+        if not conn.execute(update(t).where(t.c.id == r.row_id).values(**finish)).rowcount:
+            r.error = errors.DatabaseError(f"audit row {r.row_id} does not exist")
+            return
+        r.result = None
+
     def _base(self, *, server: str, command: str, source: str, sudo: bool, conversation_id: int | None,
-              test_run_id: int | None, decision: str | None, reason: str | None, status: str) -> dict[str, Any]:
+              test_run_id: int | None, decision: str | None, reason: str | None, status: str) -> Values:
         return {
             "started_at": _now(), "status": status, "source": source, "server": server,
             "command": self._clean(command), "sudo": bool(sudo), "os_user": self.user,
@@ -304,15 +380,15 @@ class AuditLog:
         values = self._base(server=name, command=command, source=source, sudo=False,
                             conversation_id=conversation_id, test_run_id=test_run_id,
                             decision=decision, reason=why or None, status="denied")
-        finish = {"finished_at": values["started_at"], "status": "denied", "exit_code": None,
+        finish: Values = {"finished_at": values["started_at"], "status": "denied", "exit_code": None,
                   "duration_ms": 0, "stdout_bytes": 0, "stderr_bytes": 0, "stdout_excerpt": None,
                   "stderr_excerpt": None, "stdout_sha256": None, "stderr_sha256": None,
                   "error": self._clean(f"not run: {why}" if why else "not run")}
         return self._append(values, finish=finish)
 
-    def _complete(self, row_id: int, finish: dict[str, Any]) -> None:
+    def _complete(self, row_id: int, finish: Values) -> None:
         what = f"cannot complete audit row {row_id}"
-        self._submit(_Write(history_table(), "complete", what, row_id=row_id, finish=finish))
+        self._submit(_Complete(history_table(), what, row_id=row_id, finish=finish))
 
     def finish(self, row_id: int, result: Finished) -> None:
         """Complete a row with what the command produced."""
@@ -393,7 +469,7 @@ class VerifyResult:
         return f"{self.head_id}:{self.head_hash}" if self.head_id is not None else None
 
 
-def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
+def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[HistoryRow]:
     from sqlalchemy import select
 
     t = history_table()
@@ -405,7 +481,7 @@ def iter_rows(engine: Engine, batch: int = 1000) -> Iterator[dict[str, Any]]:
         if not rows:
             return
         for r in rows:
-            yield dict(r)
+            yield cast(HistoryRow, dict(r))  # SQLAlchemy's row mappings are untyped; the columns are these
         last = rows[-1]["id"]
 
 
@@ -424,7 +500,8 @@ def verify(engine: Engine, anchor: tuple[int, str] | None = None) -> VerifyResul
         rid = row["id"]
         if (row["prev_hash"] or GENESIS) != prev:
             return VerifyResult(False, n, rid, "the row before it was deleted or altered (chain broken)")
-        if row["row_hash"] != start_hash(row):
+        row_hash = start_hash(row)
+        if row["row_hash"] != row_hash:
             return VerifyResult(False, n, rid, "the row was edited (what, where, when or who changed)")
         if row["status"] != "running" or row["done_hash"] is not None:
             if row["done_hash"] != done_hash(row):
@@ -433,7 +510,7 @@ def verify(engine: Engine, anchor: tuple[int, str] | None = None) -> VerifyResul
             if row["row_hash"] != anchor[1]:
                 return VerifyResult(False, n, rid, "the anchored row differs from the recorded anchor")
             anchor_seen = True
-        prev = row["row_hash"]
+        prev = row_hash  # equal to row["row_hash"], as checked above
         head_id = rid
     if not anchor_seen:
         assert anchor is not None

@@ -16,6 +16,9 @@ from vpsagent.errors import ConfigError, DatabaseError, SchemaTooNew
 from vpsagent.settings import Settings, mask_url
 
 if TYPE_CHECKING:
+    import sqlite3
+
+    from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
     from sqlmodel import Session
 
@@ -69,7 +72,7 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
             @event.listens_for(engine, "connect")
-            def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
                 # Take transaction control from pysqlite so we can BEGIN IMMEDIATE: writers
                 # then queue on busy_timeout instead of failing with "database is locked"
                 # when a read transaction tries to upgrade to a write.
@@ -82,7 +85,7 @@ def make_engine(url: str) -> Engine:
                 cur.close()
 
             @event.listens_for(engine, "begin")
-            def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            def _on_begin(conn: Connection) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
@@ -100,7 +103,7 @@ def current_revision(conn: Connection) -> str | None:
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
+def _alembic_config(conn: Connection) -> Config:
     from alembic.config import Config
 
     cfg = Config()

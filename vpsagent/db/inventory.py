@@ -140,7 +140,14 @@ def decrypt(record: ServerRecord, keyring: Keyring | None) -> ServerRecord:
         raise RuntimeError("decrypt() needs the keyring for a server with stored credentials")
     plain = {col.removesuffix("_enc"): keyring.decrypt(env, table="servers", record_id=record.id or 0, field=col)
              for col, env in record.envelopes.items()}
-    return replace(record, **plain)  # type: ignore[arg-type]  # keys are exactly the four Secret fields
+    # envelopes holds SECRET_COLUMNS only: one per Secret field
+    return replace(
+        record,
+        private_key=plain.get("private_key", record.private_key),
+        key_passphrase=plain.get("key_passphrase", record.key_passphrase),
+        password=plain.get("password", record.password),
+        sudo_password=plain.get("sudo_password", record.sudo_password),
+    )
 
 
 def with_jump_hosts(inventory: Mapping[str, ServerRecord], names: Sequence[str]) -> list[str]:

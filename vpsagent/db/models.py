@@ -8,22 +8,30 @@ Columns ending in `_enc` hold credential envelopes (see crypto.py), never plaint
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypeVar, cast
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from vpsagent.db.types import ENCRYPTED_FIELDS, UTCDateTime, utcnow
+from vpsagent.jsondata import JSONObject
 
 __all__ = ["ENCRYPTED_FIELDS", "utcnow"]  # re-exported: callers that already use the ORM
 
+_L = TypeVar("_L", bound=list[str] | list[JSONObject])
 
-def _json(default: Any) -> Any:
-    return Field(default_factory=lambda: default.copy() if hasattr(default, "copy") else default,
-                 sa_column=sa.Column(sa.JSON, nullable=False))
+# Every `class ...(SQLModel, table=True)` line below carries `type: ignore[explicit-any]`:
+# mypy's dataclass_transform re-declares pydantic's BaseModel fields on each model, and
+# one of them is `__pydantic_extra__: dict[str, Any]`.
 
 
-class Vault(SQLModel, table=True):
+def _json(default: _L) -> _L:
+    """A JSON list column; each row gets its own copy of `default`."""
+    field = Field(default_factory=lambda: default.copy(), sa_column=sa.Column(sa.JSON, nullable=False))
+    return cast(_L, field)  # like sqlmodel.Field: the FieldInfo stands in for the value
+
+
+class Vault(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """The scrypt salt/parameters new envelopes use, and a verifier of the secret."""
 
     __tablename__ = "vault"
@@ -33,7 +41,7 @@ class Vault(SQLModel, table=True):
     rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class User(SQLModel, table=True):
+class User(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """A person who logs in (`vpsagent users`); identified by email, never deleted (disabled)."""
 
     __tablename__ = "users"
@@ -46,7 +54,7 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class OtpCode(SQLModel, table=True):
+class OtpCode(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """One emailed login code: only its keyed hash, bound to the login attempt it was sent for."""
 
     __tablename__ = "otp_codes"
@@ -62,7 +70,7 @@ class OtpCode(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class AuthSession(SQLModel, table=True):
+class AuthSession(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """A login: only the token's hash; revoked by `logout`."""
 
     __tablename__ = "sessions"
@@ -75,7 +83,7 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ApiToken(SQLModel, table=True):
+class ApiToken(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """A named token for CI and cron (`vpsagent tokens`): only its hash, a role no higher than its owner's."""
 
     __tablename__ = "api_tokens"
@@ -91,7 +99,7 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class DbSetting(SQLModel, table=True):
+class DbSetting(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """Settings that belong to the database, so every client of a shared one obeys them (`auth_mode`)."""
 
     __tablename__ = "db_settings"
@@ -101,7 +109,7 @@ class DbSetting(SQLModel, table=True):
     updated_by: str | None = Field(default=None, max_length=320)
 
 
-class Server(SQLModel, table=True):
+class Server(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "servers"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=200)
@@ -125,7 +133,7 @@ class Server(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Conversation(SQLModel, table=True):
+class Conversation(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "conversations"
     id: int | None = Field(default=None, primary_key=True)
     mode: str = Field(default="chat", max_length=20)  # chat | testing | support
@@ -144,17 +152,17 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Message(SQLModel, table=True):
+class Message(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "messages"
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
     seq: int
     role: str = Field(max_length=20)  # user | assistant
-    content: list[dict[str, Any]] = _json([])  # Messages API content blocks
+    content: list[JSONObject] = _json([])  # Messages API content blocks
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class TestRun(SQLModel, table=True):
+class TestRun(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "test_runs"
     __test__ = False  # not a pytest class
     id: int | None = Field(default=None, primary_key=True)
@@ -173,7 +181,7 @@ class TestRun(SQLModel, table=True):
     duration_ms: int | None = None
 
 
-class TestStep(SQLModel, table=True):
+class TestStep(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "test_steps"
     __test__ = False
     id: int | None = Field(default=None, primary_key=True)
@@ -196,7 +204,7 @@ class TestStep(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class GithubIntegration(SQLModel, table=True):
+class GithubIntegration(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "github_integrations"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=200)
@@ -207,7 +215,7 @@ class GithubIntegration(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Deployment(SQLModel, table=True):
+class Deployment(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     __tablename__ = "deployments"
     id: int | None = Field(default=None, primary_key=True)
     integration_id: int | None = Field(default=None, foreign_key="github_integrations.id", ondelete="SET NULL")
@@ -223,7 +231,7 @@ class Deployment(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class CommandHistory(SQLModel, table=True):
+class CommandHistory(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """The audit log. Written only by db/audit.py: a row before the command runs, completed after."""
 
     __tablename__ = "command_history"

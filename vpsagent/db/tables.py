@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from vpsagent.db.types import UTCDateTime
+from vpsagent.db.types import CoreTable, UTCDateTime
 
 metadata = sa.MetaData()
 
@@ -246,7 +246,7 @@ vault = sa.Table(
     sa.Column('rotated_at', UTCDateTime(), nullable=True),
 )
 
-TABLES: dict[str, sa.Table] = {
+TABLES: dict[str, CoreTable] = {
     'api_tokens': api_tokens,
     'command_history': command_history,
     'conversations': conversations,

@@ -9,9 +9,19 @@ only SQLAlchemy, never sqlmodel or pydantic.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import types
 from sqlalchemy.engine import Dialect
+
+if TYPE_CHECKING:
+    from sqlalchemy import Column, Table
+    from sqlalchemy.sql.base import ReadOnlyColumnCollection
+
+# A table of tables.py. Its columns' Python types are not declared to SQLAlchemy (the
+# file is generated from the models), so what it reads comes back as Any: the spelling
+# of SQLAlchemy 2.1's own default for `Table`.
+CoreTable: TypeAlias = "Table[ReadOnlyColumnCollection[str, Column[Any]]]"  # type: ignore[explicit-any]  # SQLAlchemy's default for a Table without declared column types
 
 # table name -> envelope columns (crypto.py); `secret rekey` re-encrypts exactly these and
 # loading a server decrypts exactly these.

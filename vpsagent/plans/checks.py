@@ -17,10 +17,15 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, TYPE_CHECKING, TypeAlias
 
+from vpsagent.jsondata import JSON, JSONList, JSONObject
 from vpsagent.plans.schema import Step, parse_version_spec
 from vpsagent.remote.base import DEFAULT_CAPTURE, CommandResult
+
+if TYPE_CHECKING:
+    from http.client import HTTPMessage
+    from urllib.request import Request
 
 
 class CheckError(ValueError):
@@ -46,7 +51,12 @@ class Check:
     local: Callable[[float], CommandResult] | None = None  # runs here instead
 
 
-def build(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+# How a step kind becomes a Check: the step, its rendered spec (run: the command string,
+# other kinds: their mapping), run's rendered expect and capture.
+Builder: TypeAlias = Callable[[Step, JSON, JSONObject, dict[str, str]], Check]
+
+
+def build(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     builder = _BUILDERS[step.kind]
     return builder(step, spec, expect, capture)
 
@@ -55,11 +65,11 @@ def build(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check
 # helpers
 
 
-def _q(value: Any) -> str:
+def _q(value: object) -> str:
     return shlex.quote(str(value))
 
 
-def _as_int(value: Any, label: str) -> int:
+def _as_int(value: object, label: str) -> int:
     if isinstance(value, bool):
         raise CheckError(f"{label}: expected a whole number, got {value!r}")
     try:
@@ -68,13 +78,13 @@ def _as_int(value: Any, label: str) -> int:
         raise CheckError(f"{label}: expected a whole number, got {value!r}") from None
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: JSON) -> JSONList:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _as_bool(value: Any, default: bool) -> bool:
+def _as_bool(value: object, default: bool) -> bool:
     if value is None:
         return default
     if isinstance(value, bool):
@@ -118,7 +128,7 @@ def _number(text: str) -> float | None:
         return None
 
 
-def match(label: str, text: str, matcher: dict) -> list[str]:
+def match(label: str, text: str, matcher: JSONObject) -> list[str]:
     """Failures of one stream against a matcher map (empty list when it matches)."""
     fails: list[str] = []
     shown = repr(_short(text, 120))
@@ -153,7 +163,7 @@ def match(label: str, text: str, matcher: dict) -> list[str]:
     return fails
 
 
-def _build_run(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+def _build_run(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     command = str(spec)
     exits = [_as_int(e, "expect.exit") for e in _as_list(expect.get("exit", 0))]
 
@@ -211,7 +221,7 @@ w.write(b'\r\n'); w.write(resp.read())
 HTTP_TOOLS = ("curl", "wget", "python3")
 
 
-def http_command(spec: dict, timeout: float, tool: str | None = None) -> str:
+def http_command(spec: JSONObject, timeout: float, tool: str | None = None) -> str:
     """The server-side request; `tool` forces one branch (the tests try each)."""
     method = str(spec.get("method") or "GET").upper()
     url = str(spec["url"])
@@ -295,14 +305,15 @@ def _head(lines: list[str], body: bytes) -> HttpResponse:
     return HttpResponse(status, headers, body)
 
 
-def http_local(spec: dict, timeout: float) -> CommandResult:
+def http_local(spec: JSONObject, timeout: float) -> CommandResult:
     """`from: local`: the request from this machine, shaped like the server-side output."""
     import ssl
     import urllib.error
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        def redirect_request(self, req: Request, fp: IO[bytes], code: int, msg: str,
+                             headers: HTTPMessage, newurl: str) -> None:
             return None
 
     method = str(spec.get("method") or "GET").upper()
@@ -337,7 +348,7 @@ def http_local(spec: dict, timeout: float) -> CommandResult:
                              duration_s=time.monotonic() - started)
 
 
-def _build_http(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+def _build_http(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     statuses = [_as_int(s, "http.status") for s in _as_list(spec.get("status", 200))]
     wants = [str(w) for w in _as_list(spec.get("body_contains"))]
     want_headers = {str(k).lower(): str(v) for k, v in (spec.get("response_headers") or {}).items()}
@@ -377,22 +388,48 @@ _FILE_TYPES = {"regular file": "file", "regular empty file": "file", "directory"
                "symbolic link": "symlink"}
 
 
-def _build_file(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
-    path = str(spec["path"])
-    exists = _as_bool(spec.get("exists"), True)
-    contains = [str(c) for c in _as_list(spec.get("contains"))]
-    not_contains = [str(c) for c in _as_list(spec.get("not_contains"))]
+def file_command(path: str, patterns: list[str]) -> str:
+    """Prints `exists 0|1`, `stat TYPE|MODE|OWNER|GROUP` and `has<i> 0|1` per pattern."""
     p = _q(path)
     parts = [
         f"if [ -e {p} ] || [ -L {p} ]; then echo 'exists 1'; "
         f"echo \"stat $(stat -c '%F|%a|%U|%G' -- {p})\"; "
     ]
     # grep -F per pattern: the file is never copied back, however big it is
-    for i, text in enumerate(contains + not_contains):
+    for i, text in enumerate(patterns):
         parts.append(f"if grep -qF -e {_q(text)} -- {p} 2>/dev/null; then echo 'has{i} 1'; "
                      f"else echo 'has{i} 0'; fi; ")
     parts.append("else echo 'exists 0'; fi")
-    command = "".join(parts)
+    return "".join(parts)
+
+
+def _file_attribute_failures(spec: JSONObject, stat_line: str) -> list[str]:
+    """type, mode, owner and group as the plan wants them, against `stat`'s answer."""
+    fails = []
+    ftype, mode, owner, group = (stat_line.split("|") + ["", "", "", ""])[:4]
+    ftype = _FILE_TYPES.get(ftype, ftype)
+    if spec.get("type") and spec["type"] != ftype:
+        fails.append(f"expected type {spec['type']}, got {ftype}")
+    if spec.get("mode") is not None:
+        want = str(spec["mode"])
+        try:
+            if int(want, 8) != int(mode or "x", 8):
+                fails.append(f"expected mode {want.zfill(4)}, got {mode.zfill(4)}")
+        except ValueError:
+            fails.append(f"expected mode {want}, got {mode!r}")
+    if spec.get("owner") is not None and str(spec["owner"]) != owner:
+        fails.append(f"expected owner {spec['owner']}, got {owner}")
+    if spec.get("group") is not None and str(spec["group"]) != group:
+        fails.append(f"expected group {spec['group']}, got {group}")
+    return fails
+
+
+def _build_file(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
+    path = str(spec["path"])
+    exists = _as_bool(spec.get("exists"), True)
+    contains = [str(c) for c in _as_list(spec.get("contains"))]
+    not_contains = [str(c) for c in _as_list(spec.get("not_contains"))]
+    command = file_command(path, contains + not_contains)
 
     def judge(result: CommandResult) -> Outcome:
         unfinished = _unfinished(result)
@@ -407,22 +444,7 @@ def _build_file(step: Step, spec: Any, expect: dict, capture: dict[str, str]) ->
                                    f"it {'exists' if present else 'does not exist'}"])
         if not present:
             return Outcome(True)
-        fails = []
-        ftype, mode, owner, group = (got.get("stat", "").split("|") + ["", "", "", ""])[:4]
-        ftype = _FILE_TYPES.get(ftype, ftype)
-        if spec.get("type") and spec["type"] != ftype:
-            fails.append(f"expected type {spec['type']}, got {ftype}")
-        if spec.get("mode") is not None:
-            want = str(spec["mode"])
-            try:
-                if int(want, 8) != int(mode or "x", 8):
-                    fails.append(f"expected mode {want.zfill(4)}, got {mode.zfill(4)}")
-            except ValueError:
-                fails.append(f"expected mode {want}, got {mode!r}")
-        if spec.get("owner") is not None and str(spec["owner"]) != owner:
-            fails.append(f"expected owner {spec['owner']}, got {owner}")
-        if spec.get("group") is not None and str(spec["group"]) != group:
-            fails.append(f"expected group {spec['group']}, got {group}")
+        fails = _file_attribute_failures(spec, got.get("stat", ""))
         for i, text in enumerate(contains):
             if got.get(f"has{i}") != "1":
                 fails.append(f"expected {path} to contain {text!r}")
@@ -485,7 +507,7 @@ def listening_ports(output: str, proto: str) -> set[int]:
     return ports
 
 
-def _build_port(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+def _build_port(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     port = _as_int(spec["port"], "port.port")
     proto = str(spec.get("protocol") or "tcp")
     listening = _as_bool(spec.get("listening"), True)
@@ -546,7 +568,7 @@ def service_command(name: str, manager: str | None = None) -> str:
             f"{branches['openrc']}; else {branches['sysv']}; fi")
 
 
-def _build_service(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+def _build_service(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     name = str(spec["name"])
     want_active = _as_bool(spec.get("active"), True)
     want_enabled = None if spec.get("enabled") is None else _as_bool(spec["enabled"], True)
@@ -598,7 +620,7 @@ def package_command(name: str, manager: str | None = None) -> str:
             "else echo 'no dpkg, rpm or apk on the server' >&2; exit 127; fi")
 
 
-def _build_package(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+def _build_package(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     name = str(spec["name"])
     want_installed = _as_bool(spec.get("installed"), True)
     constraint = parse_version_spec(str(spec["version"])) if spec.get("version") else None
@@ -640,19 +662,29 @@ def _order(c: str) -> int:
     return ord(c) + 256
 
 
+_NON_DIGITS = re.compile(r"[^0-9]*")
+_DIGITS = re.compile(r"[0-9]*")
+
+
+def _run_of(rx: re.Pattern[str], text: str) -> str:
+    """The run of `rx` at the start of `text` (both patterns above also match nothing)."""
+    m = rx.match(text)
+    return m.group(0) if m else ""
+
+
 def _cmp_part(a: str, b: str) -> int:
     """dpkg's verrevcmp: alternating non-digit and digit runs."""
     while a or b:
-        na = re.match(r"[^0-9]*", a).group(0)  # type: ignore[union-attr]
-        nb = re.match(r"[^0-9]*", b).group(0)  # type: ignore[union-attr]
+        na = _run_of(_NON_DIGITS, a)
+        nb = _run_of(_NON_DIGITS, b)
         for i in range(max(len(na), len(nb))):
             ca = _order(na[i]) if i < len(na) else 0
             cb = _order(nb[i]) if i < len(nb) else 0
             if ca != cb:
                 return -1 if ca < cb else 1
         a, b = a[len(na):], b[len(nb):]
-        da = re.match(r"[0-9]*", a).group(0)  # type: ignore[union-attr]
-        db = re.match(r"[0-9]*", b).group(0)  # type: ignore[union-attr]
+        da = _run_of(_DIGITS, a)
+        db = _run_of(_DIGITS, b)
         ia, ib = int(da or 0), int(db or 0)
         if ia != ib:
             return -1 if ia < ib else 1
@@ -701,7 +733,7 @@ def process_command(name: str, tool: str | None = None) -> str:
             f"else {branches['ps']}; fi")
 
 
-def _build_process(step: Step, spec: Any, expect: dict, capture: dict[str, str]) -> Check:
+def _build_process(step: Step, spec: JSON, expect: JSONObject, capture: dict[str, str]) -> Check:
     name = str(spec["name"])
     want = _as_bool(spec.get("running"), True)
 
@@ -722,7 +754,7 @@ def _build_process(step: Step, spec: Any, expect: dict, capture: dict[str, str])
     return Check(description=f"process {name}", judge=judge, command=process_command(name))
 
 
-_BUILDERS: dict[str, Callable[[Step, Any, dict, dict], Check]] = {
+_BUILDERS: dict[str, Builder] = {
     "run": _build_run,
     "http": _build_http,
     "file": _build_file,

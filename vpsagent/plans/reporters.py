@@ -12,8 +12,8 @@ import json
 import re
 import socket
 from datetime import UTC, datetime
-from typing import Any
 
+from vpsagent.jsondata import JSONObject
 from vpsagent.plans.runner import PlanResult, ServerResult, StepResult
 
 FORMATS = ("text", "json", "junit", "tap")
@@ -102,7 +102,7 @@ def text_report(results: list[PlanResult], exit_code: int) -> str:
 # JSON
 
 
-def _step_json(st: StepResult) -> dict[str, Any]:
+def _step_json(st: StepResult) -> JSONObject:
     return {
         "seq": st.seq,
         "name": st.name,
@@ -125,7 +125,7 @@ def _step_json(st: StepResult) -> dict[str, Any]:
     }
 
 
-def _server_json(s: ServerResult) -> dict[str, Any]:
+def _server_json(s: ServerResult) -> JSONObject:
     return {
         "server": s.server,
         "status": s.status,
@@ -135,7 +135,7 @@ def _server_json(s: ServerResult) -> dict[str, Any]:
     }
 
 
-def json_report(results: list[PlanResult], exit_code: int) -> dict[str, Any]:
+def json_report(results: list[PlanResult], exit_code: int) -> JSONObject:
     return {
         "format": "vpsagent-test-report",
         "version": JSON_FORMAT_VERSION,
@@ -180,7 +180,7 @@ def _failure_text(st: StepResult) -> str:
 def junit_report(results: list[PlanResult]) -> str:
     import xml.etree.ElementTree as ET
 
-    def el(parent: ET.Element, tag: str, text: str | None = None, **attrs: Any) -> ET.Element:
+    def el(parent: ET.Element, tag: str, text: str | None = None, **attrs: object) -> ET.Element:
         e = ET.SubElement(parent, tag, {k: xml_safe(str(v)) for k, v in attrs.items()})
         if text is not None:
             e.text = xml_safe(text)
@@ -266,7 +266,7 @@ def tap_report(results: list[PlanResult]) -> str:
             lines.append(f"ok {n} - {desc}")
             continue
         lines.append(f"not ok {n} - {desc}")
-        diag: dict[str, Any] = {
+        diag: JSONObject = {
             "message": st.message,
             "severity": "fail" if st.status == "failed" else "error",
             "server": s.server,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
 from vpsagent.errors import Unreachable
+from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.plans import checks, templating
 from vpsagent.plans.schema import Plan, Step
 from vpsagent.remote.base import CommandResult, Host
@@ -111,7 +111,7 @@ def excerpt(data: bytes, limit: int = EXCERPT) -> str:
             + data[-half:].decode("utf-8", "replace"))
 
 
-def describe_expectation(step: Step, spec: Any, expect: dict) -> str:
+def describe_expectation(step: Step, spec: JSON, expect: JSONObject) -> str:
     if step.kind != "run":
         keys = {k: v for k, v in (spec or {}).items() if k not in ("name", "path", "url", "port")}
         return ", ".join(f"{k}={v}" for k, v in keys.items()) or "defaults"
@@ -131,12 +131,13 @@ def _summary(result: CommandResult) -> str:
 
 
 class _ServerRun:
-    def __init__(self, plan: Plan, server: str, overrides: dict[str, Any], fail_fast: bool,
+    def __init__(self, plan: Plan, server: str, overrides: Mapping[str, object], fail_fast: bool,
                  open_host: Callable[[str], Host], execute: Execute, on_event: OnEvent,
                  cancel: threading.Event):
         self.plan, self.server = plan, server
-        self.context: dict[str, Any] = {**plan.vars, **overrides, "server": server,
-                                        "plan": plan.name}
+        # what `{{ name }}` may refer to; captures are added as steps pass
+        self.context: dict[str, object] = {**plan.vars, **overrides, "server": server,
+                                           "plan": plan.name}
         self.fail_fast = fail_fast
         self.open_host, self.execute, self.on_event = open_host, execute, on_event
         self.cancel = cancel
@@ -195,6 +196,8 @@ class _ServerRun:
                     and step.spec.get("from") == "local")
 
     def step(self, step: Step, host: Host | None) -> StepResult:
+        """Render the step with the variables known now, run its check until it passes or
+        its retries run out, and record what the last attempt saw."""
         sr = StepResult(step.index, step.name, step.kind, "error", line=step.line)
         try:
             sr.name = templating.render(step.name, self.context)
@@ -208,10 +211,19 @@ class _ServerRun:
         sr.command, sr.description = check.command, check.description
         sr.expected = describe_expectation(step, spec, expect)
         started = time.monotonic()
+        result, outcome, sr.attempts = self._attempt(step, host, check, started)
+        sr.duration_s = time.monotonic() - started
+        self._record(sr, result, outcome)
+        return sr
+
+    def _attempt(self, step: Step, host: Host | None, check: checks.Check,
+                 started: float) -> tuple[CommandResult, checks.Outcome, int]:
+        """Run `check` until it passes, the run is stopped, or `retry`/`eventually` give up;
+        the last result, its judgement and the number of attempts."""
         deadline = started + step.eventually if step.eventually else None
-        attempts_left = step.retry_attempts
+        attempts = 0
         while True:
-            sr.attempts += 1
+            attempts += 1
             if check.local is not None:
                 result = check.local(step.timeout)
             else:
@@ -220,19 +232,20 @@ class _ServerRun:
                 pad = 2.0 if step.kind == "http" else 0.0
                 result = self.execute(host, check.command or "", step.timeout + pad, step.sudo)
             outcome = check.judge(result)
-            attempts_left -= 1
             if outcome.passed or self.cancel.is_set():
-                break
+                return result, outcome, attempts
             pause = step.retry_interval
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    break
+                    return result, outcome, attempts
                 pause = min(pause, left)  # one last try right at the deadline
-            elif attempts_left <= 0:
-                break
+            elif attempts >= step.retry_attempts:
+                return result, outcome, attempts
             time.sleep(pause)
-        sr.duration_s = time.monotonic() - started
+
+    def _record(self, sr: StepResult, result: CommandResult, outcome: checks.Outcome) -> None:
+        """What the last attempt saw, and the verdict; a passed step's captures become variables."""
         sr.exit_code = result.exit_code
         sr.stdout, sr.stderr = excerpt(result.stdout), excerpt(result.stderr)
         sr.stdout_bytes = result.stdout_bytes or len(result.stdout)
@@ -250,7 +263,6 @@ class _ServerRun:
             sr.message = outcome.message
             if sr.attempts > 1:
                 sr.message += f" (after {sr.attempts} attempts)"
-        return sr
 
 
 def run_plan(
@@ -259,7 +271,7 @@ def run_plan(
     *,
     open_host: Callable[[str], Host],
     execute: Execute,
-    overrides: dict[str, Any] | None = None,
+    overrides: Mapping[str, object] | None = None,
     forks: int = 8,
     fail_fast: bool | None = None,
     on_event: OnEvent | None = None,

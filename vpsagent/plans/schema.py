@@ -11,12 +11,17 @@ line/column is recorded. Validation reports every problem at once as
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from vpsagent.errors import InvalidInput
+from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.plans import templating
+
+if TYPE_CHECKING:
+    import yaml
 
 KINDS = ("run", "http", "file", "port", "service", "package", "process")
 PLAN_KEYS = ("name", "description", "servers", "tags", "vars", "timeout", "fail_fast", "steps")
@@ -68,7 +73,9 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _VERSION_SPEC = re.compile(r"\s*(>=|<=|==|!=|>|<|=)?\s*([A-Za-z0-9][A-Za-z0-9.+~:_-]*)\s*")
 
-Path_ = tuple  # a path into the document: ("steps", 0, "expect", "stdout")
+Path_: TypeAlias = tuple[str | int, ...]  # a path into the document: ("steps", 0, "expect", "stdout")
+# What a plan's `vars` (and `--var`) may hold.
+VarValue: TypeAlias = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class Problem:
             return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int]:
         return {"file": self.file, "line": self.line, "col": self.col, "message": self.message}
 
 
@@ -103,9 +110,9 @@ class Step:
     index: int  # 1-based, as people count
     name: str
     kind: str
-    spec: Any  # run: the command string; other kinds: their mapping
+    spec: JSON  # run: the command string; other kinds: their mapping
     line: int = 0
-    expect: dict = field(default_factory=dict)
+    expect: JSONObject = field(default_factory=dict)  # run only: exit, stdout, stderr
     capture: dict[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
     retry_attempts: int = 1
@@ -123,7 +130,7 @@ class Plan:
     description: str = ""
     servers: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    vars: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, VarValue] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
     fail_fast: bool = False
     # where each server name was written, so an unknown server is reported at its place
@@ -131,7 +138,7 @@ class Plan:
     tag_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def parse_duration(value: Any) -> float:
+def parse_duration(value: object) -> float:
     """`30s`, `2m`, `1m30s`, `500ms`, `1h`, or a bare number of seconds; > 0."""
     if isinstance(value, bool):
         raise ValueError(f"bad duration {value!r}: use e.g. 30s, 2m, 1m30s, 500ms")
@@ -193,11 +200,11 @@ class _Doc:
         self.problems.append(Problem(self.file, line, col, message))
 
 
-def _mark(node: Any) -> tuple[int, int]:
+def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _convert(doc: _Doc, loader: Any, node: Any, path: Path_) -> Any:
+def _convert(doc: _Doc, loader: yaml.SafeLoader, node: yaml.Node, path: Path_) -> JSON:
     import yaml
 
     doc.nodes += 1
@@ -211,7 +218,7 @@ def _convert(doc: _Doc, loader: Any, node: Any, path: Path_) -> Any:
         return None
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<` merge keys the safe way
-        out: dict = {}
+        out: JSONObject = {}
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode) or knode.tag not in _SAFE_TAGS:
                 doc.pos[path + ("?",)] = _mark(knode)
@@ -244,7 +251,7 @@ class _TooBig(Exception):
     pass
 
 
-def _load(text: str, doc: _Doc) -> Any:
+def _load(text: str, doc: _Doc) -> JSON:
     import yaml
 
     loader = yaml.SafeLoader(text)
@@ -276,7 +283,7 @@ def _load(text: str, doc: _Doc) -> Any:
 # validation
 
 
-def _derive_name(kind: str, spec: Any) -> str:
+def _derive_name(kind: str, spec: JSON) -> str:
     if kind == "run":
         text = " ".join(str(spec).split())
         return text if len(text) <= 60 else text[:57] + "..."
@@ -288,8 +295,134 @@ def _derive_name(kind: str, spec: Any) -> str:
     return f"{kind} {spec.get(key, '')}".strip()
 
 
+# Value types: what each type tag of KIND_KEYS accepts. A rule reports through `_Report`
+# and returns the value as the step will use it (a number given for a string becomes
+# the string, a duration becomes seconds).
+_Report: TypeAlias = Callable[[Path_, str], None]
+_ValueRule: TypeAlias = Callable[[JSON, Path_, str, _Report], JSON]
+
+# Tags whose value is text anyway: a `{{ var }}` in it is checked now, not after rendering.
+_TEXT_TAGS = ("str", "str!", "strs")
+
+
+def _scalar(value: JSON) -> bool:
+    """A string or a number (YAML reads `8080` as a number); never a boolean."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _whole(value: JSON) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _strings(value: JSON) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(v, str) for v in value) and bool(value)
+    return isinstance(value, str)
+
+
+def _wholes(value: JSON) -> bool:
+    vals = value if isinstance(value, list) else [value]
+    return bool(vals) and all(_whole(v) for v in vals)
+
+
+def _strmap(value: JSON) -> bool:
+    return isinstance(value, dict) and all(_scalar(v) for v in value.values())
+
+
+def _boolean(value: JSON) -> bool:
+    return isinstance(value, bool)
+
+
+# tag -> the shape its value must have; anything else is "expected <_TYPE_NAMES[tag]>"
+_SHAPES: dict[str, Callable[[JSON], bool]] = {
+    "str": _scalar,
+    "str!": _scalar,
+    "strs": _strings,
+    "int": _whole,
+    "int!": _whole,
+    "ints": _wholes,
+    "bool": _boolean,
+    "strmap": _strmap,
+    "version": _scalar,
+}
+
+
+def _text(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
+    return str(value)
+
+
+def _required_text(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
+    if str(value).strip() == "":
+        report(path, f"{label} must not be empty")
+        return value
+    return str(value)
+
+
+def _port_number(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
+    if label.endswith("port") and not 0 < value < 65536:
+        report(path, f"port must be 1-65535, not {value}")
+    return value
+
+
+def _version(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
+    try:
+        parse_version_spec(str(value))
+    except ValueError as e:
+        report(path, str(e))
+    return str(value)
+
+
+# tag -> what is checked once the shape is right
+_REFINE: dict[str, _ValueRule] = {
+    "str": _text,
+    "str!": _required_text,
+    "int": _port_number,
+    "int!": _port_number,
+    "version": _version,
+}
+
+
+def _duration(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        report(path, str(e))
+        return None
+
+
+def _mode(value: JSON, path: Path_, label: str, report: _Report) -> JSON:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML reads 0644 unquoted as octal 420: accept it and show it as written
+        value = format(value, "04o")
+    if not (isinstance(value, str) and re.fullmatch(r"0?[0-7]{3,4}", value)):
+        report(path, f"mode must be an octal string like \"0644\", not {value!r}")
+        return value
+    return value.zfill(4)
+
+
+# tag -> a rule that says itself what is wrong (no generic "expected ..." message)
+_OWN_RULES: dict[str, _ValueRule] = {"duration": _duration, "mode": _mode}
+
+# tag -> the words it accepts, and how a wrong one is reported
+_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "from": (("server", "local"), "from must be 'server' or 'local'"),
+    "filetype": (("file", "directory", "symlink"), "type must be file, directory or symlink"),
+    "proto": (("tcp", "udp"), "protocol must be tcp or udp"),
+}
+
+
+@dataclass
+class _StepDraft:
+    """A step while its options are checked: the mapping as written and the Step so far."""
+
+    raw: JSONObject
+    path: Path_
+    label: str
+    step: Step
+
+
 class _Validator:
-    def __init__(self, doc: _Doc, overrides: dict[str, Any]):
+    def __init__(self, doc: _Doc, overrides: Mapping[str, object]):
         self.doc = doc
         self.overrides = overrides
 
@@ -299,84 +432,34 @@ class _Validator:
             return
         self.doc.add(path, msg, key=key)
 
-    def unknown_keys(self, data: dict, allowed: tuple | list, path: Path_, where: str) -> None:
+    def unknown_keys(self, data: JSONObject, allowed: Sequence[str], path: Path_, where: str) -> None:
         for k in data:
             if k not in allowed:
                 self.err(path + (k,), f"unknown key {k!r} in {where} "
                          f"(allowed: {', '.join(allowed)})", key=True)
 
     # value checks ----------------------------------------------------------
-    def check_value(self, value: Any, kind: str, path: Path_, label: str) -> Any:
+    def check_value(self, value: JSON, kind: str, path: Path_, label: str) -> JSON:
         """Type-check one value; templated strings are checked after rendering."""
-        if templating.has_template(value) and kind not in ("str", "str!", "strs"):
+        if templating.has_template(value) and kind not in _TEXT_TAGS:
             return value
-        ok = True
-        if kind in ("str", "str!"):
-            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
-            if ok and kind == "str!" and str(value).strip() == "":
-                self.err(path, f"{label} must not be empty")
-                return value
-            value = str(value) if ok else value
-        elif kind == "strs":
-            if isinstance(value, list):
-                ok = all(isinstance(v, str) for v in value) and bool(value)
-            else:
-                ok = isinstance(value, str)
-        elif kind in ("int", "int!"):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            if ok and label.endswith("port") and not 0 < value < 65536:
-                self.err(path, f"port must be 1-65535, not {value}")
-                return value
-        elif kind == "ints":
-            vals = value if isinstance(value, list) else [value]
-            ok = bool(vals) and all(isinstance(v, int) and not isinstance(v, bool) for v in vals)
-        elif kind == "bool":
-            ok = isinstance(value, bool)
-        elif kind == "strmap":
-            ok = isinstance(value, dict) and all(
-                isinstance(v, str | int | float) and not isinstance(v, bool) for v in value.values()
-            )
-        elif kind == "duration":
-            try:
-                return parse_duration(value)
-            except ValueError as e:
-                self.err(path, str(e))
-                return None
-        elif kind == "from":
-            if value not in ("server", "local"):
-                self.err(path, f"from must be 'server' or 'local', not {value!r}")
+        if kind in _CHOICES:
+            allowed, rule = _CHOICES[kind]
+            if value not in allowed:
+                self.err(path, f"{rule}, not {value!r}")
             return value
-        elif kind == "filetype":
-            if value not in ("file", "directory", "symlink"):
-                self.err(path, f"type must be file, directory or symlink, not {value!r}")
-            return value
-        elif kind == "proto":
-            if value not in ("tcp", "udp"):
-                self.err(path, f"protocol must be tcp or udp, not {value!r}")
-            return value
-        elif kind == "mode":
-            if isinstance(value, int) and not isinstance(value, bool):
-                # YAML reads 0644 unquoted as octal 420: accept it and show it as written
-                value = format(value, "04o")
-            if not (isinstance(value, str) and re.fullmatch(r"0?[0-7]{3,4}", value)):
-                self.err(path, f"mode must be an octal string like \"0644\", not {value!r}")
-                return value
-            return value.zfill(4)
-        elif kind == "version":
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                ok = False
-            else:
-                try:
-                    parse_version_spec(str(value))
-                except ValueError as e:
-                    self.err(path, str(e))
-                return str(value)
-        if not ok:
+        own = _OWN_RULES.get(kind)
+        if own is not None:
+            return own(value, path, label, self.err)
+        shape = _SHAPES.get(kind)
+        if shape is not None and not shape(value):
             self.err(path, f"{label}: expected {_TYPE_NAMES.get(kind, kind)}, "
                            f"got {_describe(value)}")
-        return value
+            return value
+        refine = _REFINE.get(kind)
+        return refine(value, path, label, self.err) if refine is not None else value
 
-    def check_regex(self, value: Any, path: Path_, label: str) -> None:
+    def check_regex(self, value: JSON, path: Path_, label: str) -> None:
         if not isinstance(value, str):
             self.err(path, f"{label}: expected a regular expression string, got {_describe(value)}")
             return
@@ -387,7 +470,7 @@ class _Validator:
         except re.error as e:
             self.err(path, f"bad regex {value!r} in {label}: {e}")
 
-    def check_matcher(self, value: Any, path: Path_, label: str) -> dict | None:
+    def check_matcher(self, value: JSON, path: Path_, label: str) -> JSONObject | None:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return {"contains": str(value)}
         if not isinstance(value, dict):
@@ -396,7 +479,7 @@ class _Validator:
         if not value:
             self.err(path, f"{label}: empty matcher (use {', '.join(MATCHER_KEYS)})")
         self.unknown_keys(value, MATCHER_KEYS, path, label)
-        out = {}
+        out: JSONObject = {}
         for k, v in value.items():
             if k not in MATCHER_KEYS:
                 continue
@@ -420,8 +503,8 @@ class _Validator:
                 out[k] = v
         return out
 
-    # structure ---------------------------------------------------------------
-    def plan(self, data: Any, path: str) -> Plan | None:
+    # the plan ----------------------------------------------------------------
+    def plan(self, data: JSON, path: str) -> Plan | None:
         if () in self.doc.bad_tags:
             return None
         if not isinstance(data, dict):
@@ -438,19 +521,7 @@ class _Validator:
             self.err(("description",), "description: expected a string")
         servers = self.names_list(data.get("servers"), ("servers",), "servers")
         tags = self.names_list(data.get("tags"), ("tags",), "tags")
-        vars_: dict[str, Any] = {}
-        raw_vars = data.get("vars")
-        if raw_vars is not None:
-            if not isinstance(raw_vars, dict):
-                self.err(("vars",), f"vars: expected a mapping, got {_describe(raw_vars)}")
-            else:
-                for k, v in raw_vars.items():
-                    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
-                        self.err(("vars", k), f"bad variable name {k!r}", key=True)
-                    elif v is not None and not isinstance(v, str | int | float | bool):
-                        self.err(("vars", k), f"vars.{k}: expected a string, number or boolean")
-                    else:
-                        vars_[k] = "" if v is None else v
+        vars_ = self.plan_vars(data.get("vars"))
         timeout = DEFAULT_TIMEOUT
         if "timeout" in data:
             timeout = self.check_value(data["timeout"], "duration", ("timeout",), "timeout")
@@ -459,41 +530,22 @@ class _Validator:
         if not isinstance(fail_fast, bool):
             self.err(("fail_fast",), "fail_fast: expected true or false")
             fail_fast = False
-        steps: list[Step] = []
-        raw_steps = data.get("steps")
-        if "steps" not in data:
-            self.err((), "missing required key 'steps'")
-        elif not isinstance(raw_steps, list):
-            self.err(("steps",), f"steps: expected a list of steps, got {_describe(raw_steps)}")
-        elif not raw_steps:
-            self.err(("steps",), "steps is empty: a plan needs at least one step")
-        else:
-            defined = set(BUILTIN_VARS) | set(vars_) | set(self.overrides)
-            for i, raw in enumerate(raw_steps):
-                step = self.step(raw, i, timeout, defined)
-                if step is not None:
-                    steps.append(step)
+        defined = set(BUILTIN_VARS) | set(vars_) | set(self.overrides)
         return Plan(
             name=name if isinstance(name, str) else "",
             path=path,
-            steps=steps,
+            steps=self.plan_steps(data, timeout, defined),
             description=description if isinstance(description, str) else "",
             servers=servers,
             tags=tags,
             vars=vars_,
             timeout=timeout,
             fail_fast=fail_fast,
-            server_marks={
-                s: self.doc.pos.get(("servers", i), self.doc.pos.get(("servers",), (1, 1)))
-                for i, s in enumerate(servers)
-            },
-            tag_marks={
-                t: self.doc.pos.get(("tags", i), self.doc.pos.get(("tags",), (1, 1)))
-                for i, t in enumerate(tags)
-            },
+            server_marks=self.marks("servers", servers),
+            tag_marks=self.marks("tags", tags),
         )
 
-    def names_list(self, value: Any, path: Path_, label: str) -> list[str]:
+    def names_list(self, value: JSON, path: Path_, label: str) -> list[str]:
         if value is None:
             return []
         if isinstance(value, str):
@@ -503,7 +555,49 @@ class _Validator:
         self.err(path, f"{label}: expected a list of names, got {_describe(value)}")
         return []
 
-    def step(self, raw: Any, i: int, plan_timeout: float, defined: set[str]) -> Step | None:
+    def marks(self, key: str, names: list[str]) -> dict[str, tuple[int, int]]:
+        """Where each of `servers` or `tags` was written, so an unknown one is reported there."""
+        return {
+            n: self.doc.pos.get((key, i), self.doc.pos.get((key,), (1, 1)))
+            for i, n in enumerate(names)
+        }
+
+    def plan_vars(self, raw_vars: JSON) -> dict[str, VarValue]:
+        vars_: dict[str, VarValue] = {}
+        if raw_vars is None:
+            return vars_
+        if not isinstance(raw_vars, dict):
+            self.err(("vars",), f"vars: expected a mapping, got {_describe(raw_vars)}")
+            return vars_
+        for k, v in raw_vars.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+                self.err(("vars", k), f"bad variable name {k!r}", key=True)
+            elif v is not None and not isinstance(v, str | int | float | bool):
+                self.err(("vars", k), f"vars.{k}: expected a string, number or boolean")
+            else:
+                vars_[k] = "" if v is None else v
+        return vars_
+
+    def plan_steps(self, data: JSONObject, timeout: float, defined: set[str]) -> list[Step]:
+        raw_steps = data.get("steps")
+        if "steps" not in data:
+            self.err((), "missing required key 'steps'")
+            return []
+        if not isinstance(raw_steps, list):
+            self.err(("steps",), f"steps: expected a list of steps, got {_describe(raw_steps)}")
+            return []
+        if not raw_steps:
+            self.err(("steps",), "steps is empty: a plan needs at least one step")
+            return []
+        steps: list[Step] = []
+        for i, raw in enumerate(raw_steps):
+            step = self.step(raw, i, timeout, defined)
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    # one step: its kind, the kind's value, the options, then run's extras ------------
+    def step(self, raw: JSON, i: int, plan_timeout: float, defined: set[str]) -> Step | None:
         path: Path_ = ("steps", i)
         label = f"step {i + 1}"
         if path in self.doc.bad_tags:
@@ -512,42 +606,12 @@ class _Validator:
             self.err(path, f"{label}: expected a mapping with one of {', '.join(KINDS)}, "
                            f"got {_describe(raw)}")
             return None
-        kinds = [k for k in KINDS if k in raw]
         if isinstance(raw.get("name"), str):
             label = f"step {i + 1} ({raw['name']!r})"
-        if not kinds:
-            self.err(path, f"{label} has no kind: give exactly one of {', '.join(KINDS)}")
-            allowed = COMMON_STEP_KEYS + RUN_ONLY_KEYS
-            self.unknown_keys(raw, allowed, path, label)
+        kind = self.step_kind(raw, path, label)
+        if kind is None:
             return None
-        if len(kinds) > 1:
-            self.err(path + (kinds[1],), f"{label} has {len(kinds)} kinds "
-                     f"({', '.join(kinds)}): give exactly one", key=True)
-            return None
-        kind = kinds[0]
-        allowed = COMMON_STEP_KEYS + (kind,) + (RUN_ONLY_KEYS if kind == "run" else ())
-        self.unknown_keys(raw, allowed, path, label)
-        spec = raw[kind]
-        kpath = path + (kind,)
-        if kind == "run":
-            if isinstance(spec, int | float) and not isinstance(spec, bool):
-                spec = str(spec)
-            if not isinstance(spec, str) or not spec.strip():
-                self.err(kpath, f"{label}: run needs a command string, got {_describe(spec)}")
-        else:
-            if not isinstance(spec, dict):
-                self.err(kpath, f"{label}: {kind} needs a mapping, got {_describe(spec)}")
-                spec = {}
-            else:
-                keys = KIND_KEYS[kind]
-                self.unknown_keys(spec, tuple(keys), kpath, f"{kind}")
-                for req in (k for k, t in keys.items() if t.endswith("!")):
-                    if req not in spec:
-                        self.err(kpath, f"{label}: {kind} needs {req!r}")
-                spec = dict(spec)
-                for k, t in keys.items():
-                    if k in spec:
-                        spec[k] = self.check_value(spec[k], t, kpath + (k,), f"{kind}.{k}")
+        spec = self.step_spec(kind, raw[kind], path + (kind,), label)
         name = raw.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             self.err(path + ("name",), f"{label}: name must be a non-empty string")
@@ -560,50 +624,13 @@ class _Validator:
             line=self.doc.pos.get(path, (0, 0))[0],
             timeout=plan_timeout,
         )
-        if "timeout" in raw:
-            step.timeout = self.check_value(raw["timeout"], "duration", path + ("timeout",),
-                                            "timeout") or plan_timeout
+        draft = _StepDraft(raw, path, label, step)
+        for key, check_option in _STEP_OPTIONS:
+            if key in raw:
+                check_option(self, draft, raw[key])
+        # http's own timeout is the request's, and the step's too (it wins over `timeout`)
         if kind == "http" and isinstance(spec, dict) and isinstance(spec.get("timeout"), float):
             step.timeout = spec["timeout"]
-        if "retry" in raw:
-            r = raw["retry"]
-            rpath = path + ("retry",)
-            if not isinstance(r, dict):
-                self.err(rpath, "retry: expected {attempts: N, interval: 2s}")
-            else:
-                self.unknown_keys(r, ("attempts", "interval"), rpath, "retry")
-                att = r.get("attempts", 3)
-                if isinstance(att, bool) or not isinstance(att, int) or att < 1:
-                    self.err(rpath + ("attempts",), f"retry.attempts: expected a whole number "
-                             f"of at least 1, got {_describe(att)}")
-                else:
-                    step.retry_attempts = att
-                if "interval" in r:
-                    iv = self.check_value(r["interval"], "duration", rpath + ("interval",),
-                                          "retry.interval")
-                    step.retry_interval = iv or 1.0
-        if "eventually" in raw:
-            if "retry" in raw:
-                self.err(path + ("eventually",), f"{label}: use retry or eventually, not both",
-                         key=True)
-            step.eventually = self.check_value(raw["eventually"], "duration",
-                                               path + ("eventually",), "eventually")
-            if step.eventually:
-                # poll often enough to notice soon, rarely enough not to hammer the server
-                step.retry_interval = min(2.0, max(0.2, step.eventually / 10))
-        if "sudo" in raw:
-            if not isinstance(raw["sudo"], bool):
-                self.err(path + ("sudo",), "sudo: expected true or false")
-            else:
-                step.sudo = raw["sudo"]
-        if "skip" in raw:
-            s = raw["skip"]
-            if s is True:
-                step.skip = "skipped by the plan"
-            elif isinstance(s, str) and s.strip():
-                step.skip = s
-            elif s is not False and s is not None:
-                self.err(path + ("skip",), "skip: expected true, false or a reason")
         if kind == "run":
             self.run_extras(raw, path, label, step)
         # every string may use {{ var }}: check they are all defined at this point
@@ -611,7 +638,90 @@ class _Validator:
         defined.update(step.capture)
         return step
 
-    def run_extras(self, raw: dict, path: Path_, label: str, step: Step) -> None:
+    def step_kind(self, raw: JSONObject, path: Path_, label: str) -> str | None:
+        """The step's one kind key (run, http, ...), or None when it has none or several."""
+        kinds = [k for k in KINDS if k in raw]
+        if not kinds:
+            self.err(path, f"{label} has no kind: give exactly one of {', '.join(KINDS)}")
+            self.unknown_keys(raw, COMMON_STEP_KEYS + RUN_ONLY_KEYS, path, label)
+            return None
+        if len(kinds) > 1:
+            self.err(path + (kinds[1],), f"{label} has {len(kinds)} kinds "
+                     f"({', '.join(kinds)}): give exactly one", key=True)
+            return None
+        kind = kinds[0]
+        allowed = COMMON_STEP_KEYS + (kind,) + (RUN_ONLY_KEYS if kind == "run" else ())
+        self.unknown_keys(raw, allowed, path, label)
+        return kind
+
+    def step_spec(self, kind: str, spec: JSON, kpath: Path_, label: str) -> JSON:
+        """The kind's value as the step keeps it: run's command, or the checked mapping."""
+        if kind == "run":
+            if isinstance(spec, int | float) and not isinstance(spec, bool):
+                spec = str(spec)
+            if not isinstance(spec, str) or not spec.strip():
+                self.err(kpath, f"{label}: run needs a command string, got {_describe(spec)}")
+            return spec
+        if not isinstance(spec, dict):
+            self.err(kpath, f"{label}: {kind} needs a mapping, got {_describe(spec)}")
+            return {}
+        keys = KIND_KEYS[kind]
+        self.unknown_keys(spec, tuple(keys), kpath, f"{kind}")
+        for req in (k for k, t in keys.items() if t.endswith("!")):
+            if req not in spec:
+                self.err(kpath, f"{label}: {kind} needs {req!r}")
+        checked = dict(spec)
+        for k, t in keys.items():
+            if k in checked:
+                checked[k] = self.check_value(checked[k], t, kpath + (k,), f"{kind}.{k}")
+        return checked
+
+    # step options (_STEP_OPTIONS) ---------------------------------------------
+    def opt_timeout(self, d: _StepDraft, value: JSON) -> None:
+        seconds = self.check_value(value, "duration", d.path + ("timeout",), "timeout")
+        d.step.timeout = seconds or d.step.timeout  # a bad one leaves the plan's
+
+    def opt_retry(self, d: _StepDraft, r: JSON) -> None:
+        rpath = d.path + ("retry",)
+        if not isinstance(r, dict):
+            self.err(rpath, "retry: expected {attempts: N, interval: 2s}")
+            return
+        self.unknown_keys(r, ("attempts", "interval"), rpath, "retry")
+        att = r.get("attempts", 3)
+        if isinstance(att, bool) or not isinstance(att, int) or att < 1:
+            self.err(rpath + ("attempts",), f"retry.attempts: expected a whole number "
+                     f"of at least 1, got {_describe(att)}")
+        else:
+            d.step.retry_attempts = att
+        if "interval" in r:
+            iv = self.check_value(r["interval"], "duration", rpath + ("interval",),
+                                  "retry.interval")
+            d.step.retry_interval = iv or 1.0
+
+    def opt_eventually(self, d: _StepDraft, value: JSON) -> None:
+        epath = d.path + ("eventually",)
+        if "retry" in d.raw:
+            self.err(epath, f"{d.label}: use retry or eventually, not both", key=True)
+        d.step.eventually = self.check_value(value, "duration", epath, "eventually")
+        if d.step.eventually:
+            # poll often enough to notice soon, rarely enough not to hammer the server
+            d.step.retry_interval = min(2.0, max(0.2, d.step.eventually / 10))
+
+    def opt_sudo(self, d: _StepDraft, value: JSON) -> None:
+        if not isinstance(value, bool):
+            self.err(d.path + ("sudo",), "sudo: expected true or false")
+        else:
+            d.step.sudo = value
+
+    def opt_skip(self, d: _StepDraft, s: JSON) -> None:
+        if s is True:
+            d.step.skip = "skipped by the plan"
+        elif isinstance(s, str) and s.strip():
+            d.step.skip = s
+        elif s is not False and s is not None:
+            self.err(d.path + ("skip",), "skip: expected true, false or a reason")
+
+    def run_extras(self, raw: JSONObject, path: Path_, label: str, step: Step) -> None:
         if "expect" in raw:
             ex = raw["expect"]
             epath = path + ("expect",)
@@ -647,7 +757,7 @@ class _Validator:
                         pass
                 step.capture[var] = rx if isinstance(rx, str) else ""
 
-    def check_refs(self, value: Any, path: Path_, label: str, defined: set[str]) -> None:
+    def check_refs(self, value: JSON, path: Path_, label: str, defined: set[str]) -> None:
         if isinstance(value, str):
             if "{{" not in value:
                 return
@@ -671,6 +781,17 @@ class _Validator:
                 self.check_refs(v, path + (j,), label, defined)
 
 
+# The step options in the order they are checked: `eventually` sets the poll interval
+# after `retry` may have set it.
+_STEP_OPTIONS: tuple[tuple[str, Callable[[_Validator, _StepDraft, JSON], None]], ...] = (
+    ("timeout", _Validator.opt_timeout),
+    ("retry", _Validator.opt_retry),
+    ("eventually", _Validator.opt_eventually),
+    ("sudo", _Validator.opt_sudo),
+    ("skip", _Validator.opt_skip),
+)
+
+
 _TYPE_NAMES = {
     "str": "a string",
     "str!": "a string",
@@ -684,7 +805,7 @@ _TYPE_NAMES = {
 }
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -701,7 +822,7 @@ def _describe(value: Any) -> str:
 
 
 def validate_text(
-    text: str, file: str, overrides: dict[str, Any] | None = None
+    text: str, file: str, overrides: Mapping[str, object] | None = None
 ) -> tuple[Plan | None, list[Problem]]:
     """Parse and validate a plan; returns the plan (None when unusable) and ALL problems."""
     doc = _Doc(file)
@@ -713,7 +834,7 @@ def validate_text(
     return (None if problems else plan), problems
 
 
-def load_plan(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
+def load_plan(path: str | Path, overrides: Mapping[str, object] | None = None) -> Plan:
     """Load and validate a plan file; raises PlanInvalid with every problem."""
     p = Path(path)
     try:

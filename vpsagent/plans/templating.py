@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+
+from vpsagent.jsondata import JSON
 
 # `{{` ... `}}` with anything inside; the inside is checked separately so that
 # `{{ a b }}` is reported as a bad reference instead of being left in the text.
@@ -32,11 +33,11 @@ def references(text: str) -> list[str]:
     return names
 
 
-def has_template(value: Any) -> bool:
+def has_template(value: object) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-def render(text: str, context: Mapping[str, Any]) -> str:
+def render(text: str, context: Mapping[str, object]) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1).strip()
         if name not in context:
@@ -49,7 +50,7 @@ def render(text: str, context: Mapping[str, Any]) -> str:
     return _REF.sub(sub, text)
 
 
-def render_tree(value: Any, context: Mapping[str, Any]) -> Any:
+def render_tree(value: JSON, context: Mapping[str, object]) -> JSON:
     """Render every string inside dicts/lists (keys stay as written)."""
     if isinstance(value, str):
         return render(value, context) if "{{" in value else value

@@ -42,6 +42,72 @@ def check_limits(forks: int, serial: int | None, max_fail: int | None) -> None:
         raise InvalidInput("--max-fail must be at least 1")
 
 
+class FanOutInterrupted(KeyboardInterrupt, Generic[T]):
+    """Ctrl-C during `fan_out`: still a KeyboardInterrupt, carrying the outcomes so far."""
+
+    def __init__(self, outcomes: list[Outcome[T]]) -> None:
+        super().__init__()
+        self.outcomes = outcomes
+
+
+class _Run(Generic[T]):
+    """One fan_out call: who has started, how many failed, and whether to start more."""
+
+    def __init__(self, names: Sequence[str], work: Callable[[str], T], forks: int,
+                 max_fail: int | None, failed: Callable[[Outcome[T]], bool],
+                 on_done: Callable[[Outcome[T]], None] | None) -> None:
+        self.outcomes: dict[str, Outcome[T]] = {n: Outcome(n) for n in names}
+        self.order = list(dict.fromkeys(names))
+        self.work, self.forks, self.max_fail = work, forks, max_fail
+        self.failed, self.on_done = failed, on_done
+        self.started: list[str] = []
+        self.failures = 0
+        self.stop = threading.Event()
+
+    def one(self, name: str) -> Outcome[T]:
+        o = self.outcomes[name]
+        try:
+            o.value = self.work(name)
+        except Exception as exc:  # noqa: BLE001 - recorded per server, the others go on
+            o.error = exc
+        return o
+
+    def too_many_failed(self) -> bool:
+        return self.max_fail is not None and self.failures >= self.max_fail
+
+    def batch(self, pool: ThreadPoolExecutor, names: list[str]) -> None:
+        """Run `names`, at most `forks` at once, until done or no new start is allowed."""
+        pending: set[Future[Outcome[T]]] = set()
+        queue = list(names)
+        while queue or pending:
+            while queue and len(pending) < self.forks and not self.stop.is_set():
+                if self.too_many_failed():
+                    self.stop.set()
+                    break
+                name = queue.pop(0)
+                self.started.append(name)
+                pending.add(pool.submit(self.one, name))
+            if not pending:
+                break
+            # a timeout so the main thread stays responsive to Ctrl-C
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                self.finished(fut.result())
+
+    def finished(self, o: Outcome[T]) -> None:
+        if self.failed(o):
+            self.failures += 1
+        if self.on_done is not None:
+            self.on_done(o)
+
+    def results(self) -> list[Outcome[T]]:
+        """Every outcome in the order of the names; those never started are skipped."""
+        for n in self.order:
+            if n not in self.started:
+                self.outcomes[n].skipped = True
+        return [self.outcomes[n] for n in self.order]
+
+
 def fan_out(
     names: Sequence[str],
     work: Callable[[str], T],
@@ -56,68 +122,30 @@ def fan_out(
     """Run `work` for every name; outcomes come back in the order of `names`.
 
     Ctrl-C: no new server starts, `on_interrupt()` is called (it should make running
-    commands stop), running ones are waited for (bounded), then KeyboardInterrupt is
-    re-raised with the outcomes so far on `.outcomes`.
+    commands stop), running ones are waited for (bounded), then `FanOutInterrupted` (a
+    KeyboardInterrupt) is raised with the outcomes so far on `.outcomes`.
     """
     check_limits(forks, serial, max_fail)
-    outcomes: dict[str, Outcome[T]] = {n: Outcome(n) for n in names}
-    order = list(dict.fromkeys(names))
+    run = _Run(names, work, forks, max_fail, failed, on_done)
+    order = run.order
     batches = [order[i:i + serial] for i in range(0, len(order), serial)] if serial else [order]
-    failures = 0
-    stop = threading.Event()
-
-    def one(name: str) -> Outcome[T]:
-        o = outcomes[name]
-        try:
-            o.value = work(name)
-        except Exception as exc:  # noqa: BLE001 - recorded per server, the others go on
-            o.error = exc
-        return o
-
     pool = ThreadPoolExecutor(max_workers=min(forks, max(1, len(order))), thread_name_prefix="fanout")
-    started: list[str] = []
     try:
         for batch in batches:
-            if stop.is_set():
+            if run.stop.is_set():
                 break
-            pending: set[Future[Outcome[T]]] = set()
-            queue = list(batch)
-            while queue or pending:
-                while queue and len(pending) < forks and not stop.is_set():
-                    if max_fail is not None and failures >= max_fail:
-                        stop.set()
-                        break
-                    name = queue.pop(0)
-                    started.append(name)
-                    pending.add(pool.submit(one, name))
-                if not pending:
-                    break
-                # a timeout so the main thread stays responsive to Ctrl-C
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    o = fut.result()
-                    if failed(o):
-                        failures += 1
-                    if on_done is not None:
-                        on_done(o)
-            if max_fail is not None and failures >= max_fail:
-                stop.set()
+            run.batch(pool, batch)
+            if run.too_many_failed():
+                run.stop.set()
     except KeyboardInterrupt as exc:
-        stop.set()
+        run.stop.set()
         if on_interrupt is not None:
             on_interrupt()
         _drain(pool)
-        for n in order:
-            if n not in started:
-                outcomes[n].skipped = True
-        exc.outcomes = [outcomes[n] for n in order]  # type: ignore[attr-defined]
-        raise
+        raise FanOutInterrupted(run.results()) from exc
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    for n in order:
-        if n not in started:
-            outcomes[n].skipped = True
-    return [outcomes[n] for n in order]
+    return run.results()
 
 
 def _drain(pool: ThreadPoolExecutor) -> None:

@@ -9,9 +9,10 @@ from vpsagent.errors import InvalidInput
 
 if TYPE_CHECKING:
     import paramiko
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 
-def _load(data: bytes, passphrase: str | None):  # type: ignore[no-untyped-def]
+def _load(data: bytes, passphrase: str | None) -> PrivateKeyTypes:
     from cryptography.hazmat.primitives import serialization
 
     pw = passphrase.encode() if passphrase else None
@@ -61,7 +62,8 @@ def load_pkey(data: bytes, passphrase: str | None = None) -> paramiko.PKey:
     """A paramiko key object from key text held in memory."""
     import paramiko
 
-    cls = {"ed25519": paramiko.Ed25519Key, "ecdsa": paramiko.ECDSAKey, "rsa": paramiko.RSAKey}[
-        key_type(data, passphrase)
-    ]
+    classes: dict[str, type[paramiko.PKey]] = {
+        "ed25519": paramiko.Ed25519Key, "ecdsa": paramiko.ECDSAKey, "rsa": paramiko.RSAKey,
+    }
+    cls = classes[key_type(data, passphrase)]
     return cls.from_private_key(io.StringIO(data.decode("utf-8", "replace")), password=passphrase)

@@ -76,7 +76,9 @@ class LocalHost:
                     _kill(proc)
                     break
                 for key, _ in sel.select(wait):
-                    chunk = os.read(key.fileobj.fileno(), CHUNK)  # type: ignore[union-attr]
+                    fileobj = key.fileobj  # one of the pipes registered above, never a bare fd
+                    fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+                    chunk = os.read(fd, CHUNK)
                     if not chunk:
                         sel.unregister(key.fileobj)
                         continue

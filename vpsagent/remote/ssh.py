@@ -27,8 +27,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from vpsagent import errors
 from vpsagent.remote.base import (
@@ -41,6 +42,9 @@ from vpsagent.secret import Secret
 
 if TYPE_CHECKING:  # pragma: no cover
     import paramiko
+
+    # What paramiko hands a transport factory as the socket: ours, or a gateway's channel.
+    _Sock: TypeAlias = socket.socket | paramiko.Channel | paramiko.ProxyCommand
 
 # Reads take everything buffered (paramiko's buffer is an array whose front-deletion is
 # a memmove, so partial reads of a big backlog are quadratic). The window stays at
@@ -96,7 +100,7 @@ class SSHParams:
     host: str
     port: int = 22
     user: str = ""
-    pkey: Any = None  # a paramiko PKey (remote.keys.load_pkey: in memory, never a temp file)
+    pkey: paramiko.PKey | None = None  # remote.keys.load_pkey: in memory, never a temp file
     password: Secret | None = None
     allow_agent: bool = False
     look_for_keys: bool = False  # also try ~/.ssh/id_* (auth kind "default")
@@ -109,7 +113,7 @@ class SSHParams:
     gateway_name: str | None = None
     connect_timeout: float = 10.0
     keepalive_s: int = 30
-    early_socket: Any = None  # a Future of a TCP socket opened ahead (HostPool.warm)
+    early_socket: Future[socket.socket] | None = None  # opened ahead (HostPool.warm)
     name: str = ""
 
 
@@ -123,33 +127,37 @@ def _quiet_paramiko() -> None:
         lg.propagate = False
 
 
-def _make_policy_class():
-    import paramiko
+@dataclass
+class _Learnt:
+    """The host key a connection trusted on first use (None: it matched the pinned one)."""
+
+    key: paramiko.PKey | None = None
+
+
+def _pin_policy(server: str, tofu: bool, learnt: _Learnt) -> paramiko.MissingHostKeyPolicy:
+    """The policy paramiko asks when no key is pinned: trust on first use, or refuse."""
+    import paramiko  # on first connect, not when this module is imported
 
     class PinPolicy(paramiko.MissingHostKeyPolicy):
-        """Called only when no key is pinned: trust on first use, or refuse."""
-
-        def __init__(self, server: str, tofu: bool):
-            self.server = server
-            self.tofu = tofu
-            self.learnt: paramiko.PKey | None = None
-
-        def missing_host_key(self, client, hostname, key) -> None:
-            if not self.tofu:
+        def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                             key: paramiko.PKey) -> None:
+            if not tofu:
                 raise errors.HostKeyUnknown(
-                    f"{self.server}: no host key pinned and trust on first use is off "
+                    f"{server}: no host key pinned and trust on first use is off "
                     f"(server offered {fingerprint(key.asbytes())})",
-                    hint=f"vpsagent servers check {self.server}",
+                    hint=f"vpsagent servers check {server}",
                 )
-            self.learnt = key
+            learnt.key = key
 
-    return PinPolicy
+    return PinPolicy()
 
 
-def _transport_factory(sock, **kw):
+def _transport_factory(sock: _Sock, **kw: object) -> paramiko.Transport:
     import paramiko
 
-    t = paramiko.Transport(sock, default_window_size=WINDOW_SIZE, **kw)
+    # paramiko 3 passes gss_kex/gss_deleg_creds/disabled_algorithms, paramiko 5 only
+    # disabled_algorithms: hand on whatever this version passes, as Transport takes it.
+    t = paramiko.Transport(sock, default_window_size=WINDOW_SIZE, **kw)  # type: ignore[arg-type]  # keywords vary by paramiko version (see above)
     opts = t.get_security_options()
     offered = set(opts.ciphers)
     opts.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
@@ -176,16 +184,29 @@ def open_socket(name: str, host: str, port: int, timeout: float) -> socket.socke
     return sock
 
 
+class _FabricConnection(Protocol):
+    """What we use of fabric's `Connection` (fabric publishes no types)."""
+
+    client: paramiko.SSHClient
+    transport: paramiko.Transport | None  # set by open(); kept (inactive) after close()
+
+    def open(self) -> object: ...
+
+    def close(self) -> None: ...
+
+    def sftp(self) -> paramiko.SFTPClient: ...
+
+
 class _Conn:
     """One open Fabric connection plus what we learnt while opening it."""
 
-    def __init__(self, conn, policy, gateway: _Conn | None):
+    def __init__(self, conn: _FabricConnection, learnt: _Learnt, gateway: _Conn | None):
         self.conn = conn
-        self.policy = policy
+        self.learnt = learnt
         self.gateway = gateway
 
     @property
-    def transport(self):
+    def transport(self) -> paramiko.Transport | None:
         return self.conn.transport
 
     def close(self) -> None:
@@ -205,8 +226,37 @@ def _connect(params: SSHParams, label: str) -> _Conn:
     gw: _Conn | None = None
     if params.gateway is not None:
         gw = _connect(params.gateway, params.gateway_name or params.gateway.host)
+    # An empty ssh_config: the inventory is the source of truth (`servers import` reads
+    # ~/.ssh/config once); stray IdentityFile/GSSAPI lines must not change behaviour.
+    config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
+    conn: _FabricConnection = Connection(
+        params.host,
+        user=params.user or None,
+        port=params.port,
+        config=config,
+        gateway=gw.conn if gw is not None else None,
+        connect_timeout=max(1, int(params.connect_timeout)),
+        connect_kwargs=_connect_kwargs(params, label, direct=gw is None),
+    )
+    learnt = _Learnt()
+    _pin_host_key(conn, params, label, learnt)
+    _open(conn, gw, params, label)
+    transport = conn.transport
+    assert transport is not None  # open() succeeded
+    if params.keepalive_s:
+        transport.set_keepalive(params.keepalive_s)
+    if learnt.key is not None and params.on_host_key is not None:
+        _report_learnt_key(learnt.key, params, label, params.on_host_key)
+    return _Conn(conn, learnt, gw)
 
-    connect_kwargs: dict[str, Any] = {
+
+def _connect_kwargs(params: SSHParams, label: str, *, direct: bool) -> dict[str, object]:
+    """What paramiko's SSHClient.connect is given: credentials, time limits, the socket.
+
+    `direct`: no gateway, so we hand paramiko the TCP socket (opened ahead by
+    HostPool.warm, or now); through a gateway, fabric opens the channel itself.
+    """
+    kwargs: dict[str, object] = {
         "look_for_keys": params.look_for_keys,
         "allow_agent": params.allow_agent,
         "banner_timeout": params.connect_timeout,
@@ -215,33 +265,28 @@ def _connect(params: SSHParams, label: str) -> _Conn:
         "transport_factory": _transport_factory,
     }
     if params.pkey is not None:
-        connect_kwargs["pkey"] = params.pkey
+        kwargs["pkey"] = params.pkey
     if params.password:
-        connect_kwargs["password"] = params.password.reveal_str()
-    if gw is None:
+        kwargs["password"] = params.password.reveal_str()
+    if direct:
         early, params.early_socket = params.early_socket, None  # one use only
-        connect_kwargs["sock"] = (early.result() if early is not None else
-                                  open_socket(label, params.host, params.port, params.connect_timeout))
-    # An empty ssh_config: the inventory is the source of truth (`servers import` reads
-    # ~/.ssh/config once); stray IdentityFile/GSSAPI lines must not change behaviour.
-    config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
-    conn = Connection(
-        params.host,
-        user=params.user or None,
-        port=params.port,
-        config=config,
-        gateway=gw.conn if gw is not None else None,
-        connect_timeout=max(1, int(params.connect_timeout)),
-        connect_kwargs=connect_kwargs,
-    )
-    # Fabric installs AutoAddPolicy; that would accept any key. Replace it and pin.
-    policy = _make_policy_class()(label, params.trust_on_first_use)
-    conn.client.set_missing_host_key_policy(policy)
-    pinned = None
+        kwargs["sock"] = (early.result() if early is not None else
+                          open_socket(label, params.host, params.port, params.connect_timeout))
+    return kwargs
+
+
+def _pin_host_key(conn: _FabricConnection, params: SSHParams, label: str, learnt: _Learnt) -> None:
+    """Check the server's key against the pinned one, never AutoAddPolicy (fabric's default)."""
+    conn.client.set_missing_host_key_policy(_pin_policy(label, params.trust_on_first_use, learnt))
     if params.host_key and not params.replace_host_key:
         pinned = _parse_key_line(params.host_key)
         keyname = params.host if params.port == 22 else f"[{params.host}]:{params.port}"
         conn.client.get_host_keys().add(keyname, pinned.get_name(), pinned)
+
+
+def _open(conn: _FabricConnection, gw: _Conn | None, params: SSHParams, label: str) -> None:
+    """conn.open(), with each way it can fail said in one line (and the connection closed)."""
+    import paramiko
 
     where = f"{params.host}:{params.port}"
     try:
@@ -282,21 +327,19 @@ def _connect(params: SSHParams, label: str) -> _Conn:
         _close_quietly(conn, gw)
         raise errors.Unreachable(f"{label}: cannot connect to {where}: {e.strerror or e}") from e
 
-    transport = conn.transport
-    if params.keepalive_s:
-        transport.set_keepalive(params.keepalive_s)
-    learnt = policy.learnt
-    if learnt is not None and params.on_host_key is not None:
-        line = f"{learnt.get_name()} {learnt.get_base64()}"
-        old_fp = key_line_fingerprint(params.host_key) if params.host_key else None
-        new_fp = fingerprint(learnt.asbytes())
-        if old_fp != new_fp:
-            kind = "replaced" if params.host_key else "pinned"
-            params.on_host_key(HostKeyEvent(label, kind, line, new_fp, old_fp))
-    return _Conn(conn, policy, gw)
+
+def _report_learnt_key(key: paramiko.PKey, params: SSHParams, label: str,
+                       on_host_key: Callable[[HostKeyEvent], None]) -> None:
+    """Tell the caller about a key learnt on first contact (or replaced on request) to pin."""
+    line = f"{key.get_name()} {key.get_base64()}"
+    old_fp = key_line_fingerprint(params.host_key) if params.host_key else None
+    new_fp = fingerprint(key.asbytes())
+    if old_fp != new_fp:
+        kind = "replaced" if params.host_key else "pinned"
+        on_host_key(HostKeyEvent(label, kind, line, new_fp, old_fp))
 
 
-def _parse_key_line(line: str):
+def _parse_key_line(line: str) -> paramiko.PKey:
     import paramiko
 
     parts = line.split()
@@ -306,7 +349,7 @@ def _parse_key_line(line: str):
         raise errors.InvalidInput(f"the pinned host key is unreadable: {line[:40]!r}") from e
 
 
-def _close_quietly(conn, gw: _Conn | None) -> None:
+def _close_quietly(conn: _FabricConnection, gw: _Conn | None) -> None:
     try:
         conn.close()
     except Exception:  # noqa: BLE001 - already failing; the first error is the one to report
@@ -318,7 +361,7 @@ def _close_quietly(conn, gw: _Conn | None) -> None:
             pass
 
 
-def _send_signal(chan, name: str) -> None:
+def _send_signal(chan: paramiko.Channel, name: str) -> None:
     """RFC 4254 §6.9 `signal` request (paramiko has no public call for it).
 
     OpenSSH's sshd delivers it with killpg() to the session's process group, so a
@@ -327,7 +370,8 @@ def _send_signal(chan, name: str) -> None:
     from paramiko.common import cMSG_CHANNEL_REQUEST
     from paramiko.message import Message
 
-    if chan.closed:
+    transport = chan.transport
+    if chan.closed or transport is None:
         return
     m = Message()
     m.add_byte(cMSG_CHANNEL_REQUEST)
@@ -336,7 +380,7 @@ def _send_signal(chan, name: str) -> None:
     m.add_boolean(False)
     m.add_string(name)
     try:
-        chan.transport._send_user_message(m)
+        transport._send_user_message(m)  # type: ignore[attr-defined]  # private paramiko call, absent from its stubs
     except Exception:  # noqa: BLE001 - the connection may already be gone
         pass
 
@@ -380,7 +424,7 @@ class _SudoPrompt:
     fails instead of waiting.
     """
 
-    def __init__(self, chan, password: Secret, marker: bytes):
+    def __init__(self, chan: paramiko.Channel, password: Secret, marker: bytes):
         self.chan = chan
         self.password = password
         self.marker = marker
@@ -425,7 +469,7 @@ class _SudoPrompt:
 class _Streams:
     """Reads one channel's stdout and stderr into captures and callbacks."""
 
-    def __init__(self, chan, out: BoundedCapture, err: BoundedCapture,
+    def __init__(self, chan: paramiko.Channel, out: BoundedCapture, err: BoundedCapture,
                  on_stdout: OutputCallback | None, on_stderr: OutputCallback | None):
         self.chan = chan
         self.out = out
@@ -508,7 +552,7 @@ class SSHHost:
         """Open the connection now (otherwise the first command does)."""
         self._transport()
 
-    def _transport(self):
+    def _transport(self) -> paramiko.Transport:
         with self._lock:
             if self._conn is not None and self._conn.transport is not None and self._conn.transport.is_active():
                 return self._conn.transport
@@ -516,7 +560,9 @@ class SSHHost:
                 self._conn.close()
                 self._conn = None
             self._conn = _connect(self.params, self.name)
-            return self._conn.transport
+            transport = self._conn.transport
+            assert transport is not None  # _connect returns an open connection
+            return transport
 
     def _drop(self) -> None:
         with self._lock:
@@ -546,7 +592,7 @@ class SSHHost:
     def close(self) -> None:
         self._drop()
 
-    def _open_channel(self):
+    def _open_channel(self) -> paramiko.Channel:
         import paramiko
 
         for attempt in (1, 2):
@@ -707,8 +753,11 @@ class SSHHost:
             pass
 
     def _kill_group(self, pgid: int, sig: str) -> None:
+        transport = self._conn.transport if self._conn is not None else None
+        if transport is None:  # the connection is gone, and the command with it
+            return
         try:
-            c = self._conn.transport.open_session(timeout=self.params.connect_timeout)  # type: ignore[union-attr]
+            c = transport.open_session(timeout=self.params.connect_timeout)
             c.exec_command(f"kill -s {sig} -- -{pgid} 2>/dev/null")
             c.shutdown_write()
             c.status_event.wait(self.params.connect_timeout)
@@ -717,7 +766,7 @@ class SSHHost:
             pass
 
     # -- files --------------------------------------------------------------
-    def _sftp(self):
+    def _sftp(self) -> paramiko.SFTPClient:
         self._transport()
         assert self._conn is not None
         return self._conn.conn.sftp()
@@ -747,7 +796,9 @@ class SSHHost:
                 sftp.chmod(tmp, mode)
             else:
                 try:
-                    sftp.chmod(tmp, sftp.stat(path).st_mode & 0o7777)
+                    current = sftp.stat(path).st_mode
+                    if current is not None:  # None: the server did not say; keep the new file's
+                        sftp.chmod(tmp, current & 0o7777)
                 except FileNotFoundError:
                     pass
             sftp.posix_rename(tmp, path)

@@ -8,7 +8,7 @@ Create Date: 2026-11-26 12:07:13.883419
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the column types below, imported by name for the type checker
 from alembic import op
 
 revision = '0001'
