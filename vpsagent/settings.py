@@ -58,6 +58,7 @@ class Settings:
     smtp_timeout: float = 10.0  # seconds for connecting and for each reply
     session_ttl: float = 30 * 86400.0  # how long a login lasts
     token: Secret | None = None  # VPSAGENT_TOKEN: an API token for CI and cron
+    support: dict[str, str] = field(default_factory=dict)  # [support] thresholds in the config file
 
 
 def _read_config(path: Path) -> dict[str, object]:
@@ -68,13 +69,22 @@ def _read_config(path: Path) -> dict[str, object]:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    unknown = sorted(set(data) - set(_FILE_KEYS))
+    unknown = sorted(set(data) - set(_FILE_KEYS) - {"support"})
     if unknown:
         raise ConfigError(
             f"{path}: unknown setting {unknown[0]!r}",
             hint="known: " + ", ".join(sorted(_FILE_KEYS)),
         )
     return data
+
+
+def _support_table(value: object) -> dict[str, str]:
+    """`[support]` in the config file: thresholds for `vpsagent support` (checked when used)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("config file: [support] must be a table of name = value")
+    return {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **flags: object) -> Settings:
@@ -145,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: object) -> Sett
         smtp_timeout=seconds(pick("smtp_timeout", "10s") or "10s", what="VPSAGENT_SMTP_TIMEOUT", maximum=600),
         session_ttl=seconds(pick("session_ttl", "30d") or "30d", what="VPSAGENT_SESSION_TTL"),
         token=secret_env("VPSAGENT_TOKEN"),
+        support=_support_table(file_values.get("support")),
     )
 
 

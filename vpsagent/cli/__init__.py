@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "tokens": "vpsagent.cli.auth:tokens",
     "users": "vpsagent.cli.auth:users",
     "auth": "vpsagent.cli.auth:auth_group",
+    "support": "vpsagent.cli.support:support",
 }
 
 

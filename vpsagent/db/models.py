@@ -18,7 +18,7 @@ from vpsagent.jsondata import JSONObject
 
 __all__ = ["ENCRYPTED_FIELDS", "utcnow"]  # re-exported: callers that already use the ORM
 
-_L = TypeVar("_L", bound=list[str] | list[JSONObject])
+_L = TypeVar("_L", bound=list[str] | list[JSONObject] | JSONObject)
 
 # Every `class ...(SQLModel, table=True)` line below carries `type: ignore[explicit-any]`:
 # mypy's dataclass_transform re-declares pydantic's BaseModel fields on each model, and
@@ -26,7 +26,7 @@ _L = TypeVar("_L", bound=list[str] | list[JSONObject])
 
 
 def _json(default: _L) -> _L:
-    """A JSON list column; each row gets its own copy of `default`."""
+    """A JSON column (a list or an object); each row gets its own copy of `default`."""
     field = Field(default_factory=lambda: default.copy(), sa_column=sa.Column(sa.JSON, nullable=False))
     return cast(_L, field)  # like sqlmodel.Field: the FieldInfo stands in for the value
 
@@ -229,6 +229,23 @@ class Deployment(SQLModel, table=True):  # type: ignore[explicit-any]  # pydanti
     log: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SupportReport(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """One `vpsagent support` run: what was collected (bounded, redacted) and what was found."""
+
+    __tablename__ = "support_reports"
+    id: int | None = Field(default=None, primary_key=True)
+    question: str = Field(default="", max_length=2000)
+    servers: list[str] = _json([])
+    since_s: int = 7200
+    collectors: JSONObject = _json({})  # server -> collector id -> {exit_code, bytes, truncated, output}
+    findings: list[JSONObject] = _json([])
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    os_user: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    duration_ms: int = 0
 
 
 class CommandHistory(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)

@@ -183,6 +183,22 @@ sessions = sa.Table(
     sa.Column('revoked_at', UTCDateTime(), nullable=True),
 )
 
+support_reports = sa.Table(
+    'support_reports',
+    metadata,
+    sa.Column('id', sa.Integer(), primary_key=True),
+    sa.Column('question', sa.String(2000), nullable=False),
+    sa.Column('servers', sa.JSON(), nullable=False),
+    sa.Column('since_s', sa.Integer(), nullable=False),
+    sa.Column('collectors', sa.JSON(), nullable=False),
+    sa.Column('findings', sa.JSON(), nullable=False),
+    sa.Column('conversation_id', sa.Integer(), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('os_user', sa.String(100), nullable=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+)
+
 test_runs = sa.Table(
     'test_runs',
     metadata,
@@ -257,6 +273,7 @@ TABLES: dict[str, CoreTable] = {
     'otp_codes': otp_codes,
     'servers': servers,
     'sessions': sessions,
+    'support_reports': support_reports,
     'test_runs': test_runs,
     'test_steps': test_steps,
     'users': users,

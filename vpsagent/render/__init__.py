@@ -8,18 +8,16 @@ stdout carries data only; progress, warnings and tool activity go to stderr. Wit
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from enum import Enum
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from vpsagent.errors import ExitCode, VpsAgentError
-from vpsagent.secret import Secret
+from vpsagent.jsondata import to_jsonable
+
+__all__ = ["Output", "envelope", "table", "key_values", "to_jsonable"]
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,28 +86,6 @@ class LazyConsole:
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> LazyConsole:
     return LazyConsole(file or (sys.stderr if stderr else sys.stdout))
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, paths, datetimes -> JSON types. A Secret becomes `***`."""
-    if isinstance(value, Secret):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not f.metadata.get("hidden")}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 def envelope(command: str, *, ok: bool, exit_code: int, data: Any = None,

@@ -83,6 +83,7 @@ class OpenConversation:
     dry_run: bool
     client: Any  # anthropic.Anthropic (imported lazily)
     titled: bool = True  # False until a chat's first line names it
+    owns_fleet: bool = True  # closed with the conversation (not when lent by the caller)
 
     @property
     def scope(self) -> dict[str, ServerRecord]:
@@ -93,7 +94,8 @@ class OpenConversation:
         return self.fleet.redactor
 
     def close(self) -> None:
-        self.fleet.close()
+        if self.owns_fleet:
+            self.fleet.close()
 
 
 # --------------------------------------------------------------------------- setup
@@ -162,7 +164,8 @@ def _check(request: AskRequest) -> None:
         raise errors.InvalidInput("--max-cost must be a positive amount in USD")
 
 
-def open_session(ctx: Context, request: AskRequest, *, client: Any = None) -> OpenConversation:
+def open_session(ctx: Context, request: AskRequest, *, client: Any = None,
+                 fleet: Fleet | None = None) -> OpenConversation:
     """Resolve the conversation, the servers, the policy and the client; create nothing remote."""
     from vpsagent.agent.client import make_client
     from vpsagent.agent.loop import repair_history
@@ -189,23 +192,31 @@ def open_session(ctx: Context, request: AskRequest, *, client: Any = None) -> Op
     policy = load_policy(ctx.settings.policy_file)
     if client is None:
         client = make_client(ctx.settings)
-    fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG")
+    owned = fleet is None  # a caller that already has the servers open (support) lends its fleet
+    if fleet is None:
+        fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG")
+        names = list(fleet.names)
+    else:
+        from vpsagent.services.fleet import select
+
+        names = select(fleet.records, selection)
     titled = True
     try:
         if conv_id is None:
             prompt = request.prompt.strip()
             titled = bool(prompt)  # a chat is named by its first line
             first = prompt.splitlines()[0] if prompt else f"({request.kind})"
-            conv_id = _new_conversation(engine, kind=request.kind, title=first, model=model, servers=fleet.names,
+            conv_id = _new_conversation(engine, kind=request.kind, title=first, model=model, servers=names,
                                         user_id=ctx.identity().user_id)
         else:
-            _touch(engine, conv_id, servers=fleet.names, model=model, status="open")
+            _touch(engine, conv_id, servers=names, model=model, status="open")
     except BaseException:
-        fleet.close()
+        if owned:
+            fleet.close()
         raise
-    return OpenConversation(ctx=ctx, conversation_id=conv_id, model=model, servers=list(fleet.names),
+    return OpenConversation(ctx=ctx, conversation_id=conv_id, model=model, servers=names,
                             history=history, next_seq=next_seq, fleet=fleet, policy=policy, mode=request.mode,
-                            dry_run=request.dry_run, client=client, titled=titled)
+                            dry_run=request.dry_run, client=client, titled=titled, owns_fleet=owned)
 
 
 def set_title(session: OpenConversation, title: str) -> None:
@@ -357,11 +368,12 @@ def ask(
     approve: Callable[[ToolCall], Any] | None = None,
     on_event: Callable[[AgentEvent], None] | None = None,
     client: Any = None,
+    fleet: Fleet | None = None,
 ) -> AskResult:
     """One-shot: open (or continue) a conversation, run one request, close the connections."""
     if not request.prompt.strip():
         raise errors.InvalidInput("the prompt is empty")
-    session = open_session(ctx, request, client=client)
+    session = open_session(ctx, request, client=client, fleet=fleet)
     try:
         return run_turn(
             session,
