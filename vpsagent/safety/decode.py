@@ -50,12 +50,17 @@ def output_of(an: Analyzer, node: Node | None, feed: Feed) -> Feed:
 
 
 def _sequence(an: Analyzer, node: Node) -> Feed:
+    """`(a; b)` writes a's output then b's: known when every part is, else unseen with the
+    parts that can be seen kept (`(crontab -l; echo '@reboot rm -rf /')`)."""
     out = b""
+    unseen: list[str] = []
     for child in node.named_children:
         got = output_of(an, child, NO_FEED)
         if got.kind != "data":
-            return Feed("unseen", source=short(text_of(node)))
+            unseen.append(got.source or got.path or short(text_of(child)))
         out += got.data
+    if unseen:
+        return Feed("unseen", data=out, source=", ".join(unseen))
     return Feed("data", out)
 
 
@@ -197,7 +202,7 @@ def _cat(args: list[str], feed: Feed) -> bytes | Feed | None:
         return feed if feed.kind != "none" else b""
     files = [a for a in args if not a.startswith("-") or a == "-"]
     if len(files) == 1 and len(args) == 1:
-        return b"" if files[0] == "/dev/null" else Feed("file", path=files[0])
+        return b"" if files[0] == "/dev/null" else Feed("file", path=files[0], piped=True)
     return None
 
 

@@ -9,7 +9,7 @@ from vpsagent.safety import paths
 from vpsagent.safety.analyze import Analyzer, Call, Delegate, Feed, Outcome
 from vpsagent.safety.model import CHANGE, DES, RO, UNKNOWN, Finding
 from vpsagent.safety.parse import Word
-from vpsagent.safety.table import Program, judge, scan
+from vpsagent.safety.table import Program, Scan, Wrap, judge, scan
 
 _VAR_DIR = re.compile(r"\$\{?[A-Za-z_]\w*\}?(/[^$`{}*?\[]*)?/([^/$`{}*?\[]+)")
 _BRACE_NAME = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
@@ -25,8 +25,16 @@ def dispatch(an: Analyzer, argv: list[Word], depth: int, text: str, chain: tuple
         return
     name = w0.value
     prog = posixpath.basename(name) if "/" in name else name
+    if w0.expanded or prog in an.aliases:
+        # `a=up; b=time; $a$b`, `{rm,-rf,/}`, an alias: judged as what runs, and never less than unknown
+        why = "is an alias" if prog in an.aliases else "is assembled from variables or braces"
+        an.add(vals, Finding(UNKNOWN, f"the program name {name} {why}"), text, chain)
     if prog in an.functions and not chain and "/" not in name:
         an.add(vals, Finding(RO, f"call of shell function {prog} (its body is judged where it is defined)"), text, (*chain, prog))
+        return
+    if "/" in name and an.resolve(name) in an.written:
+        # running a file this same command line wrote: judged by what was written
+        an.add(vals, _written_run(an, name, depth), text, (*chain, name))
         return
     if name.startswith(("/etc/init.d/", "/etc/rc.d/init.d/")):
         _program(an, "service", Word.plain("service"), [Word.plain(prog), *args], depth, text, chain, feed)
@@ -36,6 +44,15 @@ def dispatch(an: Analyzer, argv: list[Word], depth: int, text: str, chain: tuple
         an.add(vals, call.script(w0, name, "exec"), text, (*chain, name))
         return
     _program(an, prog, w0, args, depth, text, chain, feed)
+
+
+def _written_run(an: Analyzer, name: str, depth: int) -> Finding:
+    from vpsagent.safety.scripts import judge_code
+
+    content = an.written[an.resolve(name)]
+    if content is None:
+        return Finding(DES, f"{name} runs a file this command wrote from content that cannot be seen (a download?)")
+    return judge_code(an, content, "exec", f"{name} (written by this command)", depth)
 
 
 def _name_refused(w0: Word) -> Finding | None:
@@ -62,7 +79,7 @@ def _program(an: Analyzer, prog: str, w0: Word, args: list[Word], depth: int, te
         an.add(vals, unknown_program(prog, args), text, chain2)
         return
     call = Call(prog, w0, args, feed, an, depth, chain2)
-    outcome = _judge(call, spec)
+    outcome = asks_help(prog, args) or _judge(call, spec)
     if isinstance(outcome, Delegate):
         _delegate(an, call, outcome, text, chain2)
         return
@@ -107,11 +124,39 @@ def _track_cd(an: Analyzer, args: list[Word]) -> None:
     an.cwd = an.resolve(target.value) if (target.value.startswith("/") or an.cwd) else None
 
 
-def unknown_program(prog: str, args: list[Word]) -> Finding:
-    """A program the table does not know. `--help`/`--version` alone only print (getopt)."""
+_HELP = frozenset({"--help", "-help", "--usage"})
+_VERSION = frozenset({"--version", "-version"})
+
+
+def asks_help(prog: str, args: list[Word]) -> Finding | None:
+    """`PROG [SUBCOMMAND…] --help` and `PROG --version` only print (the getopt convention):
+    with nothing else on the line but subcommand words, whatever the program."""
     vals = [w.value for w in args]
-    if vals in (["--help"], ["--version"]):
-        return Finding(RO, f"{prog} {vals[0]} only prints")
+    if len(vals) == 1 and vals[0] in _VERSION:
+        return Finding(RO, f"{prog} {vals[0]} only prints its version")
+    if not any(v in _HELP for v in vals):
+        return None
+    if all(v in _HELP or (not v.startswith("-") and "/" not in v and not w.dynamic and "=" not in v)
+           for v, w in zip(vals, args, strict=True)):
+        return Finding(RO, f"{prog} {' '.join(vals)} only prints help")
+    return None
+
+
+# Verbs that, given to a program the gate does not know, ask it to delete: fail closed to destructive.
+_DELETE_VERBS = frozenset({"delete", "destroy", "purge", "wipe", "drop", "rm", "rb", "rmdir", "erase", "prune",
+                           "flushall", "del", "reset", "zap", "nuke"})
+
+
+def unknown_program(prog: str, args: list[Word]) -> Finding:
+    """A program the table does not know: unknown; asked to delete something, destructive;
+    its help and version only print."""
+    helped = asks_help(prog, args)
+    if helped is not None:
+        return helped
+    verbs = [w.value.lower() for w in args if not w.value.startswith("-")][:3]
+    hit = next((v for v in verbs if v in _DELETE_VERBS or v.split(":")[-1] in _DELETE_VERBS), None)
+    if hit is not None:
+        return Finding(DES, f"{prog} {hit}: a program the gate does not know, asked to delete")
     return Finding(UNKNOWN, f"{prog} is not a program the gate knows, so what it does is unknown")
 
 
@@ -122,27 +167,30 @@ def unwrap(call: Call, spec: Program) -> Outcome:
     s, rest = scan(call.args, rule.with_arg, rule.long_with_arg, stop_at_operand=True)
     if "--help" in s.flags or ("--version" in s.flags and not rest):
         return Finding(RO, f"{call.prog} only prints help or its version")
+    floor = _floor(call, rule, s)
     for opt in rule.code:
         code = s.value(opt)
         if code is not None:
-            return Delegate(code=code.value, origin=f"the {call.prog} {opt} command", floor=_floor(call, rule))
+            return Delegate(code=code.value, origin=f"the {call.prog} {opt} command", floor=floor)
     while rest and rest[0].value in rule.stop_at:
         rest = rest[1:]
     if len(rest) <= rule.skip:
-        return Finding(rule.alone, f"{call.prog} {rule.alone_why}")
+        alone = Finding(rule.alone, f"{call.prog} {rule.alone_why}")
+        return alone.worst(floor) if floor is not None else alone
     inner = rest[rule.skip:]
     if rule.join:
-        return Delegate(code=" ".join(w.value for w in inner), origin=f"the command {call.prog} runs", floor=_floor(call, rule))
-    return Delegate(argv=inner, floor=_floor(call, rule))
+        return Delegate(code=" ".join(w.value for w in inner), origin=f"the command {call.prog} runs", floor=floor)
+    return Delegate(argv=inner, floor=floor)
 
 
-def _floor(call: Call, rule: object) -> Finding | None:
-    from vpsagent.safety.table import Wrap
-
-    assert isinstance(rule, Wrap)
-    if rule.floor is RO:
-        return None
-    return Finding(rule.floor, f"{call.prog} {rule.floor_why}".strip())
+def _floor(call: Call, rule: Wrap, s: Scan) -> Finding | None:
+    """The wrapper's own effect: what it schedules, and the files its options write."""
+    out = Finding(rule.floor, f"{call.prog} {rule.floor_why}".strip()) if rule.floor is not RO else None
+    for opt in rule.writes:
+        for target in s.values.get(opt, []):
+            found = call.write(target, f"{call.prog} {opt}")
+            out = found if out is None else out.worst(found)
+    return out if out is not None and out.risk > RO else None
 
 
 __all__ = ["dispatch", "unknown_program", "unwrap", "CHANGE", "UNKNOWN"]

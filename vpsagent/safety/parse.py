@@ -63,6 +63,7 @@ class Word:
     computed: bool = False  # holds a command substitution
     glob: bool = False  # an unquoted *, ? or [...] that the shell expands
     many: bool = False  # stands for many values (xargs input, find's {})
+    expanded: bool = False  # a variable in it was replaced by its known value
     subs: tuple[Node, ...] = field(default=(), compare=False)  # $(…), `…`, <(…), >( …) inside
     procsub: Node | None = field(default=None, compare=False)  # the word IS <(…): a path to its output
 
@@ -72,7 +73,7 @@ class Word:
 
     def with_value(self, value: str) -> Word:
         return Word(value, self.dynamic, value if not self.dynamic else self.prefix, self.quoted,
-                    self.computed, self.glob, self.many, self.subs, self.procsub)
+                    self.computed, self.glob, self.many, self.expanded, self.subs, self.procsub)
 
     @property
     def is_option(self) -> bool:
@@ -90,6 +91,7 @@ class _Acc:
     quoted: bool = False
     computed: bool = False
     glob: bool = False
+    expanded: bool = False
     subs: list[Node] = field(default_factory=list)
 
     def static(self, s: str) -> None:
@@ -109,7 +111,7 @@ def word(node: Node, resolve: Resolver | None = None) -> Word:
     value = "".join(acc.parts)
     procsub = node if node.type == "process_substitution" else None
     return Word(value, acc.dynamic, "".join(acc.prefix) if acc.dynamic else value, acc.quoted,
-                acc.computed, acc.glob, False, tuple(acc.subs), procsub)
+                acc.computed, acc.glob, False, acc.expanded, tuple(acc.subs), procsub)
 
 
 def _read(node: Node, acc: _Acc, resolve: Resolver | None) -> None:
@@ -125,8 +127,9 @@ def _read(node: Node, acc: _Acc, resolve: Resolver | None) -> None:
         return
     # expansions, arithmetic, brace sequences and anything new: known only at run time,
     # but substitutions inside still run
-    acc.subs.extend(n for n in descendants(node) if n.type in SUBSTITUTIONS)
-    acc.computed = acc.computed or any(n.type in SUBSTITUTIONS for n in descendants(node))
+    found = [n for n in descendants(node) if n.type in SUBSTITUTIONS]
+    acc.subs.extend(found)
+    acc.computed = acc.computed or bool(found)
     acc.runtime(text_of(node))
 
 
@@ -176,6 +179,7 @@ def _read_simple_expansion(node: Node, acc: _Acc, resolve: Resolver | None) -> N
     known = resolve(name) if resolve is not None and name else None
     if known is not None:
         acc.static(known)
+        acc.expanded = True
         return
     acc.subs.extend(n for n in descendants(node) if n.type in SUBSTITUTIONS)
     acc.runtime(raw)
@@ -202,9 +206,12 @@ _READERS: dict[str, Callable[[Node, _Acc, Resolver | None], None]] = {
 def words(node: Node, resolve: Resolver | None = None) -> list[Word]:
     """One node as the words bash makes of it: brace expansion (`{rm,-rf,/}`) splits it."""
     w = word(node, resolve)
+    if w.expanded and not w.quoted and not w.dynamic and re.search(r"\s", w.value.strip()):
+        # an unquoted variable is split into words: `c='rm -rf'; $c /srv` runs `rm -rf /srv`
+        return [Word(v, prefix=v, expanded=True) for v in w.value.split()]
     if w.quoted or w.dynamic or not _BRACE.search(w.value):
         return [w]
-    return [Word(v, prefix=v, glob=w.glob) for v in expand_braces(w.value)]
+    return [Word(v, prefix=v, glob=w.glob, expanded=True) for v in expand_braces(w.value)]
 
 
 def expand_braces(text: str, limit: int = 64) -> list[str]:

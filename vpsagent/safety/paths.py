@@ -228,6 +228,24 @@ def is_database_file(path: str) -> bool:
     return bool(_DATABASE.search(norm(path)))
 
 
+# The configuration that decides who can log in: replacing or deleting it can lock everyone out.
+_ACCESS = re.compile(r"^/etc/ssh/sshd_config$|^/etc/ssh/sshd_config\.d/.+|^/etc/ssh/ssh_host_\w+_key(\.pub)?$")
+_LOCKOUT = re.compile(
+    r"^\s*(DenyUsers|DenyGroups|AllowUsers|AllowGroups|AuthenticationMethods|ForceCommand|AuthorizedKeysFile|"
+    r"ChrootDirectory)\b|^\s*PubkeyAuthentication\s+no\b|^\s*UsePAM\s+no\b.*|^\s*MaxStartups\s+0\b"
+    r"|^\s*ListenAddress\s+127\.", re.I | re.M)
+
+
+def is_access_config(path: str) -> bool:
+    return bool(_ACCESS.search(norm(path)))
+
+
+def lockout_directive(text: str) -> str | None:
+    """The sshd_config line in `text` that can lock people out (DenyUsers, PubkeyAuthentication no…)."""
+    m = _LOCKOUT.search(text)
+    return m.group(0).strip() if m is not None else None
+
+
 # Standard program directories: `/usr/bin/rm` is rm, not a script of the user's.
 _BIN_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin",
                        "/usr/libexec", "/snap/bin"})

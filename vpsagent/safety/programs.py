@@ -27,6 +27,7 @@ from vpsagent.safety.special import (
     interpreters,
     misc,
     network,
+    remote,
     packages,
     sed,
     services,
@@ -83,7 +84,7 @@ dpkg-architecture lsb-release lscgroup cgget numastat turbostat pmap pwdx prtsta
 fgconsole getpcaps ss
 """), Program(RO))
 _add(words("""
-cat tac head tail less more most nl cut tr paste join comm diff diff3 sdiff cmp column fold fmt expand unexpand rev od
+cat tac head tail nl cut tr paste join comm diff diff3 sdiff cmp column fold fmt expand unexpand rev od
 hexdump strings md5sum sha1sum sha224sum sha256sum sha384sum sha512sum b2sum cksum sum base32 base64 grep egrep fgrep
 ag ack zgrep zegrep zfgrep zcat bzcat xzcat zstdcat lzcat zless zmore bzgrep xzgrep zdiff zcmp bat batcat colordiff
 diffstat jq xmllint yamllint look view lz4cat bzless xzless zstdless
@@ -102,8 +103,8 @@ PROGRAMS["tcpdump"] = Program(RO, with_arg="iwrcCGWzZsEFMQTyBjJ", long_with_arg=
                               writes=opts("-w"), runs=opts("-z"))
 PROGRAMS["tshark"] = Program(RO, with_arg="iwrcfYyaob", writes=opts("-w"))
 PROGRAMS["sar"] = Program(RO, with_arg="ofPIne", writes=opts("-o"))
-PROGRAMS["nmap"] = Program(RO, long_with_arg=opts("--script", "-oN", "-oX", "-oG", "-oA", "-oS", "-iL", "--datadir"),
-                           options={"--script": UNKNOWN, "-sC": UNKNOWN, "-A": UNKNOWN})
+PROGRAMS["nmap"] = Program(RO, handler=_h(misc.nmap))
+_add(["less", "more", "most"], Program(RO, reads_content=True, handler=_h(misc.less)))
 PROGRAMS["ethtool"] = Program(RO, options={o: CHANGE for o in ("-s", "--change", "-K", "--features", "-G",
                                                                "--set-ring", "-A", "--pause", "-C", "--coalesce",
                                                                "-L", "--set-channels", "-E", "-f", "--flash", "-r",
@@ -113,7 +114,7 @@ PROGRAMS["hwclock"] = Program(RO, options={o: CHANGE for o in ("-w", "--systohc"
                                                                "--adjust", "-a", "--systz")})
 PROGRAMS["nvidia-smi"] = Program(RO, options={o: CHANGE for o in ("-r", "--gpu-reset", "-pm", "-pl", "-e", "-c",
                                                                   "-ac", "-rac", "-lgc", "-rgc")})
-PROGRAMS["needrestart"] = Program(RO, with_arg="rlc", options={"-r": CHANGE})
+PROGRAMS["needrestart"] = Program(RO, handler=_h(misc.needrestart))
 PROGRAMS["ss"] = Program(RO, options={"-K": CHANGE, "--kill": CHANGE})
 PROGRAMS["lsof"] = Program(RO)
 PROGRAMS["busctl"] = Program(RO, subcommands=subs(read=words("list status monitor capture tree introspect get-property help"),
@@ -131,7 +132,7 @@ PROGRAMS["openssl"] = Program(RO, handler=_h(misc.openssl))
 PROGRAMS["yq"] = Program(RO, reads_content=True, handler=_h(misc.yq))
 PROGRAMS["conntrack"] = Program(RO, handler=_h(misc.conntrack))
 _add(["nc", "ncat", "netcat"], Program(CHANGE, handler=_h(misc.nc)))
-PROGRAMS["socat"] = Program(UNKNOWN, why="connects streams (it can run programs)")
+PROGRAMS["socat"] = Program(UNKNOWN, handler=_h(remote.socat), runs_code=True)
 PROGRAMS["telnet"] = Program(UNKNOWN, why="opens an interactive connection")
 PROGRAMS["chronyc"] = Program(RO, subcommands=subs(
     read=words("tracking sources sourcestats activity ntpdata clients serverstats rtcdata smoothing waitsync "
@@ -191,8 +192,10 @@ _add(words("mkdir touch mktemp mkfifo mknod split csplit updatedb ldconfig depmo
            "mandb install-info fc-cache dracut grub-mkconfig grub2-mkconfig restorecon chcon "
            "setsebool semanage pg_ctlcluster pg_createcluster pg_upgradecluster pg_ctl"),
      Program(CHANGE, why="changes the server"))
-_add(words("useradd adduser groupadd addgroup gpasswd chpasswd newusers chfn vipw vigr pwconv grpconv"),
-     Program(CHANGE, why="changes accounts"))
+_add(words("useradd adduser groupadd addgroup newusers chfn pwconv grpconv"), Program(CHANGE, why="changes accounts"))
+_add(["vipw", "vigr"], Program(UNKNOWN, why="opens an interactive editor on the account files"))
+PROGRAMS["gpasswd"] = Program(CHANGE, handler=_h(accounts.gpasswd))
+PROGRAMS["chpasswd"] = Program(CHANGE, handler=_h(accounts.chpasswd))
 PROGRAMS["add-apt-repository"] = Program(CHANGE, why="adds a package repository")
 PROGRAMS["apt-key"] = Program(CHANGE, subcommands=subs(read=words("list finger fingerprint export exportall"),
                                                        change=words("add adv update net-update del")))
@@ -277,14 +280,36 @@ _add(["rustc", "gcc", "g++", "cc", "c++", "clang", "clang++", "tsc", "javac"],
      Program(CHANGE, why="compiles files", version=opts("--version", "-v", "-V", "-version")))
 PROGRAMS["make"] = Program(UNKNOWN, handler=_h(misc.make), runs_code=True)
 _add(["npx", "pnpx", "bunx"], Program(UNKNOWN, why="downloads and runs a package"))
-PROGRAMS["ansible-playbook"] = Program(UNKNOWN, dry_run=opts("--check", "-C", "--syntax-check", "--list-tasks",
-                                                             "--list-hosts"))
-PROGRAMS["ansible"] = Program(UNKNOWN, why="runs modules on hosts")
-PROGRAMS["terraform"] = Program(UNKNOWN, subcommands=subs(read=words("plan show output validate version providers "
-                                                                     "graph"),
-                                                          change=words("init apply import refresh fmt taint untaint "
-                                                                       "workspace get login"),
-                                                          destroy=words("destroy")))
+# ansible's --check still runs tasks marked check_mode: no; listing and syntax checks do not run
+PROGRAMS["ansible-playbook"] = Program(UNKNOWN, dry_run=opts("--syntax-check", "--list-tasks", "--list-hosts",
+                                                             "--list-tags"))
+PROGRAMS["ansible"] = Program(UNKNOWN, handler=_h(remote.ansible), runs_code=True)
+PROGRAMS["salt"] = Program(UNKNOWN, handler=_h(remote.salt), runs_code=True)
+_add(["pssh", "parallel-ssh", "pdsh", "clush"], Program(UNKNOWN, handler=_h(remote.pssh), wraps=Wrap()))
+PROGRAMS["gh"] = Program(CHANGE, handler=_h(remote.gh))
+PROGRAMS["kubeadm"] = Program(UNKNOWN, subcommands=subs(read=words("version token-list"),
+                                                       change=words("init join upgrade certs token kubeconfig"),
+                                                       destroy=words("reset"),
+                                                       config=Program(RO, subcommands=subs(read=words("view print images")),
+                                                                      other=CHANGE)))
+_add(["ldapsearch", "ldapwhoami", "ldapcompare", "slapcat"], Program(RO))
+_add(["ldapmodify", "ldapadd", "ldappasswd", "ldapmodrdn", "slapadd"], Program(CHANGE, why="changes the directory"))
+PROGRAMS["ldapdelete"] = Program(DES, why="deletes directory entries")
+PROGRAMS["mc"] = Program(CHANGE, handler=_h(misc.service_tool(frozenset(words("ls cat stat du tree find diff head "
+                                                                               "version admin-info ping ready")),
+                                                               frozenset(words("rm rb")), "objects")))
+PROGRAMS["ansible-inventory"] = Program(RO)
+PROGRAMS["ansible-galaxy"] = Program(CHANGE, subcommands=subs(read=words("list info search")), other=CHANGE)
+PROGRAMS["terraform"] = Program(UNKNOWN, subcommands=subs(
+    read=words("plan show output validate version providers graph"),
+    change=words("init import refresh fmt taint untaint get login logout"),
+    unknown=words("apply console"),
+    destroy=words("destroy"),
+    state=Program(UNKNOWN, subcommands=subs(read=words("list show pull"), change=words("mv replace-provider push"),
+                                            destroy=words("rm"))),
+    workspace=Program(UNKNOWN, subcommands=subs(read=words("list show"), change=words("new select"),
+                                                destroy=words("delete")))))
+_add(["tofu", "terragrunt"], PROGRAMS["terraform"])
 
 # services, processes, power
 PROGRAMS["systemctl"] = Program(why="changes a service", handler=_h(services.systemctl),
@@ -351,8 +376,10 @@ _DNF_READ = words("list info search repolist check-update provides whatprovides 
 _add(["dnf", "yum", "microdnf", "tdnf"], Program(why="changes installed packages", handler=_h(packages.yum), default=RO,
     subcommands=subs(read=_DNF_READ, change=words("install update upgrade downgrade reinstall makecache clean "
                                                   "groupinstall group module distro-sync swap mark config-manager "
-                                                  "remove erase autoremove history"),
-                     ), other=UNKNOWN, dry_run=opts("--assumeno"),
+                                                  "remove erase autoremove"),
+                     history=Program(RO, subcommands=subs(read=words("list info summary userinstalled package-list"),
+                                                          change=words("undo redo rollback")), other=UNKNOWN)),
+    other=UNKNOWN, dry_run=opts("--assumeno"),
     with_arg="cdeRx", long_with_arg=opts("--config", "--exclude", "--setopt", "--releasever", "--enablerepo",
                                          "--disablerepo", "--repo")))
 PROGRAMS["zypper"] = Program(handler=_h(packages.yum), default=RO, subcommands=subs(
@@ -426,7 +453,7 @@ _add(["docker", "podman", "nerdctl"], Program(why="changes containers or images"
         compose=Program(default=RO, subcommands=subs(
             read=words("ps logs config images top ls version port events"),
             change=words("up down pull restart stop start build create push rm kill pause unpause scale run exec "
-                         "cp watch")), other=UNKNOWN, with_arg="fp",
+                         "cp watch")), other=UNKNOWN, with_arg="fp", dry_run=opts("--dry-run"),
             long_with_arg=opts("--file", "--project-name", "--env-file", "--profile", "--project-directory")),
         container=_CONTAINER_GROUP, image=_DOCKER_GROUP, network=_DOCKER_GROUP, builder=_DOCKER_GROUP,
         context=_DOCKER_GROUP, node=_DOCKER_GROUP, service=_DOCKER_GROUP, stack=_DOCKER_GROUP, secret=_DOCKER_GROUP,
@@ -455,7 +482,7 @@ PROGRAMS["kubectl"] = Program(why="changes the cluster", handler=_h(containers.k
                                                          "delete-cluster delete-user")))),
     other=UNKNOWN)
 PROGRAMS["k3s"] = Program(UNKNOWN, subcommands=subs(kubectl=PROGRAMS["kubectl"]))
-PROGRAMS["helm"] = Program(RO, subcommands=subs(
+PROGRAMS["helm"] = Program(RO, runs=opts("--post-renderer"), long_with_arg=opts("--post-renderer"), subcommands=subs(
     read=words("list ls status get history show search version env template lint verify"),
     change=words("install upgrade rollback pull push package dependency plugin registry create test"),
     destroy=words("uninstall delete del un"),
@@ -528,7 +555,9 @@ PROGRAMS["pam-auth-update"] = Program(CHANGE, why="changes authentication")
 
 # web, mail, misc servers
 _add(["nginx", "openresty"], Program(CHANGE, handler=_h(misc.nginx)))
-_add(["apachectl", "apache2ctl", "httpd", "apache2"], Program(CHANGE, handler=_h(misc.apachectl)))
+_add(["apachectl", "apache2ctl"], Program(CHANGE, handler=_h(misc.apachectl)))
+_add(["httpd", "apache2"], Program(UNKNOWN, handler=_h(misc.check_flags(opts("-t", "-v", "-V", "-S", "-M", "-l", "-L"),
+                                                                        "starts a web server", UNKNOWN))))
 PROGRAMS["sshd"] = Program(CHANGE, handler=_h(misc.sshd))
 PROGRAMS["haproxy"] = Program(CHANGE, handler=_h(misc.check_flags(opts("-c", "-v", "-vv", "-V"), "starts a proxy")))
 PROGRAMS["named"] = Program(CHANGE, handler=_h(misc.check_flags(opts("-v", "-V"), "starts a DNS server")))
@@ -548,8 +577,7 @@ PROGRAMS["doveadm"] = Program(UNKNOWN, subcommands=subs(read=words("who search f
                                                         destroy=words("expunge purge")))
 PROGRAMS["ssh-keygen"] = Program(CHANGE, handler=_h(misc.ssh_keygen))
 _add(["ssh-copy-id"], Program(CHANGE, why="adds a key to a remote authorized_keys"))
-_add(["scp", "sftp"], Program(CHANGE, why="copies files", with_arg="cFiJlPoSDB", runs=opts("-S"),
-                              long_with_arg=frozenset()))
+_add(["scp", "sftp"], Program(CHANGE, handler=_h(wrappers.scp), runs_code=True))
 PROGRAMS["modprobe"] = Program(CHANGE, handler=_h(misc.modprobe))
 _add(["insmod", "rmmod"], Program(CHANGE, why="loads or unloads kernel modules"))
 PROGRAMS["aws"] = Program(CHANGE, handler=_h(misc.aws))
@@ -609,6 +637,70 @@ PROGRAMS["rclone"] = Program(CHANGE, handler=_h(_SERVICE(frozenset(words("ls lsd
 PROGRAMS["gsutil"] = Program(CHANGE, handler=_h(_SERVICE(frozenset(words("ls du cat stat version help")),
                                                          frozenset(words("rm rb")), "objects")))
 
+# ---------------------------------------------------------------- more tools that only read unless told otherwise
+
+_add(words("modinfo lsinitramfs"), Program(RO))
+PROGRAMS["pam_tally2"] = Program(RO, options={"-r": CHANGE, "--reset": CHANGE})
+PROGRAMS["faillog"] = Program(RO, options={"-r": CHANGE, "--reset": CHANGE, "-l": CHANGE, "-m": CHANGE})
+PROGRAMS["auditctl"] = Program(CHANGE, why="changes audit rules", options={}, dry_run=opts("-l", "-s"))
+PROGRAMS["aureport"] = Program(RO)
+_add(["unattended-upgrade", "unattended-upgrades"], Program(CHANGE, why="installs updates", dry_run=opts("--dry-run")))
+PROGRAMS["promtool"] = Program(RO, subcommands=subs(read=words("check query test debug"),
+                                                    change=words("tsdb push")), other=UNKNOWN)
+PROGRAMS["varnishadm"] = Program(RO, subcommands=subs(
+    read=words("status ping banner backend.list vcl.list param.show storage.list panic.show help"),
+    change=words("start stop vcl.load vcl.use vcl.discard param.set backend.set_health panic.clear"),
+    destroy=words("ban")), other=UNKNOWN)
+PROGRAMS["pvesm"] = Program(RO, subcommands=subs(read=words("status list path scan help"),
+                                                 change=words("add set alloc"), destroy=words("free remove")),
+                            other=UNKNOWN)
+_add(["pvecm", "pveversion", "pvesh-get", "pvenode"], Program(RO))
+PROGRAMS["ctr"] = Program(UNKNOWN, with_arg="na", long_with_arg=opts("--namespace", "--address"), subcommands=subs(
+    read=words("version info plugins"),
+    containers=Program(UNKNOWN, subcommands=subs(read=words("list ls info"), change=words("create label"),
+                                                 destroy=words("delete del rm"))),
+    images=Program(UNKNOWN, subcommands=subs(read=words("list ls check"), change=words("pull push import tag export"),
+                                             destroy=words("delete del rm remove"))),
+    tasks=Program(UNKNOWN, subcommands=subs(read=words("list ls ps metrics"), change=words("start kill pause resume"),
+                                            destroy=words("delete del rm"), unknown=words("exec"))),
+    namespaces=Program(UNKNOWN, subcommands=subs(read=words("list ls"), change=words("create label"),
+                                                 destroy=words("remove rm")))))
+PROGRAMS["mysqlcheck"] = Program(RO, options={o: CHANGE for o in ("-r", "--repair", "-o", "--optimize", "-a",
+                                                                  "--analyze", "--auto-repair")})
+PROGRAMS["svn"] = Program(UNKNOWN, subcommands=subs(
+    read=words("status st log info diff di cat list ls blame annotate proplist propget help --version"),
+    change=words("update up checkout co commit ci add mkdir move mv copy cp switch sw merge resolve cleanup "
+                 "propset export import lock unlock relocate upgrade"),
+    destroy=words("revert delete del remove rm")), other=UNKNOWN)
+PROGRAMS["multipath"] = Program(RO, options={"-F": DES, "-f": DES, "-r": CHANGE, "-w": CHANGE, "-W": CHANGE})
+PROGRAMS["iscsiadm"] = Program(RO, options={"--login": CHANGE, "-l": CHANGE, "--logout": DES, "-u": DES,
+                                            "-o": CHANGE, "--op": CHANGE})
+PROGRAMS["keytool"] = Program(UNKNOWN, handler=_h(misc.keytool))
+PROGRAMS["gpg"] = Program(UNKNOWN, options={o: RO for o in ()}, dry_run=opts(
+    "--list-keys", "-k", "--list-public-keys", "--fingerprint", "--list-sigs", "--check-sigs", "--verify",
+    "--list-packets", "--show-keys", "--version"))
+PROGRAMS["gpg2"] = PROGRAMS["gpg"]
+PROGRAMS["ssh-add"] = Program(CHANGE, why="changes the agent's keys", dry_run=opts("-l", "-L", "-T"),
+                              options={"-D": CHANGE, "-d": CHANGE})
+PROGRAMS["rndc"] = Program(CHANGE, why="controls the DNS server", subcommands=subs(
+    read=words("status recursing tsig-list zonestatus secroots"),
+    change=words("reload reconfig flush flushname flushtree freeze thaw notify refresh retransfer sync "
+                 "querylog trace notrace dumpdb addzone modzone stop halt"),
+    destroy=words("delzone")), other=UNKNOWN)
+_add(["growpart", "xfs_growfs"], Program(CHANGE, why="grows a partition or filesystem", dry_run=opts("-N", "--dry-run", "-n")))
+PROGRAMS["logger"] = Program(CHANGE, why="writes a line to the system log")
+PROGRAMS["setcap"] = Program(CHANGE, why="changes file capabilities", options={"-r": CHANGE})
+_add(["renice"], Program(CHANGE, why="changes process priorities"))
+PROGRAMS["tc"] = Program(CHANGE, why="changes traffic control", subcommands=subs(
+    qdisc=Program(CHANGE, subcommands=subs(read=words("show list ls"), change=words("add change replace link"),
+                                           destroy=words("del delete"))),
+    class_=Program(CHANGE, subcommands=subs(read=words("show list ls"))),
+    filter=Program(CHANGE, subcommands=subs(read=words("show list ls"))),
+    read=words("-s -d monitor")), other=UNKNOWN)
+_add(["php-fpm"] + [f"php-fpm{v}" for v in ("7.4", "8.0", "8.1", "8.2", "8.3", "8.4", "7", "8")],
+     Program(CHANGE, handler=_h(misc.check_flags(opts("-t", "--test", "-v", "--version", "-i", "--info", "-m",
+                                                      "--modules", "-tt"), "starts PHP-FPM"))))
+
 # ---------------------------------------------------------------- archives and copies
 
 PROGRAMS["tar"] = Program(CHANGE, handler=_h(archives.tar), runs_code=True)
@@ -637,8 +729,10 @@ PROGRAMS["run0"] = Program(RO, wraps=Wrap(with_arg="uDg", long_with_arg=opts("--
                                           alone=UNKNOWN, alone_why="opens a root shell"))
 _add(["gosu", "su-exec", "setuidgid", "s6-setuidgid", "faketime"], Program(RO, wraps=Wrap(skip=1)))
 PROGRAMS["chpst"] = Program(RO, wraps=Wrap(with_arg="uUbeglLmdofcprn"))
-PROGRAMS["strace"] = Program(RO, wraps=Wrap(with_arg="eoOpPsSuUXbEIa", alone_why="attaches to a process"))
-PROGRAMS["ltrace"] = Program(RO, wraps=Wrap(with_arg="eoOpPsSuUXbEIan", alone_why="attaches to a process"))
+PROGRAMS["strace"] = Program(RO, wraps=Wrap(with_arg="eoOpPsSuUXbEIa", alone_why="attaches to a process",
+                                            writes=opts("-o")))
+PROGRAMS["ltrace"] = Program(RO, wraps=Wrap(with_arg="eoOpPsSuUXbEIan", alone_why="attaches to a process",
+                                            writes=opts("-o")))
 PROGRAMS["perf"] = Program(RO, subcommands=subs(read=words("list report annotate top stat-show"),
                                                 record=Program(RO, wraps=Wrap(with_arg="oepcFCG")),
                                                 stat=Program(RO, wraps=Wrap(with_arg="oepcGrIC")),

@@ -94,6 +94,11 @@ def judge_script_file(an: Analyzer, path: Word, origin: str, language: str, dept
     if path.dynamic:
         return Finding(UNKNOWN, f"{origin} runs a script whose name is only known at run time")
     where = path.value if path.value.startswith(("~", "$")) else an.resolve(path.value)
+    if where in an.written:
+        content = an.written[where]
+        if content is None:
+            return Finding(DES, f"{origin} runs {path.value}, written by this command from content that cannot be seen")
+        return judge_code(an, content, language, f"{origin} (written by this command)", depth)
     if an.scripts is None:
         return Finding(UNKNOWN, f"{origin} runs the script {path.value}, whose content the gate has not seen")
     if where in an.seen_scripts:
@@ -111,8 +116,12 @@ def judge_script_file(an: Analyzer, path: Word, origin: str, language: str, dept
 def judge_feed(an: Analyzer, feed: Feed, origin: str, language: str, depth: int) -> Finding:
     """Code a program reads on stdin: judged when it can be seen, destructive when it cannot."""
     if feed.kind == "data":
-        return judge_code(an, feed.data, language, origin, depth)
+        piped = Finding(UNKNOWN, f"{origin} runs code piped into it")
+        return piped.worst(judge_code(an, feed.data, language, origin, depth))
     if feed.kind == "file":
+        if feed.piped and (an.scripts is None or an.scripts.content_of(an.resolve(feed.path)) is None):
+            # `cat F | sh`: code from a pipe that cannot be seen
+            return Finding(DES, f"{origin} runs {feed.path}, piped in without the gate seeing it")
         return judge_script_file(an, Word.plain(feed.path), origin, language, depth)
     if feed.kind == "unseen":
         return Finding(DES, f"{origin} runs code piped from `{feed.source or 'another command'}`, which cannot be seen")

@@ -47,6 +47,7 @@ class Wrap:
     floor: Risk = RO  # the wrapper's own effect (at: schedules; docker run: a container)
     floor_why: str = ""
     stop_at: frozenset[str] = frozenset()  # words that end the wrapper's options without being the command
+    writes: frozenset[str] = frozenset()  # options whose value is a file written (strace -o)
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,23 @@ def judge_write(target: Word, what: str, content: bytes | None, *, append: bool 
     kind = paths.persistence_kind(path)
     if kind is not None:
         return _persistence(value, kind, content, what, an, depth)
+    if paths.is_access_config(path):
+        return _access(value, what, content, append)
     if not append and content == b"" and not paths.is_scratch(path):
         return Finding(DES, f"{what} {value} empties the file (its data is lost)")
-    if not append and content and paths.is_database_file(path) and not paths.is_scratch(path):
-        return Finding(DES, f"{what} {value} overwrites a data file")
+    if not append and paths.is_database_file(path) and not paths.is_scratch(path):
+        return Finding(DES, f"{what} {value} overwrites a database file")
     return Finding(CHANGE, f"{what} {value} writes a file")
+
+
+def _access(value: str, what: str, content: bytes | None, append: bool) -> Finding:
+    """sshd's configuration: replacing it, or adding a line that shuts people out, is a lock-out."""
+    if not append:
+        return Finding(DES, f"{what} {value} replaces the SSH server's configuration (a lock-out if it is wrong)")
+    line = paths.lockout_directive(content.decode("utf-8", "replace")) if content is not None else None
+    if content is None or line is not None:
+        return Finding(DES, f"{what} {value} adds `{line or 'unseen lines'}` to the SSH server's configuration (a lock-out)")
+    return Finding(CHANGE, f"{what} {value} changes the SSH server's configuration")
 
 
 def _persistence(value: str, kind: str, content: bytes | None, what: str, an: Analyzer | None, depth: int) -> Finding:

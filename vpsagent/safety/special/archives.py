@@ -30,6 +30,8 @@ def tar(call: Call, spec: Program) -> Outcome:
     out = _tar_runs(call, vals)
     if "--remove-files" in longs:
         return out.worst(Finding(DES, "tar --remove-files deletes the files it archives"))
+    if "O" in letters or "--to-stdout" in longs:
+        return out.worst(Finding(RO, "tar -xO only prints to stdout"))
     if "t" in letters or "--list" in longs or "--diff" in longs or "--compare" in longs or \
             ("d" in letters and "c" not in letters and "x" not in letters):
         return out.worst(Finding(RO, "tar -t only lists"))

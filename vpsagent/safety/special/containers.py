@@ -76,6 +76,8 @@ def _run(call: Call, rest: list[Word]) -> Outcome:
     if not command:
         if risky:
             return Finding(UNKNOWN, f"{call.prog} run gives an image's own command access to the host")
+        if not s.has("-d", "--detach"):
+            return Finding(UNKNOWN, f"{call.prog} run runs an image's own command in the foreground (a job the gate cannot see)")
         return floor
     return Delegate(argv=command, floor=floor)
 
@@ -90,7 +92,7 @@ def _compose_exec(call: Call, rest: list[Word]) -> Outcome:
     return Delegate(argv=inner[1:], floor=floor)
 
 
-_KUBE_ARGS = ("nclosfL", opts("--namespace", "--context", "--selector", "--output", "--kubeconfig", "--cluster", "--user",
+_KUBE_ARGS = ("nclosfLk", opts("--kustomize", "--namespace", "--context", "--selector", "--output", "--kubeconfig", "--cluster", "--user",
                               "--container", "--since", "--tail", "--filename", "--server", "--token", "--field-selector",
                               "--timeout", "--as", "--request-timeout", "--template", "--sort-by", "--grace-period"))
 _KUBE_DESTROY = frozenset({"namespace", "namespaces", "ns", "pv", "pvc", "persistentvolume", "persistentvolumes",
@@ -110,7 +112,11 @@ def kubectl(call: Call, spec: Program) -> Outcome:
         or "--dry-run" in flags
     if dry and words[:1] != ["exec"]:
         return Finding(RO, "kubectl --dry-run changes nothing")
+    if words[:1] == ["debug"]:
+        return Finding(UNKNOWN, "kubectl debug opens a shell in a pod or on a node")
     if words[:1] == ["delete"]:
+        if sub_scan.value("-f", "--filename", "-k", "--kustomize") is not None or any(w.many for w in sub_scan.operands):
+            return Finding(DES, "kubectl delete of everything a manifest or an input list names deletes data")
         objs = [w.value.split("/")[0].lower() for w in sub_scan.operands[1:]]
         if "--all" in flags or "--all-namespaces" in flags or "-A" in flags or any(o in _KUBE_DESTROY or o.split(",")[0] in _KUBE_DESTROY for o in objs):
             return Finding(DES, "kubectl delete of namespaces, volumes, workloads, nodes or --all deletes data")

@@ -15,6 +15,8 @@ def mkfs(call: Call, spec: Program) -> Outcome:
     s, _ = scan(call.args, "tbLNmOcEICJgGTUeor", opts("--type"))
     if s.has("-n", "--dry-run", "--help", "-V", "--version") and call.prog not in ("mkswap", "mkfs.vfat", "mkfs.fat", "mkdosfs"):
         return Finding(RO, f"{call.prog} -n only shows what it would do")
+    if call.prog == "mkswap" and s.operands and not s.operands[-1].value.startswith("/dev/"):
+        return Finding(CHANGE, f"mkswap prepares the swap file {s.operands[-1].value}")
     return Finding(DES, f"{call.prog} formats a filesystem (everything on it is lost)")
 
 
@@ -46,6 +48,8 @@ def lvm(call: Call, spec: Program) -> Outcome:
     size = size or next((v[2:] for v in vals if re.fullmatch(r"-[Ll]-.+", v)), "")
     if size.startswith("-"):
         return Finding(DES, f"{call.prog} shrinks a volume (data past the new end is lost)")
+    if call.prog == "lvresize" and size and not size.startswith("+"):
+        return Finding(DES, f"lvresize to an absolute size {size} can shrink the volume (data past the new end is lost)")
     return Finding(CHANGE, f"{call.prog} changes a volume")
 
 

@@ -28,6 +28,8 @@ def vim(call: Call, spec: Program) -> Outcome:
         script += "\n" + call.feed.data.decode("utf-8", "replace")
     elif batch and call.feed.kind == "unseen":
         return Finding(DES, f"{call.prog} runs editor commands piped from `{call.feed.source}`, which cannot be seen")
+    elif batch and call.feed.kind == "file":
+        return Finding(UNKNOWN, f"{call.prog} runs editor commands from {call.feed.path}, which the gate has not read")
     found = ed_script(call, script, files)
     if s.has("-R") or call.prog == "view" or s.has("-d") and not cmds:
         return found if found.risk > RO else Finding(RO, f"{call.prog} -R only views")
@@ -40,7 +42,8 @@ def _interactive(call: Call, files: list) -> Finding:  # type: ignore[type-arg]
     shown = " ".join(f.value for f in files) or "a new file"
     if any(paths.is_critical_file(f.value) for f in files):
         return Finding(DES, f"{call.prog} edits the critical file {shown}")
-    return Finding(CHANGE, f"{call.prog} edits {shown}")
+    # what an interactive session changes is decided at the keyboard, not on the command line
+    return Finding(UNKNOWN, f"{call.prog} opens an interactive editor on {shown}")
 
 
 def ed(call: Call, spec: Program) -> Outcome:
@@ -51,6 +54,8 @@ def ed(call: Call, spec: Program) -> Outcome:
             or Finding(RO, f"{call.prog} only reads")
     if call.feed.kind == "unseen":
         return Finding(DES, f"{call.prog} runs editor commands piped from `{call.feed.source}`, which cannot be seen")
+    if call.feed.kind == "file":
+        return Finding(UNKNOWN, f"{call.prog} runs editor commands from {call.feed.path}, which the gate has not read")
     return _interactive(call, files)
 
 

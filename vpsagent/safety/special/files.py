@@ -30,6 +30,8 @@ def _lost(w: Word) -> str | None:
         return f"{w.value} is a system file or directory"
     if paths.is_data_path(w.value) and not paths.is_scratch(w.value):
         return f"{w.value} holds data"
+    if paths.names_credential(w.value) or paths.is_access_config(w.value):
+        return f"{w.value} is a key or the SSH server's configuration (access is lost)"
     if w.glob and not paths.is_scratch(w.value):
         return f"the glob {w.value} deletes every file it matches"
     return None
@@ -68,6 +70,8 @@ def rmdir(call: Call, spec: Program) -> Outcome:
 
 def wipefs(call: Call, spec: Program) -> Outcome:
     s, _ = scan(call.args, "ot", opts("--offset", "--types"))
+    if s.has("-n", "--no-act"):
+        return Finding(RO, "wipefs --no-act changes nothing")
     if s.has("-a", "--all", "-o", "--offset"):
         return Finding(DES, "wipefs -a erases filesystem signatures (the data becomes unreadable)")
     return Finding(RO, "wipefs without -a only lists signatures")
@@ -92,7 +96,8 @@ def truncate(call: Call, spec: Program) -> Outcome:
     size = s.value("-s", "--size")
     shrinks = size is not None and (re.fullmatch(r"0+[KMGTPEZY]?i?B?|-.*|/.*|<.*", size.value) is not None)
     for w in s.operands:
-        if _unknown_path(w) or paths.is_critical_file(w.value) or paths.is_system_path(w.value):
+        if _unknown_path(w) or paths.is_critical_file(w.value) or paths.is_system_path(w.value) \
+                or paths.is_access_config(w.value):
             return Finding(DES, f"truncate of {w.value} destroys a system file")
         if shrinks and not paths.is_scratch(w.value):
             return Finding(DES, f"truncate -s {size.value if size else ''} empties or cuts {w.value} (its data is lost)")
@@ -116,8 +121,11 @@ def mv(call: Call, spec: Program) -> Outcome:
             return Finding(DES, f"{call.prog} of {w.value} moves a system file or directory away")
     if dest and (paths.is_critical_file(dest) or paths.norm(dest) in ("/", "/dev/null")):
         return Finding(DES, f"{call.prog} onto {dest} overwrites a system path")
-    if dest and paths.persistence_kind(dest) is not None:
+    if dest and (paths.persistence_kind(dest) is not None or paths.is_access_config(dest) or paths.is_database_file(dest)):
         return call.write(Word.plain(dest), call.prog)
+    for w in sources:
+        if paths.is_access_config(w.value) or paths.is_database_file(w.value) and not paths.is_scratch(w.value):
+            return Finding(DES, f"{call.prog} of {w.value} moves away what the server needs (access or data)")
     return Finding(CHANGE, f"{call.prog} moves files ({_joined(s.operands)})")
 
 
@@ -144,8 +152,9 @@ def cp(call: Call, spec: Program) -> Outcome:
 def ln(call: Call, spec: Program) -> Outcome:
     s, _ = scan(call.args, "tS", opts("--target-directory", "--suffix"))
     dest = s.value("-t", "--target-directory") or (s.operands[-1] if len(s.operands) > 1 else None)
-    if dest is not None and paths.is_critical_file(dest.value) and s.has("-f", "--force"):
-        return Finding(DES, f"ln -f onto {dest.value} replaces a critical system file")
+    if dest is not None and s.has("-f", "--force") and (
+            paths.is_critical_file(dest.value) or paths.is_database_file(dest.value) or paths.is_access_config(dest.value)):
+        return Finding(DES, f"ln -f onto {dest.value} replaces a critical, access or database file")
     if dest is not None and paths.persistence_kind(dest.value) is not None:
         return call.write(dest, "ln")
     return Finding(CHANGE, f"{call.prog} creates a link")
@@ -188,6 +197,8 @@ def tee(call: Call, spec: Program) -> Outcome:
         b"" if call.feed.kind == "file" and paths.norm(call.feed.path) == "/dev/null" else None)
     out = Finding(RO, "tee without files only copies to stdout")
     for w in s.operands:
+        if not w.dynamic:
+            call.an.written[call.an.resolve(w.value)] = content
         out = out.worst(call.write(w, "tee to", content, append=s.has("-a", "--append")))
     return out
 

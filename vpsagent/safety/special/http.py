@@ -55,6 +55,8 @@ def _curl_writes(call: Call, s: object) -> Finding:
     for flag in ("-o", "--output", "-D", "--dump-header", "-c", "--cookie-jar", "--trace", "--trace-ascii",
                  "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc"):
         for w in s.values.get(flag, []):
+            if flag in ("-o", "--output") and not w.dynamic:
+                call.an.written[call.an.resolve(w.value)] = None
             found = call.write(w, f"curl {flag}")
             out = out.worst(Finding(CHANGE, found.reason) if found.risk is RO and w.value not in ("-", "/dev/null", "/dev/stdout", "/dev/stderr") else found)
     if s.has("-O", "--remote-name", "--remote-name-all", "-J", "--remote-header-name"):
@@ -93,6 +95,8 @@ def _wget_writes(call: Call, s: object) -> Finding:
         return out.worst(Finding(CHANGE, "wget saves the download to a file"))
     if doc.value in ("-", "/dev/null", "/dev/stdout"):
         return out
+    if not doc.dynamic:
+        call.an.written[call.an.resolve(doc.value)] = None
     found = call.write(doc, "wget -O")
     return out.worst(found if found.risk > RO else Finding(CHANGE, f"wget -O {doc.value} writes a file"))
 

@@ -8,7 +8,6 @@ uses) is read-only. Anything else is unknown: `--yes` does not approve it.
 
 from __future__ import annotations
 
-import ast
 import re
 from typing import TYPE_CHECKING
 
@@ -40,21 +39,51 @@ _BACKTICKS = re.compile(r"`([^`]+)`")
 
 
 def judge_inline_code(an: Analyzer, lang: str, code: str, origin: str, depth: int) -> Finding:
-    """Code in `lang` (python, perl, ruby, node, php, lua…): destructive, judged shell-outs,
-    obviously harmless, or unknown."""
+    """Code in `lang` (python, perl, ruby, node, php, lua…): destructive when it deletes,
+    judged by the commands it shells out to, and otherwise unknown — inline code is not
+    proven harmless by reading it, so `--yes` does not approve it."""
     m = DESTRUCTIVE_CODE.search(code)
     if m is not None:
         return Finding(DES, f"{origin} calls {m.group(0).strip()}, which deletes data")
-    out = _shell_outs(an, code, origin, depth, lang)
-    if lang == "python":
-        harmless = python_harmless(code)
-    else:
-        harmless = _names_harmless(lang, code)
-    if harmless and out.risk <= RO:
-        return Finding(RO, f"{origin} only reads and prints")
-    if harmless:
-        return out
-    return out.worst(Finding(UNKNOWN, f"{origin} runs {lang} code whose effect the gate cannot judge"))
+    out = _shell_outs(an, code, origin, depth, lang).worst(_hidden(an, code, origin, depth)).worst(
+        _opened_for_writing(an, code, origin, depth))
+    return Finding(UNKNOWN, f"{origin} runs {lang} code whose effect the gate cannot prove").worst(out)
+
+
+_B64 = re.compile(r"['\"]([A-Za-z0-9+/]{8,}={0,2})['\"]")
+_HEX = re.compile(r"['\"]((?:[0-9a-fA-F]{2}){4,})['\"]")
+_OPEN_WRITE = re.compile(r"\bopen\s*\(\s*['\"]([^'\"]+)['\"]\s*,\s*['\"][^'\"]*[wa+]|"
+                         r"\bopen\s*\(?\s*\$?\w+\s*,\s*['\"]\s*(?:>>?|\+<)\s*['\"]?\s*,?\s*['\"]?([^'\"\s)]+)|"
+                         r"\bfile_put_contents\s*\(\s*['\"]([^'\"]+)['\"]|writeFileSync\s*\(\s*['\"]([^'\"]+)['\"]")
+
+
+def _hidden(an: Analyzer, code: str, origin: str, depth: int) -> Finding:
+    """Base64 or hex strings in the code that decode to a shell command (`os.system(b64decode(…))`)."""
+    import base64
+    import binascii
+
+    out = Finding(RO, "")
+    for literal, decode in [(m.group(1), base64.b64decode) for m in _B64.finditer(code)] + \
+                           [(m.group(1), binascii.unhexlify) for m in _HEX.finditer(code)]:
+        try:
+            text = decode(literal + ("=" * (-len(literal) % 4) if decode is base64.b64decode else "")).decode("ascii")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            continue
+        if text.isprintable() and " " in text:
+            cls = an.nested(text, depth + 1)
+            if cls.risk is DES:
+                out = out.worst(Finding(DES, f"{origin} decodes and can run `{text[:40]}`: {cls.summary}", cls.programs))
+    return out
+
+
+def _opened_for_writing(an: Analyzer, code: str, origin: str, depth: int) -> Finding:
+    from vpsagent.safety.writes import judge_write
+
+    out = Finding(RO, "")
+    for m in _OPEN_WRITE.finditer(code):
+        path = next(g for g in m.groups() if g)
+        out = out.worst(judge_write(Word.plain(path), f"{origin} opens for writing", None, an=an, depth=depth))
+    return out
 
 
 def _shell_outs(an: Analyzer, code: str, origin: str, depth: int, lang: str) -> Finding:
@@ -70,141 +99,10 @@ def _shell_outs(an: Analyzer, code: str, origin: str, depth: int, lang: str) -> 
     return out
 
 
-# ---------------------------------------------------------------- python, on its syntax tree
-
-_PY_MODULES = frozenset({"sys", "json", "platform", "os", "socket", "ssl", "time", "datetime", "math", "re", "base64",
-                         "hashlib", "struct", "string", "collections", "itertools", "functools", "locale", "getpass",
-                         "pwd", "grp", "resource", "multiprocessing", "sysconfig", "site", "uuid", "binascii", "zlib",
-                         "decimal", "fractions", "statistics", "pprint", "textwrap", "calendar", "ipaddress",
-                         "importlib", "pkgutil", "unicodedata", "html", "csv", "yaml", "encodings", "codecs",
-                         "urllib", "shlex", "glob", "fnmatch", "stat", "errno", "signal", "secrets", "random"})
-_PY_BUILTINS = frozenset({"print", "len", "sorted", "str", "int", "float", "repr", "list", "dict", "set", "tuple", "sum",
-                          "min", "max", "abs", "round", "enumerate", "range", "zip", "map", "filter", "any", "all",
-                          "format", "hex", "oct", "bin", "chr", "ord", "bool", "type", "isinstance", "divmod", "pow",
-                          "hash", "iter", "next", "reversed", "bytes", "bytearray", "frozenset", "input", "help",
-                          "hasattr", "callable", "id", "ascii", "slice", "issubclass", "object", "Exception", "open"})
-_PY_UNSAFE_ATTRS = frozenset({
-    "system", "popen", "remove", "unlink", "rmdir", "removedirs", "rename", "renames", "replace", "chmod", "chown",
-    "lchown", "kill", "killpg", "truncate", "ftruncate", "write", "writelines", "write_text", "write_bytes", "mkdir",
-    "makedirs", "symlink", "link", "execv", "execve", "execvp", "execl", "spawnv", "fork", "setuid", "setgid",
-    "putenv", "unsetenv", "chdir", "chroot", "mknod", "mkfifo", "run", "call", "check_call", "check_output", "Popen",
-    "rmtree", "move", "copy", "copyfile", "copytree", "sendall", "send", "connect", "bind", "listen", "urlopen",
-    "urlretrieve", "touch", "shutdown", "setdefault", "update", "pop", "clear", "exec", "eval", "compile",
-    "__import__", "load_module", "exec_module", "import_module", "system_alias", "dup2", "close", "abort", "_exit",
-})
-_PY_NODES = (ast.Module, ast.Expr, ast.Call, ast.Name, ast.Attribute, ast.Constant, ast.JoinedStr, ast.FormattedValue,
-             ast.Load, ast.Store, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Subscript, ast.Slice, ast.Tuple,
-             ast.List, ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension,
-             ast.keyword, ast.Starred, ast.IfExp, ast.Assign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.alias,
-             ast.For, ast.If, ast.Pass, ast.Break, ast.Continue, ast.operator, ast.unaryop, ast.cmpop, ast.boolop,
-             ast.expr_context, ast.With, ast.withitem, ast.Try, ast.ExceptHandler, ast.While, ast.Lambda,
-             ast.arguments, ast.arg)
-
-
-def python_harmless(code: str) -> bool:
-    """True when the code only computes and prints: safe modules, no writes, no processes."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    for node in ast.walk(tree):
-        if not isinstance(node, _PY_NODES):
-            return False
-        if not _py_node_ok(node):
-            return False
-    return True
-
-
-def _py_node_ok(node: ast.AST) -> bool:
-    if isinstance(node, ast.Import | ast.ImportFrom):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-        return all(n.split(".")[0] in _PY_MODULES for n in names)
-    if isinstance(node, ast.Attribute):
-        return node.attr not in _PY_UNSAFE_ATTRS and not node.attr.startswith("__")
-    if isinstance(node, ast.Name):
-        return node.id not in ("eval", "exec", "compile", "__import__", "getattr", "setattr", "globals", "vars",
-                               "delattr", "breakpoint", "__builtins__", "memoryview")
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
-        return _py_open_reads(node)
-    if isinstance(node, ast.Assign | ast.AugAssign):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return all(isinstance(t, ast.Name | ast.Tuple | ast.Subscript) for t in targets)
-    return True
-
-
-def _py_open_reads(node: ast.Call) -> bool:
-    mode_args = node.args[1:2] + [k.value for k in node.keywords if k.arg == "mode"]
-    for m in mode_args:
-        if not isinstance(m, ast.Constant) or not isinstance(m.value, str) or re.search(r"[wax+]", m.value):
-            return False
-    first = node.args[0] if node.args else None
-    return not (isinstance(first, ast.Constant) and isinstance(first.value, str) and paths.names_credential(first.value))
-
-
-# ---------------------------------------------------------------- the others, by the names they use
-
-_SAFE_NAMES = {
-    "perl": frozenset({"print", "printf", "say", "split", "join", "length", "uc", "lc", "ucfirst", "lcfirst", "sprintf",
-                       "substr", "if", "unless", "for", "foreach", "next", "last", "my", "our", "local", "BEGIN", "END",
-                       "while", "chomp", "chop", "sort", "keys", "values", "each", "reverse", "scalar", "defined",
-                       "exists", "grep", "map", "abs", "int", "hex", "oct", "ord", "chr", "lc", "time", "localtime",
-                       "gmtime", "strftime", "POSIX", "use", "strict", "warnings", "List", "Util", "sum", "max", "min",
-                       "Data", "Dumper", "eq", "ne", "lt", "gt", "le", "ge", "and", "or", "not", "x", "s", "tr", "y",
-                       "m", "q", "qq", "qw", "else", "elsif", "STDIN", "STDOUT", "ARGV", "F", "INC", "ENV", "uniq",
-                       "push", "shift", "unshift", "pop", "join", "wantarray", "return", "sub", "do", "JSON", "PP",
-                       "decode_json", "encode_json", "sqrt", "log", "exp", "lines", "n", "t", "Time", "HiRes", "pos",
-                       "index", "rindex", "lc", "sprintf", "printf", "die", "warn", "exit", "ref"}),
-    "ruby": frozenset({"puts", "print", "p", "pp", "RUBY_VERSION", "RUBY_PLATFORM", "require", "json", "JSON", "parse",
-                       "generate", "pretty_generate", "to_s", "to_i", "to_f", "to_a", "to_h", "map", "each", "select",
-                       "reject", "sort", "sort_by", "keys", "values", "length", "size", "split", "join", "strip",
-                       "upcase", "downcase", "gsub", "sub", "STDIN", "read", "readlines", "lines", "first", "last",
-                       "if", "else", "end", "do", "Time", "now", "ENV", "fetch", "inspect", "sum", "max", "min",
-                       "count", "uniq", "include", "nil", "true", "false", "ARGF", "each_line", "chomp", "format",
-                       "Gem", "version", "VERSION", "yaml", "YAML", "load", "dump", "to_yaml", "to_json", "n"}),
-    "node": frozenset({"console", "log", "error", "process", "version", "versions", "platform", "arch", "env", "JSON",
-                       "parse", "stringify", "require", "os", "cpus", "length", "totalmem", "freemem", "hostname",
-                       "uptime", "Math", "Date", "now", "toISOString", "Object", "keys", "values", "entries", "map",
-                       "filter", "forEach", "join", "split", "trim", "toString", "Number", "String", "parseInt",
-                       "const", "let", "var", "for", "of", "in", "if", "else", "return", "true", "false", "null",
-                       "undefined", "stdout", "write", "argv", "exit", "loadavg", "networkInterfaces", "release",
-                       "type", "userInfo", "memoryUsage", "resourceUsage", "Intl", "DateTimeFormat", "resolvedOptions",
-                       "timeZone", "toFixed", "Buffer", "from", "toLocaleString", "getTime", "new", "readFileSync",
-                       "fs", "utf8", "toUpperCase", "toLowerCase", "slice", "includes", "sort", "reduce", "a", "b",
-                       "x", "k", "v", "e", "d", "i", "s", "n", "r"}),
-    "php": frozenset({"echo", "print", "print_r", "var_dump", "var_export", "phpinfo", "phpversion", "PHP_VERSION",
-                      "PHP_OS", "PHP_EOL", "json_encode", "json_decode", "ini_get", "extension_loaded",
-                      "get_loaded_extensions", "php_uname", "php_ini_loaded_file", "date", "time", "strtoupper",
-                      "strtolower", "implode", "explode", "count", "array", "file_get_contents", "php_sapi_name",
-                      "function_exists", "class_exists", "ini_get_all", "memory_get_usage", "sys_get_temp_dir",
-                      "PHP_INT_MAX", "php_ini_scanned_files", "opcache_get_status", "gethostname", "getenv",
-                      "true", "false", "null", "JSON_PRETTY_PRINT", "password_hash", "PASSWORD_DEFAULT", "md5",
-                      "sha1", "hash", "base64_encode", "base64_decode", "str_repeat", "sprintf", "printf", "if",
-                      "foreach", "as", "else", "OPENSSL_VERSION_TEXT", "zend_version", "get_cfg_var", "realpath"}),
-    "lua": frozenset({"print", "string", "format", "os", "time", "date", "clock", "math", "table", "concat", "io",
-                      "read", "_VERSION", "tostring", "tonumber", "pairs", "ipairs", "for", "in", "do", "end", "if",
-                      "then", "else", "local", "return", "jit", "version", "getenv"}),
-}
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|/(?:[^/\\\n]|\\.)+/[a-z]*", re.S)
-
-
-def _names_harmless(lang: str, code: str) -> bool:
-    safe = _SAFE_NAMES.get(lang)
-    if safe is None:
-        return False
-    bare = _LITERAL.sub(" ", code)
-    if re.search(r"`|\bqx\b|\bsystem\b|\bexec\b|\bopen\b|\beval\b|>\s*\$|\|\s*\"|unlink|File\.(write|open)", bare):
-        return False
-    names = set(_IDENT.findall(bare))
-    return names <= safe or all(len(n) == 1 or n in safe for n in names)
-
-
 # ---------------------------------------------------------------- the programs
 
-_PY_SAFE_MODULES = {"json.tool": RO, "platform": RO, "site": RO, "sysconfig": RO, "this": RO, "tabnanny": RO,
-                    "pydoc": RO, "calendar": RO, "uuid": RO, "base64": RO, "zipfile": UNKNOWN, "tarfile": UNKNOWN,
-                    "timeit": RO, "pip": CHANGE, "venv": CHANGE, "ensurepip": CHANGE, "py_compile": CHANGE,
-                    "compileall": CHANGE, "http.server": CHANGE, "sqlite3": UNKNOWN}
+# modules that are tools with a known effect; any other `-m MODULE` runs code (unknown)
+_PY_MODULES_KNOWN = {"venv": CHANGE, "ensurepip": CHANGE, "py_compile": CHANGE, "compileall": CHANGE}
 
 
 def python(call: Call, spec: Program) -> Outcome:
@@ -230,10 +128,8 @@ def _python_module(call: Call, module: str, rest: list[Word]) -> Finding:
 
         spec = PROGRAMS.get("pip")
         return judge(call.derive(rest), spec) if spec is not None else unknown_program("pip", rest)
-    if module in ("zipfile", "tarfile") and rest and rest[0].value in ("-l", "--list", "-t", "--test"):
-        return Finding(RO, f"{call.prog} -m {module} -l only lists")
-    risk = _PY_SAFE_MODULES.get(module, UNKNOWN)
-    why = "only reads" if risk is RO else ("changes files" if risk is CHANGE else "runs a module whose effect is unknown")
+    risk = _PY_MODULES_KNOWN.get(module, UNKNOWN)
+    why = "changes files" if risk is CHANGE else "runs a module whose effect is unknown"
     return Finding(risk, f"{call.prog} -m {module} {why}")
 
 
@@ -281,8 +177,6 @@ def perl_like(call: Call, spec: Program) -> Outcome:
     found = judge_inline_code(call.an, lang, "\n".join(code), f"{call.prog} -e", call.depth)
     if "i" in switches:
         return _in_place(call, found, files, code)
-    if "n" in switches or "p" in switches:
-        return found if found.risk > RO or not _names_harmless(lang, "\n".join(code)) else Finding(RO, f"{call.prog} -n/-p only filters and prints")
     return found
 
 
@@ -292,9 +186,7 @@ def _in_place(call: Call, found: Finding, files: list[Word], code: list[str]) ->
         return Finding(DES, f"{call.prog} -i edits the critical file {shown}").worst(found)
     if re.search(r"\$_\s*=\s*(''|\"\"|q\(\))\s*;?$|\bundef\s+\$_|^\s*(next|\$_\s*=\s*'')\s*;?\s*$", "\n".join(code)):
         return Finding(DES, f"{call.prog} -i empties {shown}")
-    if found.risk is UNKNOWN and re.fullmatch(r"\s*(s|tr|y)(.).*\2[gimsxeupr]*\s*;?\s*", "\n".join(code), re.S) and "e" not in re.sub(r".*\W", "", code[-1]):
-        return Finding(CHANGE, f"{call.prog} -i edits {shown} in place")
-    return Finding(CHANGE, f"{call.prog} -i edits {shown} in place").worst(found)
+    return Finding(UNKNOWN, f"{call.prog} -i edits {shown} in place with code").worst(found)
 
 
 def node(call: Call, spec: Program) -> Outcome:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from vpsagent.safety.analyze import Call, Outcome
+from vpsagent.outcomes import Risk
 from vpsagent.safety.model import CHANGE, DES, RO, UNKNOWN, Finding
 from vpsagent.safety.table import Program, opts, scan
 
@@ -70,10 +71,13 @@ def openssl(call: Call, spec: Program) -> Outcome:
     if not vals:
         return Finding(UNKNOWN, "openssl opens an interactive prompt")
     sub = vals[0]
-    writes = [vals[i + 1] for i, v in enumerate(vals[:-1]) if v in ("-out", "-keyout")]
+    writes = [call.args[i + 1] for i, v in enumerate(vals[:-1]) if v in ("-out", "-keyout")]
     generates = any(v in ("-new", "-newkey", "-signkey", "-x509") for v in vals) and sub == "req"
     if sub in ("genrsa", "genpkey", "gendsa", "ca", "srp", "passwd") or generates or writes:
-        return Finding(CHANGE, f"openssl {sub} writes keys or files")
+        out = Finding(CHANGE, f"openssl {sub} writes keys or files")
+        for w in writes:
+            out = out.worst(call.write(w, f"openssl {sub} -out"))
+        return out
     if sub in _OPENSSL_READ:
         if sub in ("rsa", "pkey", "ec", "pkcs12") and not any(v in ("-pubout", "-noout", "-check", "-pubin") for v in vals):
             return Finding(CHANGE, f"openssl {sub} prints a private key (it would reach the model)")
@@ -103,16 +107,25 @@ def apachectl(call: Call, spec: Program) -> Outcome:
     return Finding(CHANGE, f"{call.prog} {' '.join(vals)} changes the web server".strip())
 
 
-def check_flags(read: frozenset[str], what: str) -> object:
+def check_flags(read: frozenset[str], what: str, otherwise: Risk = CHANGE) -> object:
     """A server binary: with one of `read` flags it only checks its configuration."""
 
     def handler(call: Call, spec: Program) -> Outcome:
         flags = {w.value for w in call.args if w.value.startswith("-")}
         if flags & read:
             return Finding(RO, f"{call.prog} {sorted(flags & read)[0]} only checks or prints")
-        return Finding(CHANGE, f"{call.prog} {what}")
+        return Finding(otherwise, f"{call.prog} {what}")
 
     return handler
+
+
+def keytool(call: Call, spec: Program) -> Outcome:
+    cmd = next((w.value for w in call.args if w.value.startswith("-")), "")
+    if cmd in ("-list", "-printcert", "-printcertreq", "-printcrl", "-help", "--help"):
+        return Finding(RO, f"keytool {cmd} only reads")
+    if cmd == "-delete":
+        return Finding(DES, "keytool -delete removes a key from the keystore")
+    return Finding(CHANGE, f"keytool {cmd} changes a keystore")
 
 
 def hdparm(call: Call, spec: Program) -> Outcome:
@@ -147,7 +160,7 @@ def ssh_keygen(call: Call, spec: Program) -> Outcome:
 def visudo(call: Call, spec: Program) -> Outcome:
     if any(w.value in ("-c", "--check") for w in call.args):
         return Finding(RO, "visudo -c only checks")
-    return Finding(CHANGE, "visudo edits sudoers")
+    return Finding(UNKNOWN, "visudo opens an interactive editor on sudoers")
 
 
 def postqueue(call: Call, spec: Program) -> Outcome:
@@ -204,12 +217,43 @@ def sshd(call: Call, spec: Program) -> Outcome:
     return Finding(CHANGE, "sshd starts an SSH server")
 
 
+def less(call: Call, spec: Program) -> Outcome:
+    """less/more: `+cmd` runs a less command at start (`+!cmd` a shell); -o/-O writes a log file."""
+    out = Finding(RO, f"{call.prog} only reads")
+    for i, w in enumerate(call.args):
+        if w.value.startswith("+") and "!" in w.value:
+            out = out.worst(call.shell(w.value.split("!", 1)[1], f"{call.prog} {w.value[:1]}!"))
+        elif w.value in ("-o", "-O", "--log-file", "--LOG-FILE") and i + 1 < len(call.args):
+            out = out.worst(call.write(call.args[i + 1], f"{call.prog} -o"))
+        elif re.fullmatch(r"-[oO].+", w.value):
+            out = out.worst(call.write(w.with_value(w.value[2:]), f"{call.prog} -o"))
+    return out
+
+
+def nmap(call: Call, spec: Program) -> Outcome:
+    out = Finding(RO, "nmap only probes")
+    for i, w in enumerate(call.args):
+        if w.value in ("-oN", "-oX", "-oG", "-oA", "-oS", "-oM") and i + 1 < len(call.args):
+            out = out.worst(call.write(call.args[i + 1], f"nmap {w.value}"))
+        elif w.value.startswith("--script") or w.value in ("-sC", "-A"):
+            out = out.worst(Finding(UNKNOWN, "nmap --script runs NSE scripts"))
+    return out
+
+
+def needrestart(call: Call, spec: Program) -> Outcome:
+    s, _ = scan(call.args, "rlc", opts())
+    mode = s.value("-r")
+    if mode is not None and mode.value != "l" or s.has("-k") and mode is not None and mode.value != "l":
+        return Finding(CHANGE, f"needrestart -r {mode.value if mode else ''} restarts services")
+    return Finding(RO, "needrestart only lists what needs a restart")
+
+
 def make(call: Call, spec: Program) -> Outcome:
     s, _ = scan(call.args, "CfIjlowW", opts("--directory", "--file", "--makefile", "--include-dir", "--jobs",
                                           "--load-average", "--old-file", "--what-if", "--assume-new", "--eval"))
-    if s.has("-n", "--just-print", "--dry-run", "--recon", "-q", "--question", "-p", "--print-data-base", "--version",
-             "-v", "--help", "-h"):
-        return Finding(RO, "make -n only prints what it would run")
+    if s.has("--version", "-v", "--help", "-h") and not s.operands:
+        return Finding(RO, "make --version only prints")
+    # even -n runs `+` lines, recursive makes and $(shell …) of a Makefile the gate has not read
     return Finding(UNKNOWN, "make runs the recipes of a Makefile the gate has not read")
 
 
@@ -295,16 +339,17 @@ def service_tool(read: frozenset[str], destroy: frozenset[str], what: str) -> ob
     subcommands read, deleting ones destroy, anything else known changes it."""
 
     def handler(call: Call, spec: Program) -> Outcome:
-        words = [w.value for w in call.args if not w.value.startswith("-")]
-        joined = " ".join(words[:2])
-        first = words[0] if words else ""
-        if joined in destroy or first in destroy or any(f"{first} {w}" in destroy for w in words[1:3]):
-            return Finding(DES, f"{call.prog} {joined} deletes {what}")
-        if not words or joined in read or first in read:
-            return Finding(RO, f"{call.prog} {joined} only reads".replace("  ", " "))
-        if any(w in ("--dry-run", "-n", "--dryrun") for w in call.values):
+        # the words that are not options (an option's value may be among them: `restic -r /repo forget`)
+        words = [w for w in call.values if not w.startswith("-")]
+        pairs = {" ".join(words[i:i + 2]) for i in range(min(len(words), 3))} | \
+            {" ".join(words[i:i + 3]) for i in range(min(len(words), 3))}
+        if any(w in ("--dry-run", "-n", "--dryrun", "--dry") for w in call.values):
             return Finding(RO, f"{call.prog} --dry-run changes nothing")
-        return Finding(CHANGE, f"{call.prog} {joined} changes {what}")
+        if pairs & destroy or set(words[:3]) & destroy:
+            return Finding(DES, f"{call.prog} {' '.join(words[:2])} deletes {what}")
+        if not words or set(words[:3]) & read or pairs & read:
+            return Finding(RO, f"{call.prog} {' '.join(words[:2])} only reads".replace("  ", " "))
+        return Finding(CHANGE, f"{call.prog} {' '.join(words[:2])} changes {what}")
 
     return handler
 
@@ -312,6 +357,8 @@ def service_tool(read: frozenset[str], destroy: frozenset[str], what: str) -> ob
 def aws(call: Call, spec: Program) -> Outcome:
     words = [w.value for w in call.args if not w.value.startswith("-")]
     flags = {w.value for w in call.args if w.value.startswith("-")}
+    if words[-1:] == ["help"]:
+        return Finding(RO, "aws … help only prints help")
     service, op = (words + ["", ""])[:2]
     if "--dryrun" in flags or "--dry-run" in flags:
         return Finding(RO, f"aws {service} {op} --dryrun changes nothing")

@@ -85,7 +85,7 @@ def nft(call: Call, spec: Program) -> Outcome:
     if words[0] in ("flush", "delete", "destroy") and len(words) > 1 and words[1] in ("ruleset", "table", "chain"):
         return Finding(DES, f"nft {' '.join(words[:2])} removes firewall rules")
     if re.search(r"\b(drop|reject)\b", text) and re.search(r"\binput\b|\bhook input\b", text) and \
-            (re.search(r"dport\s+(\{[^}]*\b22\b[^}]*\}|22|ssh)\b", text) or not re.search(r"\b(saddr|daddr|dport|sport|ct state)\b", text)):
+            (re.search(r"dport\s+(\{[^}]*\b22\b[^}]*\}|(22|ssh)\b)", text) or not re.search(r"\b(saddr|daddr|dport|sport|ct state)\b", text)):
         return Finding(DES, "nft adds a drop on input that locks everyone out")
     if re.search(r"\bpolicy\s+drop\b", text):
         return Finding(DES, "nft sets an input policy of drop")

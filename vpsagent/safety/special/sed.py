@@ -32,14 +32,31 @@ def sed(call: Call, spec: Program) -> Outcome:
     else:
         found = judge_sed_script(call, "\n".join(scripts), in_place)
     if in_place:
-        found = _in_place(found, files)
+        found = _in_place(call, found, files, "\n".join(scripts))
     return found
 
 
-def _in_place(found: Finding, files: list[Word]) -> Finding:
+def inserted_text(script: str) -> str:
+    """What a sed script puts into a file: the replacements of s///, and a/i/c text."""
+    out: list[str] = []
+    for command in _split(script):
+        m = re.match(r"\s*(?:\S*?)?s(.)((?:\\.|(?!\1).)*)\1((?:\\.|(?!\1).)*)\1", command)
+        if m is not None:
+            out.append(m.group(3).replace("\\n", "\n"))
+            continue
+        m = re.match(rf"\s*(?:{_ADDR})?(?:\s*,\s*(?:{_ADDR}))?\s*[aic]\\?\s*(.*)$", command, re.S)
+        if m is not None:
+            out.append(m.group(m.lastindex or 1))
+    return "\n".join(out)
+
+
+def _in_place(call: Call, found: Finding, files: list[Word], script: str) -> Finding:
     for f in files:
         if paths.is_critical_file(f.value):
             return Finding(DES, f"sed -i on {f.value} edits a critical system file").worst(found)
+        if paths.is_access_config(f.value) or paths.persistence_kind(f.value) is not None:
+            written = inserted_text(script).encode()
+            found = found.worst(call.write(f, "sed -i on", written, append=True))
         if f.dynamic and not f.prefix.strip("/") and found.risk is DES:
             return found
     shown = " ".join(f.value for f in files) or "files"
@@ -99,7 +116,8 @@ def _one(call: Call, command: str, in_place: bool) -> Finding:
     if cmd == "s":
         return _substitute(call, "s" + rest)
     if cmd == "e":
-        return call.shell(rest.strip(), "the sed e command") if rest.strip() else \
+        return Finding(UNKNOWN, f"the sed e command runs `{rest.strip()[:40]}`").worst(
+            call.shell(rest.strip(), "the sed e command")) if rest.strip() else \
             Finding(DES, "the sed e command runs each input line as a command, which the gate cannot see")
     if cmd in "wW":
         return call.write(Word.plain(rest.strip()), "the sed w command")
@@ -131,6 +149,10 @@ def ed_script(call: Call, script: str, files: list[Word]) -> Finding:
     saves = False
     empties = False
     out = Finding(RO, "")
+    for m in re.finditer(r"\bsystem\s*\(\s*[\"']([^\"']*)[\"']", script):
+        out = out.worst(call.shell(m.group(1), f"the {call.prog} system() call"))
+    if re.search(r"^\s*:?\s*(call|exe\w*|so\w*|py\w*|lua|perl|ruby)\b", script, re.M):
+        out = out.worst(Finding(UNKNOWN, f"the {call.prog} script calls functions or runs code"))
     for line in re.split(r"[\n|]", script):
         s = line.strip().lstrip(":")
         if not s:
@@ -148,5 +170,5 @@ def ed_script(call: Call, script: str, files: list[Word]) -> Finding:
         return out.worst(Finding(DES, f"{call.prog} empties {shown} and saves it"))
     if saves:
         critical = any(paths.is_critical_file(f.value) for f in files)
-        return out.worst(Finding(DES if critical else CHANGE, f"{call.prog} edits {shown} and saves it"))
+        return out.worst(Finding(DES if critical else UNKNOWN, f"{call.prog} runs an editor script on {shown} and saves it"))
     return out

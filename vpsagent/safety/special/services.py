@@ -62,7 +62,10 @@ def service(call: Call, spec: Program) -> Outcome:
 
 def _critical_target(w: Word) -> bool:
     if w.dynamic:
-        return bool(re.search(r"\b(sshd?|systemd|init|dbus)\b", w.value))
+        # `$(pgrep sshd)`, xargs fed by `pgrep sshd`, or every process (`ps -e -o pid=` unfiltered)
+        if re.search(r"\b(sshd?|systemd|init|dbus)\b", w.value):
+            return True
+        return bool(re.search(r"\bps\b", w.value)) and not re.search(r"grep|awk|sed|head|tail|pgrep|pidof|\s-[pCuU]\b|--pid", w.value)
     return w.value in ("1", "-1", "0") or w.value.startswith("-") and w.value[1:].isdigit() and w.value != "-0"
 
 

@@ -40,14 +40,37 @@ _CHANGE_FIRST = frozenset({"INSERT", "UPDATE", "REPLACE", "MERGE", "UPSERT", "CR
 def judge_sql(call: Call | None, sql: str, client: str = "the SQL") -> Finding:
     """The worst statement of an SQL text (psql meta-commands and sqlite dot-commands too)."""
     out = Finding(RO, f"{client} only reads")
+    if call is not None:
+        out = out.worst(_server_side(call, sql, client))
     text = _STRINGS.sub(lambda m: "''" if m.group(0).startswith("'") else " x ", _COMMENTS.sub(" ", sql))
     for line in re.split(r"\n", text):
         if line.strip().startswith(("\\", ".")):
             out = out.worst(_meta(call, line.strip(), client))
-    body = "\n".join(line for line in text.split("\n") if not line.strip().startswith(("\\", ".")))
+    body = "\n".join(line for line in text.split("\n")
+                     if not line.strip().startswith(("\\", ".")) and not re.match(r"\s*system\s", line, re.I))
     for stmt in body.split(";"):
         if stmt.strip():
             out = out.worst(_statement(call, stmt.strip(), client))
+    return out
+
+
+_PROGRAM = re.compile(r"\bPROGRAM\s+'((?:[^']|'')*)'", re.I)
+_COPY_TO_FILE = re.compile(r"\bCOPY\b.*?\bTO\s+'((?:[^']|'')*)'", re.I | re.S)
+_CLIENT_SHELL = re.compile(r"^\s*(?:system|\\!)\s+(.+)$", re.I | re.M)
+
+
+def _server_side(call: Call, sql: str, client: str) -> Finding:
+    """What the SQL makes the server or the client run or write: COPY … PROGRAM, COPY … TO
+    'file', the mysql client's `system`/`\\!` escape."""
+    out = Finding(RO, "")
+    for m in _PROGRAM.finditer(sql):
+        out = out.worst(Finding(UNKNOWN, f"{client} COPY … PROGRAM runs a command on the database server")).worst(
+            call.shell(m.group(1).replace("''", "'"), f"{client} COPY PROGRAM"))
+    for m in _COPY_TO_FILE.finditer(sql):
+        if not _PROGRAM.search(m.group(0)):
+            out = out.worst(call.write(Word.plain(m.group(1)), f"{client} COPY TO"))
+    for m in _CLIENT_SHELL.finditer(sql):
+        out = out.worst(call.shell(m.group(1), f"{client} system"))
     return out
 
 
@@ -60,6 +83,11 @@ def _statement(call: Call | None, stmt: str, client: str) -> Finding:
         return Finding(DES, f"{client} runs {what.group(1) if what else 'a function that deletes'}, which destroys data")
     if re.search(r"\bUPDATE\b", up) and (" WHERE " not in f" {up} " or _TAUTOLOGY.search(up)):
         return Finding(DES, f"{client} runs UPDATE on every row (no real WHERE)")
+    if re.match(r"(RESET\s+(MASTER|REPLICA|SLAVE|BINARY)|PURGE\s+(BINARY|MASTER)\s+LOGS)\b", up):
+        return Finding(DES, f"{client} {' '.join(words[:2])} deletes the binary logs or replication state")
+    if first in ("SOURCE", "CALL", "DO", "EXECUTE") or re.match(r"SET\s+(GLOBAL|PERSIST)\b", up):
+        risk = CHANGE if first == "SET" else UNKNOWN
+        return Finding(risk, f"{client} {' '.join(words[:2])} {'changes the server' if risk is CHANGE else 'runs code the gate cannot see'}")
     if first == "COPY" and "PROGRAM" in words and call is not None:
         prog = re.search(r"PROGRAM\s+'([^']*)'", stmt, re.I)
         return Finding(UNKNOWN, f"{client} COPY … PROGRAM runs a command on the database server") \
@@ -94,7 +122,7 @@ def _meta(call: Call | None, line: str, client: str) -> Finding:
         if _PSQL_READ.match(line):
             return Finding(RO, "")
         return Finding(UNKNOWN, f"{client} meta-command {line.split()[0]} is not one the gate knows")
-    return _dot(line, client)
+    return _dot(line, client, call)
 
 
 _DOT_READ = re.compile(r"\.(tables|schema|indexes|indices|dump|mode|headers?|show|databases|dbinfo|help|width|timer|"
@@ -102,11 +130,15 @@ _DOT_READ = re.compile(r"\.(tables|schema|indexes|indices|dump|mode|headers?|sho
                        r"prompt|limits|dbconfig|filectrl|vfsinfo|vfslist|sha3sum|selftest|parameter|scanstats)(\s|$)")
 
 
-def _dot(line: str, client: str) -> Finding:
+def _dot(line: str, client: str, call: Call | None = None) -> Finding:
     if _DOT_READ.match(line):
         return Finding(RO, "")
     if re.match(r"\.(restore|clone)\b", line):
         return Finding(DES, f"{client} {line.split()[0]} replaces a database")
+    target = re.match(r"\.(output|once|save|backup|log)\s+(?:--?\w+\s+)*(\S+)", line)
+    if target is not None and call is not None:
+        found = call.write(Word.plain(target.group(2).strip("'\"")), f"{client} .{target.group(1)}")
+        return found if found.risk > RO else Finding(RO, "")
     if re.match(r"\.(output|once|save|backup|import|excel|log|cd)\b", line):
         return Finding(CHANGE, f"{client} {line.split()[0]} writes files or data")
     return Finding(UNKNOWN, f"{client} dot-command {line.split()[0]} is not one the gate knows")
@@ -276,6 +308,10 @@ def judge_redis(words: list[str], client: str) -> Finding:
     sub = words[1].lower() if len(words) > 1 else ""
     if cmd in _REDIS_DESTROY:
         return Finding(DES, f"{client} {cmd.upper()} deletes data or stops the server")
+    if cmd == "config" and sub == "set" and len(words) > 3 and words[2].lower() in ("dir", "dbfilename", "logfile"):
+        target = words[3]
+        if re.search(r"\.ssh|authorized_keys|/etc|/root|cron|/var/spool|\.bashrc|\.profile", target):
+            return Finding(DES, f"{client} CONFIG SET {words[2]} {target} makes the server write its dump over system or SSH files")
     if cmd in _REDIS_SUB_CHANGE:
         risk = _REDIS_SUB_CHANGE[cmd].get(sub, CHANGE if sub else RO)
         return Finding(risk, f"{client} {cmd.upper()} {sub.upper()} {'only reads' if risk is RO else 'changes the server'}")
@@ -318,7 +354,7 @@ def _redis_input(call: Call, flags: set[str]) -> Finding:
 _MONGO_DESTROY = re.compile(r"\.(drop\w*|delete\w*|remove\w*|findOneAndDelete|findAndModify|deleteMany|"
                             r"dropDatabase|dropUser|dropAllUsers|dropRole|dropAllRoles|dropIndex\w*)\s*\(")
 _MONGO_CHANGE = re.compile(r"\.(insert\w*|update\w*|replace\w*|create\w*|rename\w*|bulkWrite|findOneAndUpdate|"
-                           r"findOneAndReplace|grant\w*|revoke\w*|shutdownServer|fsyncLock|adminCommand|runCommand|"
+                           r"findOneAndReplace|grant\w*|revoke\w*|shutdownServer|fsyncLock|"
                            r"setProfilingLevel|compact|reIndex)\s*\(|\$out\b|\$merge\b")
 _MONGO_READ = re.compile(r"\.(find\w*|count\w*|aggregate|distinct|stats|getCollectionNames|getCollectionInfos|"
                          r"getIndexes|version|serverStatus|status|isMaster|hello|explain|getName|getSiblingDB|"
@@ -329,6 +365,8 @@ _MONGO_READ = re.compile(r"\.(find\w*|count\w*|aggregate|distinct|stats|getColle
 
 
 def judge_js(code: str, client: str) -> Finding:
+    if re.search(r"\.(runCommand|adminCommand|eval)\s*\(|\bload\s*\(", code):
+        return Finding(UNKNOWN, f"{client} runs a database command the gate cannot judge")
     if _MONGO_DESTROY.search(code):
         return Finding(DES, f"{client} drops or deletes data")
     if _MONGO_CHANGE.search(code):

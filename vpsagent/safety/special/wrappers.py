@@ -22,6 +22,8 @@ def sudo(call: Call, spec: Program) -> Outcome:
             out = out.worst(call.write(w, "sudoedit of"))
         return out
     if not rest:
+        if s.has("-i", "-s", "--login", "--shell") and call.feed.kind != "none":
+            return Delegate(argv=[Word.plain("sh")])  # the root shell reads what is fed to it
         if s.has("-i", "-s", "--login", "--shell"):
             return Finding(UNKNOWN, f"{call.prog} -i/-s opens an interactive root shell")
         return Finding(RO, f"{call.prog} without a command only lists, validates or forgets credentials")
@@ -35,7 +37,7 @@ def env(call: Call, spec: Program) -> Outcome:
                                           "--ignore-signal", "--block-signal"), stop_at_operand=True)
     split = s.value("-S", "--split-string")
     floor = Finding(RO, "")
-    while rest and re.match(r"[A-Za-z_][A-Za-z0-9_%]*=", rest[0].value) and not rest[0].quoted:
+    while rest and re.match(r"[A-Za-z_][A-Za-z0-9_%]*=", rest[0].value):
         name, _, value = rest[0].value.partition("=")
         found = judge_assignment(name, rest[0].with_value(value), call.an, call.depth)
         floor = floor.worst(found) if found is not None else floor
@@ -64,7 +66,7 @@ def xargs(call: Call, spec: Program) -> Outcome:
     if items:
         return Delegate(argv=rest + [Word.plain(i) for i in items], feed=NO_FEED)
     # xargs feeds its input as more arguments: unknown values, possibly `/`
-    many = Word("<xargs-input>", dynamic=True, prefix="", many=True)
+    many = Word(f"<xargs input from {call.feed.source or 'stdin'}>", dynamic=True, prefix="", many=True)
     if repl and any(repl in w.value for w in rest[1:]):
         words = [rest[0]] + [Word(w.value, True, w.value.split(repl)[0], w.quoted, many=True) if repl in w.value else w
                              for w in rest[1:]]
@@ -102,6 +104,10 @@ def _items(feed: Feed, s: object) -> list[str] | None:
 
 # ---------------------------------------------------------------- shells
 
+# Code a shell reads from a pipe or a here-document is judged by what it says, and is never
+# less than unknown: nobody needs to pipe `df -h` into a shell, and decoding hides intent.
+_PIPED = Finding(UNKNOWN, "a shell runs code piped into it")
+
 
 def shell(call: Call, spec: Program) -> Outcome:
     """sh, bash, dash, zsh… : `-c CODE`, a script file, or a script read on stdin."""
@@ -135,8 +141,8 @@ def shell(call: Call, spec: Program) -> Outcome:
 def _shell_input(call: Call, rest: list[Word], stdin: bool) -> Outcome:
     if stdin or not rest or rest[0].value in ("-", "/dev/stdin"):
         if call.feed.kind == "data":
-            return Delegate(code=call.feed.data.decode("utf-8", "replace"),
-                            origin=f"the script fed to {call.prog}", feed=NO_FEED)
+            return Delegate(code=call.feed.data.decode("utf-8", "replace"), origin=f"the script fed to {call.prog}",
+                            feed=NO_FEED, floor=_PIPED)
         if call.feed.kind == "none":
             return Finding(UNKNOWN, f"{call.prog} without a script opens an interactive shell")
         return call.feed_code(f"{call.prog}")
@@ -150,7 +156,8 @@ def source(call: Call, spec: Program) -> Outcome:
         return Finding(UNKNOWN, f"{call.prog} without a file")
     target = call.args[0]
     if target.value in ("/dev/stdin", "-", "/proc/self/fd/0", "/dev/fd/0") and call.feed.kind == "data":
-        return Delegate(code=call.feed.data.decode("utf-8", "replace"), origin=f"the input {call.prog} reads", feed=NO_FEED)
+        return Delegate(code=call.feed.data.decode("utf-8", "replace"), origin=f"the input {call.prog} reads",
+                        feed=NO_FEED, floor=_PIPED)
     return judge_script_file(call.an, target, f"{call.prog} {target.value}", "sh", call.depth, call.feed)
 
 
@@ -223,6 +230,17 @@ def _ssh_options(call: Call, values: list[Word]) -> Finding:
     return out
 
 
+def scp(call: Call, spec: Program) -> Outcome:
+    """scp/sftp: copies files; `-o ProxyCommand=…` and `-S program` run commands."""
+    s, _ = scan(call.args, "cFiJlPoSDBX", opts())
+    out = Finding(CHANGE, f"{call.prog} copies files").worst(_ssh_options(call, s.values.get("-o", [])))
+    for w in s.values.get("-S", []):
+        out = out.worst(call.shell(w.value, f"{call.prog} -S"))
+    if call.prog == "sftp" and s.value("-b") is not None:
+        out = out.worst(Finding(UNKNOWN, "sftp -b runs a batch file the gate has not read"))
+    return out
+
+
 def watch(call: Call, spec: Program) -> Outcome:
     s, rest = scan(call.args, "ndq", opts("--interval", "--differences", "--equexit", "--errexit"),
                    stop_at_operand=True)
@@ -246,7 +264,7 @@ def alias(call: Call, spec: Program) -> Outcome:
     for w in call.args:
         name, eq, value = w.value.partition("=")
         if eq and value.strip():
-            call.an.functions[name] = value
+            call.an.aliases.add(name)
             out = out.worst(call.shell(value, f"the alias {name}"))
     return out
 
