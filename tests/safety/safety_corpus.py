@@ -241,7 +241,6 @@ READ_ONLY_CASES: list[tuple[str, Risk]] = [
     ("pip3 show requests", RO),
     ("npm ls --depth=0", RO),
     ("python3 --version", RO),
-    ("python3 -m json.tool /tmp/data.json", UNK),  # issue 9: a module run is code (was read-only)
     ("node --version", RO),
     # --- SQL clients: read-only queries
     ("psql -c 'SELECT count(*) FROM users'", RO),
@@ -255,8 +254,6 @@ READ_ONLY_CASES: list[tuple[str, Risk]] = [
     ("redis-cli ping", RO),
     ("mysqladmin status", RO),
     ("pg_isready", RO),
-    # --- relabelled from mutating by issue 9: obviously harmless inline code
-    ("python3 -c 'print(1)'", UNK),  # issue 9: inline code is unknown, even when it looks harmless
 ]
 
 # Reading a credential file is not a change, but its contents would go to the model:
@@ -355,13 +352,11 @@ CHANGE_CASES: list[tuple[str, Risk]] = [
     ("rmdir /tmp/empty", CHG),
     ("sed -i 's/worker_processes 1/worker_processes auto/' /etc/nginx/nginx.conf", CHG),
     ("sed -n 's/a/b/w out.txt' input.txt", CHG),
-    ("perl -i -pe 's/foo/bar/' config.ini", UNK),  # issue 9: a batch edit with inline code
     ("tar -czf /backup/www.tar.gz /var/www", CHG),
     ("tar -xzf release.tar.gz -C /srv/app", CHG),
     ("unzip release.zip -d /srv/app", CHG),
     ("gzip /var/log/app.log.1", CHG),
     ("rsync -av /srv/app/ backup:/srv/app/", CHG),
-    ("vim /etc/nginx/nginx.conf", UNK),  # issue 9: an interactive editor (what changes is decided at the keyboard)
     # --- redirections and tee into ordinary files
     ("echo 'hello' > /tmp/hello.txt", CHG),
     ("echo 'vm.swappiness=10' >> /etc/sysctl.conf", CHG),
@@ -387,7 +382,6 @@ CHANGE_CASES: list[tuple[str, Risk]] = [
     ("useradd -m deploy", CHG),
     ("passwd deploy", CHG),
     ("usermod -aG docker deploy", CHG),
-    ("crontab -e", UNK),  # issue 9: an interactive editor
     ("ufw allow 443/tcp", CHG),
     ("iptables -A INPUT -p tcp --dport 443 -j ACCEPT", CHG),
     ("nft add rule inet filter input tcp dport 22 accept", CHG),
@@ -404,7 +398,6 @@ CHANGE_CASES: list[tuple[str, Risk]] = [
     ("runuser -u app -- systemctl --user restart worker", CHG),
     ("kubectl delete pod web-1", CHG),
     # --- interpreters and scripts whose effect is unknown
-    ("awk 'BEGIN { system(\"id\") }'", UNK),  # issue 9: awk running a command is at least unknown
     ("at now + 1 minute <<< 'systemctl restart nginx'", CHG),
     ("find /var/log -name '*.gz' -exec gzip -d {} \\;", CHG),
     ("ls *.log | xargs gzip", CHG),
@@ -421,6 +414,12 @@ CHANGE_CASES: list[tuple[str, Risk]] = [
 # Not recognised, so not approved by --yes: scripts whose content is unseen, interactive
 # shells, unknown programs, SQL files, a parse error.
 UNKNOWN_CASES: list[tuple[str, Risk]] = [
+    ("perl -i -pe 's/foo/bar/' config.ini", UNK),  # issue 9: a batch edit with inline code
+    ("vim /etc/nginx/nginx.conf", UNK),  # issue 9: an interactive editor (what changes is decided at the keyboard)
+    ("crontab -e", UNK),  # issue 9: an interactive editor
+    ("awk 'BEGIN { system(\"id\") }'", UNK),  # issue 9: awk running a command is at least unknown
+    ("python3 -m json.tool /tmp/data.json", UNK),  # issue 9: a module run is code (was read-only)
+    ("python3 -c 'print(1)'", UNK),  # issue 9: inline code is unknown, even when it looks harmless
     ("crontab /tmp/crontab.txt", UNK),
     ("sudo -i", UNK),
     ("su - deploy", UNK),
@@ -810,7 +809,6 @@ ISSUE9_DESTRUCTIVE_CASES: list[tuple[str, Risk]] = [
     ("env 'BASH_FUNC_x%%=() { rm -rf /srv; }' bash -c x", DES),
     # --- inline interpreter code and batch editors
     ("python3 -c 'import os; os.system(\"rm -rf /srv\")'", DES),
-    ("perl -e 'system(\"rm -rf /srv\")'", DES),
     ("ruby -e 'system(\"rm -rf /srv\")'", DES),
     ("lua -e 'os.execute(\"rm -rf /srv\")'", DES),
     ("ed -s /srv/data.txt <<< $',d\\nw'", DES),
@@ -921,11 +919,9 @@ ISSUE9_READ_ONLY_CASES: list[tuple[str, Risk]] = [
 
 ISSUE9_CHANGE_CASES: list[tuple[str, Risk]] = [
     ("tcpdump -i eth0 -w /tmp/capture.pcap", CHG),
-    ("apt remove nginx", CHG),
     ("iptables -A INPUT -s 203.0.113.7 -j DROP", CHG),
     ("ufw allow ssh", CHG),
     ("docker run -d --name cache redis:7", CHG),
-    ("psql -c \"UPDATE users SET active = false WHERE id = 5\"", CHG),
     ("fuser -k 8080/tcp", CHG),
     ("sed -i '/^#/d' /etc/app.conf", CHG),
     ("kill -TERM 4242", CHG),

@@ -88,7 +88,7 @@ class Call:
 
     def shell(self, code: str, origin: str, feed: Feed = NO_FEED) -> Finding:
         """Judge shell text this program will run."""
-        cls = self.an.nested(code, self.depth + 1, feed)
+        cls = self.an.nested(code, self.depth + 1, feed, spill=self.chain)
         return _finding_of(cls, origin, code)
 
     def shell_word(self, w: Word, origin: str) -> Finding:
@@ -98,9 +98,11 @@ class Call:
         """Judge a command this program runs with exactly these words (no shell)."""
         if not argv:
             return Finding(RO, "")
+        text = " ".join(w.value for w in argv)
         sub = self.an.child(self.depth + 1)
-        sub.argv(argv, self.depth + 1, " ".join(w.value for w in argv), (), NO_FEED)
-        return _finding_of(build(" ".join(w.value for w in argv), sub.parts), origin, " ".join(w.value for w in argv))
+        sub.argv(argv, self.depth + 1, text, (), NO_FEED)
+        self.an.parts.extend(Part(p.argv, p.risk, p.reason, p.text, (*self.chain, *p.programs)) for p in sub.parts)
+        return _finding_of(build(text, sub.parts), origin, text)
 
     def script(self, path: Word, origin: str, language: str = "sh") -> Finding:
         return self.an.script_finding(path, origin, language, self.depth)
@@ -140,9 +142,14 @@ class Analyzer:
         return Analyzer(self.scripts, [], dict(self.functions), set(self.aliases), dict(self.written),
                         dict(self.vars), self.cwd, self.seen_scripts)
 
-    def nested(self, code: str, depth: int, feed: Feed = NO_FEED) -> Classification:
+    def nested(self, code: str, depth: int, feed: Feed = NO_FEED, *, spill: tuple[str, ...] | None = None) -> Classification:
+        """Classify code this command runs. With `spill` (the chain of programs that runs it),
+        the inner commands also become parts of this command, so an allow rule for the outer
+        program (`find *`, `git *`) never covers them: they need their own."""
         sub = self.child(depth)
         sub.run(code, depth, (), feed)
+        if spill is not None:
+            self.parts.extend(Part(p.argv, p.risk, p.reason, p.text, (*spill, *p.programs)) for p in sub.parts)
         return build(code, sub.parts)
 
     def add(self, argv: tuple[str, ...], finding: Finding, text: str, chain: tuple[str, ...] = ()) -> None:
@@ -183,6 +190,9 @@ class Analyzer:
             self.node(c, depth, chain, feed)
 
     def substitution(self, n: Node, depth: int, chain: tuple[str, ...]) -> None:
+        if depth + 1 > MAX_DEPTH:
+            self.add((), Finding(DES, "a command substitution nests too deeply to check"), text_of(n), chain)
+            return
         for c in n.named_children:
             self.node(c, depth + 1, chain, NO_FEED)
 

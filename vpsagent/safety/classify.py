@@ -54,6 +54,9 @@ def _classify(command: str, scripts: ScriptSource | None) -> Classification:
     except RecursionError:
         part = Part((), Risk.DESTRUCTIVE, "the command nests too deeply to check", command)
         return Classification(Risk.DESTRUCTIVE, (part.reason,), (), (), (part,), command)
+    except Exception as exc:  # noqa: BLE001 - the gate fails closed: a judging bug must not run the command
+        part = Part((), Risk.UNKNOWN, f"the gate could not judge this command ({type(exc).__name__})", command)
+        return Classification(Risk.UNKNOWN, (part.reason,), (), (), (part,), command)
 
 
 def reads_credentials(cls: Classification) -> str | None:

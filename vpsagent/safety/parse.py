@@ -243,8 +243,10 @@ def ansi_c(body: str) -> str:
 
     def one(m: re.Match[str]) -> str:
         e = m.group(1)
-        if e[0] in "xuU":
+        if e[0] in "xuU" and len(e) > 1:
             return chr(int(e[1:], 16)) if int(e[1:], 16) < 0x110000 else ""
+        if e[0] in "xuU":
+            return "\\" + e
         if e[0] in "01234567":
             return chr(int(e, 8) & 0xFF)
         if e[0] == "c":

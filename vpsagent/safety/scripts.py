@@ -199,7 +199,11 @@ def crontab_commands(text: str, *, with_user: bool) -> list[str]:
 
 def _crontab(an: Analyzer, text: str, *, with_user: bool, path: str, depth: int) -> Finding:
     out = Finding(RO, "")
-    for command in crontab_commands(text, with_user=with_user):
+    # a system crontab names a user before the command; a line without one is judged both ways
+    commands = crontab_commands(text, with_user=with_user)
+    if with_user:
+        commands += crontab_commands(text, with_user=False)
+    for command in commands:
         cls = an.nested(command, depth + 1)
         if cls.risk > out.risk:
             out = Finding(cls.risk, f"the cron line in {path} runs `{command[:60]}`: {cls.summary}", cls.programs)

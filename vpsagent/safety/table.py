@@ -218,3 +218,32 @@ def _floors(call: Call, spec: Program, s: Scan, base: Finding) -> Finding:
         for code in s.values.get(flag, []):
             out = out.worst(call.shell_word(code, f"the {call.prog} {flag} command"))
     return out
+
+
+def problems(programs: Mapping[str, Program], must_know: frozenset[str] = frozenset()) -> list[str]:
+    """What is wrong with a table: a program that runs code or wraps a command without the rule
+    that finds that code or command, or a program the gate must know that is missing."""
+    out: list[str] = []
+    for name, spec in sorted(programs.items()):
+        out += _entry_problems(name, spec)
+    for name in sorted(must_know - set(programs)):
+        out.append(f"{name}: runs code or wraps a command, but is not in the table")
+    for name in sorted(must_know & set(programs)):
+        spec = programs[name]
+        if not (spec.runs_code or spec.wraps is not None):
+            out.append(f"{name}: runs code or wraps a command, but is not marked so")
+    return out
+
+
+def _entry_problems(name: str, spec: Program) -> list[str]:
+    out: list[str] = []
+    if spec.runs_code and spec.handler is None:
+        out.append(f"{name}: marked 'runs code' but has no handler that finds the code")
+    if spec.wraps is not None and spec.handler is None and not isinstance(spec.wraps, Wrap):
+        out.append(f"{name}: marked 'wraps' but has no rule that finds the command")
+    for sub, entry in spec.subcommands.items():
+        if isinstance(entry, Program):
+            out += _entry_problems(f"{name} {sub}", entry)
+        elif not isinstance(entry, Risk):
+            out.append(f"{name} {sub}: a subcommand must be a Risk or a Program")
+    return out

@@ -37,13 +37,13 @@ def judge_assignment(name: str, value: Word | None, an: Analyzer, depth: int) ->
     text = value.value if value is not None else ""
     if name.startswith("BASH_FUNC_"):
         body = re.sub(r"^\(\)\s*", "", text)
-        cls = an.nested(f"f() {body}", depth + 1)
+        cls = an.nested(f"f() {body}", depth + 1, spill=(name,))
         return Finding(cls.risk, f"the exported function {name} runs: {cls.summary}", cls.programs)
     if name in COMMAND_VARS:
         code = text.lstrip("|") if name.startswith("LESS") else text
         if not code.strip():
             return None
-        cls = an.nested(code.replace("%s", "/tmp/file"), depth + 1)
+        cls = an.nested(code.replace("%s", "/tmp/file"), depth + 1, spill=(name,))
         if cls.risk.rank == 0:
             return None
         return Finding(cls.risk, f"{name} makes programs run `{code[:60]}`: {cls.summary}", cls.programs)

@@ -93,7 +93,7 @@ def _shell_outs(an: Analyzer, code: str, origin: str, depth: int, lang: str) -> 
         found += _BACKTICKS.findall(code)
     for shell in found:
         if shell:
-            cls = an.nested(shell, depth + 1)
+            cls = an.nested(shell, depth + 1, spill=())
             label = f"{origin} runs `{shell[:60]}`: {cls.summary}" if cls.risk > RO else f"{origin} runs `{shell[:60]}`"
             out = out.worst(Finding(max(cls.risk, RO), label, cls.programs))
     return out
