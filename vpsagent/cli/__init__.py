@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "conversations": "vpsagent.cli.ask:conversations",
     "run": "vpsagent.cli.run_cmd:run",
     "history": "vpsagent.cli.history:history",
+    "safety": "vpsagent.cli.safety:safety",
 }
 
 

@@ -379,7 +379,7 @@ def _unknown(c: _Ctx) -> Verdict:
         return _ask_unknown(c, f"the policy rule {_label(c.ask)} asks first; {c.why}", c.ask.pattern)
     allow = _exactly_allowed(c.allow, c.cls, c.parts(Risk.UNKNOWN))
     if allow is None:
-        return _ask_unknown(c, f"unknown command, {c.why}", None)
+        return _ask_unknown(c, f"an unknown command: {c.why}", None)
     rest = _rest(c, allow)
     if rest is not None:
         return rest
@@ -395,7 +395,7 @@ def _change(c: _Ctx) -> Verdict:
     if allow is not None:
         return Verdict(Decision.ALLOW, f"Allowed on {c.server} by the policy rule {_label(allow)}: {c.why}.",
                        allow.pattern)
-    return _ask_or_yes(c.mode, c.server, f"change, {c.why}", None)
+    return _ask_or_yes(c.mode, c.server, f"a change: {c.why}", None)
 
 
 def _read_only(c: _Ctx) -> Verdict:
