@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -50,7 +51,7 @@ def safety_check(app: App, commands: tuple[str, ...], null: bool, mode: str, ser
     lines = _commands(commands, null)
     report = check_commands(app.settings, lines, mode=mode, server=server, engine=lambda: app.engine)
 
-    def text(console) -> None:  # noqa: ANN001
+    def text(console: Any) -> None:  # rich's Console, imported lazily by render
         width = max((len(r.risk.value) for r in report.results), default=0)
         for r in report.results:
             one_line = r.command.replace("\n", " ⏎ ")

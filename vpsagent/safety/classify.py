@@ -20,7 +20,7 @@ from vpsagent.safety.model import RO, Classification, Part
 from vpsagent.safety.scripts import ScriptSource, classify_write
 
 __all__ = ["Classification", "Part", "Risk", "ScriptSource", "classify", "classify_write", "reads_credentials",
-           "is_critical_file", "is_system_path", "KNOWN_PROGRAMS"]
+           "is_critical_file", "is_system_path"]
 
 is_critical_file = paths.is_critical_file
 is_system_path = paths.is_system_path
@@ -67,10 +67,3 @@ def reads_credentials(cls: Classification) -> str | None:
                 return word
     return None
 
-
-def __getattr__(name: str) -> object:
-    if name == "KNOWN_PROGRAMS":
-        from vpsagent.safety.programs import PROGRAMS
-
-        return frozenset(PROGRAMS)
-    raise AttributeError(name)

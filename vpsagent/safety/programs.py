@@ -27,8 +27,8 @@ from vpsagent.safety.special import (
     interpreters,
     misc,
     network,
-    remote,
     packages,
+    remote,
     sed,
     services,
     sql,
@@ -365,7 +365,7 @@ _add(["apt", "apt-get", "aptitude"], Program(why="changes installed packages", h
 PROGRAMS["apt-cache"] = Program(RO)
 PROGRAMS["apt-file"] = Program(RO, subcommands=subs(read=words("search find list show"), change=words("update")))
 PROGRAMS["dpkg"] = Program(CHANGE, why="changes installed packages", handler=_h(packages.dpkg),
-                           options={o: RO for o in ()}, dry_run=opts("--dry-run", "--no-act", "--simulate"),
+                           dry_run=opts("--dry-run", "--no-act", "--simulate"),
                            subcommands={})
 _add(["dpkg-query", "dpkg-deb"], Program(RO, options={"-b": CHANGE, "--build": CHANGE, "-x": CHANGE,
                                                       "-X": CHANGE, "--extract": CHANGE, "-R": CHANGE,
@@ -676,7 +676,7 @@ PROGRAMS["multipath"] = Program(RO, options={"-F": DES, "-f": DES, "-r": CHANGE,
 PROGRAMS["iscsiadm"] = Program(RO, options={"--login": CHANGE, "-l": CHANGE, "--logout": DES, "-u": DES,
                                             "-o": CHANGE, "--op": CHANGE})
 PROGRAMS["keytool"] = Program(UNKNOWN, handler=_h(misc.keytool))
-PROGRAMS["gpg"] = Program(UNKNOWN, options={o: RO for o in ()}, dry_run=opts(
+PROGRAMS["gpg"] = Program(UNKNOWN, dry_run=opts(
     "--list-keys", "-k", "--list-public-keys", "--fingerprint", "--list-sigs", "--check-sigs", "--verify",
     "--list-packets", "--show-keys", "--version"))
 PROGRAMS["gpg2"] = PROGRAMS["gpg"]
@@ -694,9 +694,9 @@ _add(["renice"], Program(CHANGE, why="changes process priorities"))
 PROGRAMS["tc"] = Program(CHANGE, why="changes traffic control", subcommands=subs(
     qdisc=Program(CHANGE, subcommands=subs(read=words("show list ls"), change=words("add change replace link"),
                                            destroy=words("del delete"))),
-    class_=Program(CHANGE, subcommands=subs(read=words("show list ls"))),
     filter=Program(CHANGE, subcommands=subs(read=words("show list ls"))),
-    read=words("-s -d monitor")), other=UNKNOWN)
+    read=words("monitor"), **{"class": Program(CHANGE, subcommands=subs(read=words("show list ls")))}),
+    other=UNKNOWN)
 _add(["php-fpm"] + [f"php-fpm{v}" for v in ("7.4", "8.0", "8.1", "8.2", "8.3", "8.4", "7", "8")],
      Program(CHANGE, handler=_h(misc.check_flags(opts("-t", "--test", "-v", "--version", "-i", "--info", "-m",
                                                       "--modules", "-tt"), "starts PHP-FPM"))))
@@ -733,10 +733,7 @@ PROGRAMS["strace"] = Program(RO, wraps=Wrap(with_arg="eoOpPsSuUXbEIa", alone_why
                                             writes=opts("-o")))
 PROGRAMS["ltrace"] = Program(RO, wraps=Wrap(with_arg="eoOpPsSuUXbEIan", alone_why="attaches to a process",
                                             writes=opts("-o")))
-PROGRAMS["perf"] = Program(RO, subcommands=subs(read=words("list report annotate top stat-show"),
-                                                record=Program(RO, wraps=Wrap(with_arg="oepcFCG")),
-                                                stat=Program(RO, wraps=Wrap(with_arg="oepcGrIC")),
-                                                trace=Program(RO, wraps=Wrap(with_arg="oepc"))), other=UNKNOWN)
+PROGRAMS["perf"] = Program(RO, handler=_h(wrappers.perf), wraps=Wrap())
 PROGRAMS["nsenter"] = Program(RO, wraps=Wrap(with_arg="tSGw", long_with_arg=opts("--target", "--setuid", "--setgid",
                                                                                  "--wd"),
                                              alone=UNKNOWN, alone_why="opens a shell in another namespace"))

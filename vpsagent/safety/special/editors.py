@@ -6,7 +6,7 @@ import re
 
 from vpsagent.safety import paths
 from vpsagent.safety.analyze import Call, Outcome
-from vpsagent.safety.model import CHANGE, DES, RO, UNKNOWN, Finding
+from vpsagent.safety.model import DES, RO, UNKNOWN, Finding
 from vpsagent.safety.special.sed import ed_script
 from vpsagent.safety.table import Program, opts, scan
 

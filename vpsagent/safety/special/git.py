@@ -6,6 +6,7 @@ that command."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from vpsagent.safety.analyze import Call, Outcome
 from vpsagent.safety.model import CHANGE, DES, RO, UNKNOWN, Finding
@@ -17,8 +18,8 @@ READ = frozenset({
     "grep", "cat-file", "show-ref", "whatchanged", "version", "help", "count-objects", "for-each-ref", "name-rev",
     "rev-list", "show-branch", "merge-base", "diff-tree", "diff-files", "diff-index", "var", "check-ignore", "annotate",
     "fsck", "check-attr", "check-ref-format", "cherry", "range-diff", "verify-commit", "verify-tag", "verify-pack",
-    "show-index", "ls-remote", "get-tar-commit-id", "fetch-pack", "check-mailmap", "column", "hash-object", "stripspace",
-    "whatchanged", "reflog-show", "difftool-helper",
+    "show-index", "get-tar-commit-id", "fetch-pack", "check-mailmap", "column", "hash-object", "stripspace",
+    "reflog-show", "difftool-helper",
 })
 # configuration keys whose value is a command line git runs
 _COMMAND_KEYS = re.compile(
@@ -188,7 +189,7 @@ def _push(call: Call, s: Scan, pos: list[str]) -> Finding:
 
 def _checkout(call: Call, s: Scan, pos: list[str]) -> Finding:
     if s.has("-f", "--force", "--discard-changes") or s.after_dashdash or "." in pos:
-        return Finding(DES, f"git {'checkout' if True else ''} -f / -- discards uncommitted work")
+        return Finding(DES, "git checkout -f / -- discards uncommitted work")
     return Finding(CHANGE, "git checkout switches branches")
 
 
@@ -210,7 +211,10 @@ def _gc(call: Call, s: Scan, pos: list[str]) -> Finding:
     return Finding(CHANGE, "git gc repacks the repository")
 
 
-def _small(read_words: frozenset[str], what: str) -> object:
+_Sub = Callable[[Call, Scan, list[str]], Finding]
+
+
+def _small(read_words: frozenset[str], what: str) -> _Sub:
     def judge(call: Call, s: Scan, pos: list[str]) -> Finding:
         if pos[:1] and pos[0] in read_words or not pos and "" in read_words:
             return Finding(RO, f"git {what} only reads")
@@ -243,7 +247,7 @@ def _worktree(call: Call, s: Scan, pos: list[str]) -> Finding:
     return Finding(CHANGE, "git worktree changes worktrees")
 
 
-_SUBCOMMANDS = {
+_SUBCOMMANDS: dict[str, _Sub] = {
     "config": _config, "branch": _branch, "tag": _tag, "remote": _remote, "stash": _stash, "reset": _reset,
     "push": _push, "checkout": _checkout, "restore": _restore, "reflog": _reflog, "gc": _gc, "update-ref": _update_ref,
     "switch": _switch, "apply": _apply, "worktree": _worktree,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from vpsagent.safety.analyze import Call, Outcome
 from vpsagent.outcomes import Risk
+from vpsagent.safety.analyze import Call, Outcome
 from vpsagent.safety.model import CHANGE, DES, RO, UNKNOWN, Finding
 from vpsagent.safety.table import Program, opts, scan
 

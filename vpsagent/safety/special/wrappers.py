@@ -461,6 +461,24 @@ def expect(call: Call, spec: Program) -> Outcome:
     return call.feed_code(call.prog, "expect")
 
 
+def perf(call: Call, spec: Program) -> Outcome:
+    """perf record/stat/trace run a command to measure it; the other subcommands read."""
+    if not call.args:
+        return Finding(RO, "perf lists its subcommands")
+    sub = call.args[0].value
+    if sub not in ("record", "stat", "trace", "ftrace", "sched", "mem", "c2c", "kmem", "lock"):
+        return Finding(RO if sub in ("list", "report", "annotate", "top", "script", "diff", "evlist") else UNKNOWN,
+                       f"perf {sub} {'only reads' if sub in ('list', 'report', 'annotate', 'top') else ''}".strip())
+    s, rest = scan(call.args[1:], "oepcFCGrIt", opts("--output", "--event", "--pid", "--cpu", "--call-graph"),
+                   stop_at_operand=True)
+    floor = None
+    for w in s.values.get("-o", []) + s.values.get("--output", []):
+        floor = call.write(w, f"perf {sub} -o")
+    if not rest:
+        return floor if floor is not None and floor.risk > RO else Finding(RO, f"perf {sub} measures the system")
+    return Delegate(argv=rest, floor=floor if floor is not None and floor.risk > RO else None)
+
+
 def cpulimit(call: Call, spec: Program) -> Outcome:
     s, rest = scan(call.args, "lpec", opts("--limit", "--pid", "--exe", "--cpu"), stop_at_operand=True)
     if rest:
