@@ -229,11 +229,12 @@ def is_database_file(path: str) -> bool:
 
 
 # The configuration that decides who can log in: replacing or deleting it can lock everyone out.
-_ACCESS = re.compile(r"^/etc/ssh/sshd_config$|^/etc/ssh/sshd_config\.d/.+|^/etc/ssh/ssh_host_\w+_key(\.pub)?$")
+_ACCESS = re.compile(r"^/etc/ssh/sshd_config$|^/etc/ssh/sshd_config\.d/.+|^/etc/ssh/ssh_host_\w+_key(\.pub)?$"
+                     r"|^/etc/hosts\.deny$")
 _LOCKOUT = re.compile(
     r"^\s*(DenyUsers|DenyGroups|AllowUsers|AllowGroups|AuthenticationMethods|ForceCommand|AuthorizedKeysFile|"
     r"ChrootDirectory)\b|^\s*PubkeyAuthentication\s+no\b|^\s*UsePAM\s+no\b.*|^\s*MaxStartups\s+0\b"
-    r"|^\s*ListenAddress\s+127\.", re.I | re.M)
+    r"|^\s*ListenAddress\s+127\.|^\s*(ALL|sshd)\s*:", re.I | re.M)
 
 
 def is_access_config(path: str) -> bool:

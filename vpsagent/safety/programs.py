@@ -351,7 +351,6 @@ PROGRAMS["route"] = Program(RO, handler=_h(network.route))
 _add(["ifdown", "ifdown-all"], Program(DES, why="takes a network interface down and can cut off remote access"))
 PROGRAMS["ifup"] = Program(CHANGE, why="brings an interface up")
 PROGRAMS["nmcli"] = Program(RO, handler=_h(network.nmcli))
-PROGRAMS["tc"] = Program(CHANGE, subcommands=subs(read=words("show -s")), why="changes traffic control")
 
 # packages
 _APT_READ = words("list search show policy depends rdepends madison showsrc changelog showpkg stats dump dumpavail "
@@ -691,15 +690,66 @@ _add(["growpart", "xfs_growfs"], Program(CHANGE, why="grows a partition or files
 PROGRAMS["logger"] = Program(CHANGE, why="writes a line to the system log")
 PROGRAMS["setcap"] = Program(CHANGE, why="changes file capabilities", options={"-r": CHANGE})
 _add(["renice"], Program(CHANGE, why="changes process priorities"))
-PROGRAMS["tc"] = Program(CHANGE, why="changes traffic control", subcommands=subs(
-    qdisc=Program(CHANGE, subcommands=subs(read=words("show list ls"), change=words("add change replace link"),
-                                           destroy=words("del delete"))),
-    filter=Program(CHANGE, subcommands=subs(read=words("show list ls"))),
-    read=words("monitor"), **{"class": Program(CHANGE, subcommands=subs(read=words("show list ls")))}),
-    other=UNKNOWN)
+_TC: dict[str, Risk | Program] = dict(subs(
+    qdisc=Program(RO, subcommands=subs(read=words("show list ls"), change=words("add change replace link del delete")),
+                  other=CHANGE),
+    filter=Program(RO, subcommands=subs(read=words("show list ls")), other=CHANGE),
+    read=words("monitor")))
+_TC["class"] = Program(RO, subcommands=subs(read=words("show list ls")), other=CHANGE)
+PROGRAMS["tc"] = Program(CHANGE, why="changes traffic control", subcommands=_TC, other=UNKNOWN)
 _add(["php-fpm"] + [f"php-fpm{v}" for v in ("7.4", "8.0", "8.1", "8.2", "8.3", "8.4", "7", "8")],
      Program(CHANGE, handler=_h(misc.check_flags(opts("-t", "--test", "-v", "--version", "-i", "--info", "-m",
                                                       "--modules", "-tt"), "starts PHP-FPM"))))
+
+_add(words("finger runlevel stern iptraf-ng fping arping tcptraceroute chkrootkit mysqlshow mytop innotop "
+           "mongostat mongotop pg_top"), Program(RO))
+_add(["gdb", "bpftrace", "systemtap", "stap", "hping3", "iperf", "iperf3", "speedtest", "k9s"],
+     Program(UNKNOWN, why="runs probes or code the gate cannot judge"))
+PROGRAMS["hg"] = Program(UNKNOWN, subcommands=subs(
+    read=words("status st log diff summary sum identify id heads branches tags paths root annotate blame cat files "
+               "manifest showconfig config version help incoming outgoing"),
+    change=words("pull update up commit ci add addremove merge push clone tag branch rebase"),
+    destroy=words("strip purge revert rm remove forget")), other=UNKNOWN)
+PROGRAMS["ipset"] = Program(CHANGE, subcommands=subs(read=words("list save test help version -L -l"),
+                                                     change=words("create add del rename swap restore"),
+                                                     destroy=words("flush destroy -F -X")), other=UNKNOWN)
+PROGRAMS["coredumpctl"] = Program(RO, subcommands=subs(read=words("list info dump"), unknown=words("debug gdb")),
+                                  other=UNKNOWN)
+PROGRAMS["ipmitool"] = Program(UNKNOWN, handler=_h(misc.ipmitool))
+PROGRAMS["systemd-resolve"] = Program(RO, options={"--flush-caches": CHANGE, "--reset-statistics": CHANGE,
+                                                   "--set-dns": CHANGE, "--set-domain": CHANGE, "--revert": CHANGE})
+PROGRAMS["bridge"] = Program(CHANGE, subcommands=subs(
+    link=Program(RO, subcommands=subs(read=words("show list ls")), other=CHANGE),
+    fdb=Program(RO, subcommands=subs(read=words("show list ls")), other=CHANGE),
+    vlan=Program(RO, subcommands=subs(read=words("show list ls")), other=CHANGE),
+    mdb=Program(RO, subcommands=subs(read=words("show list ls")), other=CHANGE),
+    read=words("monitor")), other=UNKNOWN)
+_add(["mvn", "gradle", "ant", "sbt"], Program(UNKNOWN, why="runs a build the gate has not read",
+                                               version=opts("-v", "--version", "-version")))
+PROGRAMS["initctl"] = Program(CHANGE, subcommands=subs(read=words("list status show-config version"),
+                                                       change=words("start stop restart reload emit")),
+                              other=UNKNOWN)
+PROGRAMS["chkconfig"] = Program(CHANGE, why="changes services at boot", dry_run=opts("--list"))
+PROGRAMS["machinectl"] = Program(CHANGE, subcommands=subs(read=words("list list-images status show image-status "
+                                                                     "show-image"),
+                                                          change=words("start login shell enable disable reboot "
+                                                                       "poweroff terminate kill"),
+                                                          destroy=words("remove clean")), other=UNKNOWN)
+PROGRAMS["bootctl"] = Program(CHANGE, subcommands=subs(read=words("status list is-installed")), other=CHANGE)
+PROGRAMS["clamscan"] = Program(RO, options={"--remove": DES, "--move": CHANGE, "--copy": CHANGE})
+PROGRAMS["rkhunter"] = Program(RO, options={"--update": CHANGE, "--propupd": CHANGE})
+PROGRAMS["aide"] = Program(RO, options={"--init": CHANGE, "-i": CHANGE, "--update": CHANGE, "-u": CHANGE})
+PROGRAMS["lynis"] = Program(RO, subcommands=subs(read=words("audit show update-info")), other=UNKNOWN)
+PROGRAMS["caddy"] = Program(UNKNOWN, subcommands=subs(read=words("validate version list-modules environ "
+                                                                 "build-info adapt"),
+                                                      change=words("reload start stop run fmt trust untrust")))
+PROGRAMS["nodetool"] = Program(CHANGE, subcommands=subs(
+    read=words("status info ring tpstats cfstats tablestats compactionstats netstats describecluster version "
+               "gossipinfo proxyhistograms tablehistograms"),
+    change=words("flush repair compact cleanup drain decommission snapshot enablebinary disablebinary"),
+    destroy=words("removenode assassinate clearsnapshot truncatehints")), other=UNKNOWN)
+_add(["pgbench", "redis-benchmark", "sysbench", "ab", "wrk", "siege"], Program(UNKNOWN, why="generates load",
+                                                                                  version=opts("-V", "--version")))
 
 # ---------------------------------------------------------------- archives and copies
 

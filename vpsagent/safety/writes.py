@@ -44,7 +44,7 @@ def judge_write(target: Word, what: str, content: bytes | None, *, append: bool 
     if not target.dynamic and paths.is_sink(value):
         return Finding(RO, "")
     if target.dynamic and not target.prefix.strip("/"):
-        if content == b"" and not append:
+        if content is not None and not content.strip() and not append:
             return Finding(DES, f"{what} {value} empties a file only known at run time")
         return Finding(CHANGE, f"{what} {value} writes a file only known at run time")
     path = value if not target.dynamic else target.prefix
@@ -55,7 +55,7 @@ def judge_write(target: Word, what: str, content: bytes | None, *, append: bool 
         return _persistence(value, kind, content, what, an, depth)
     if paths.is_access_config(path):
         return _access(value, what, content, append)
-    if not append and content == b"" and not paths.is_scratch(path):
+    if not append and content is not None and not content.strip() and not paths.is_scratch(path):
         return Finding(DES, f"{what} {value} empties the file (its data is lost)")
     if not append and paths.is_database_file(path) and not paths.is_scratch(path):
         return Finding(DES, f"{what} {value} overwrites a database file")

@@ -84,11 +84,16 @@ _DISCARD = {
 def _subcommand(call: Call, sub: str, more: list[Word]) -> Finding:
     s, _ = scan(more, "mnCeSuoxXFt", opts("--message", "--format", "--author", "--since", "--until", "--pretty",
                                         "--exec", "--output", "--extcmd", "--file", "--template", "--strategy",
-                                        "--open-files-in-pager"))
+                                        "--open-files-in-pager", "--upload-pack", "--receive-pack"))
     pos = [w.value for w in s.operands]
+    transport = _transport(call, sub, s, more)
+    if transport is not None and transport.risk > RO:
+        return transport
     runs = _runs(call, sub, s, more)
     if runs is not None:
         return runs
+    if sub in ("fetch", "pull", "clean", "add", "rm", "mv", "commit") and s.has("-n", "--dry-run") and sub != "commit":
+        return Finding(RO, f"git {sub} --dry-run changes nothing")
     handler = _SUBCOMMANDS.get(sub)
     if handler is not None:
         return handler(call, s, pos)
@@ -107,6 +112,23 @@ def _outputs(call: Call, s: Scan, base: Finding) -> Finding:
     for w in s.values.get("--output", []):
         base = base.worst(call.write(w, "git --output"))
     return base
+
+
+def _transport(call: Call, sub: str, s: Scan, more: list[Word]) -> Finding | None:
+    """`--upload-pack`/`--receive-pack` name a program git runs; `ext::` URLs are a command."""
+    out: Finding | None = None
+    for flag in ("--upload-pack", "--receive-pack", "--exec"):
+        for w in s.values.get(flag, []):
+            found = call.shell_word(w, f"git {sub} {flag}")
+            out = found if out is None else out.worst(found)
+    for w in more:
+        if w.value.startswith("ext::"):
+            # ext::CMD ARGS…: words split on spaces, `% ` is a space inside a word
+            argv = [Word.plain(a.replace("% ", " ").replace("%%", "%")) for a in re.split(r"(?<!%) ", w.value[5:]) if a]
+            found = Finding(UNKNOWN, f"git {sub} uses an ext:: transport, which runs a command").worst(
+                call.run_argv(argv, f"git {sub} ext::"))
+            out = found if out is None else out.worst(found)
+    return out
 
 
 def _runs(call: Call, sub: str, s: Scan, more: list[Word]) -> Finding | None:

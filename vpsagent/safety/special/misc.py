@@ -240,6 +240,19 @@ def nmap(call: Call, spec: Program) -> Outcome:
     return out
 
 
+def ipmitool(call: Call, spec: Program) -> Outcome:
+    words = [w.value for w in call.args if not w.value.startswith("-")]
+    text = " ".join(words)
+    if re.search(r"\b(chassis power (off|reset|cycle|soft)|power (off|reset|cycle)|mc reset|raw)\b", text):
+        return Finding(DES, f"ipmitool {text[:30]} powers the machine off or resets its controller")
+    if re.search(r"\b(sel clear|user set|lan set|chassis bootdev|chassis policy|sol activate)\b", text):
+        return Finding(CHANGE, f"ipmitool {text[:30]} changes the controller")
+    if re.search(r"\b(sensor|sdr|fru|sel (list|elist|info)|lan print|chassis status|mc info|user list|dcmi|"
+                 r"power status|chassis power status)\b", text) or not words:
+        return Finding(RO, f"ipmitool {text[:30]} only reads")
+    return Finding(UNKNOWN, f"ipmitool {text[:30]} is not an ipmitool command the gate knows")
+
+
 def needrestart(call: Call, spec: Program) -> Outcome:
     s, _ = scan(call.args, "rlc", opts())
     mode = s.value("-r")
