@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,8 +28,13 @@ def parser() -> Parser:
     return Parser(Language(tree_sitter_bash.language()))
 
 
+_PARSING = threading.Lock()  # one Parser per process; tree-sitter parsers are not thread-safe
+
+
 def parse(text: str) -> Tree:
-    return parser().parse(text.encode("utf-8", "surrogateescape"))
+    data = text.encode("utf-8", "surrogateescape")
+    with _PARSING:
+        return parser().parse(data)
 
 
 def text_of(node: Node) -> str:
