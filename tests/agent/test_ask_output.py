@@ -145,14 +145,22 @@ def test_piped_context_is_redacted_too(ctx, anthropic_api, cli, engine, keyring,
 def test_denial_summary_says_what_would_let_each_kind_run():
     from vpsagent.render.agent import denial_summary as _denial_summary
 
-    needs = {"risk": "mutating", "reason": "Needs approval on w: x; it needs approval and nobody can give it here"}
-    destructive = {"risk": "destructive", "reason": "Denied on w: destructive command, rm -r"}
+    # it reads each denial's cause and risk, never the prose of the reason
+    needs = {"risk": "change", "cause": "no_approver", "reason": "anything"}
+    unknown = {"risk": "unknown", "cause": "no_approver", "reason": "anything"}
+    destructive = {"risk": "destructive", "cause": "destructive", "reason": "anything"}
     line = _denial_summary([needs, destructive])
     assert line.startswith("2 commands were denied")
     assert "--yes" in line and "policy allow rule" in line and "--yes never does" in line
     only_destructive = _denial_summary([destructive])
     assert "approve them on a terminal" not in only_destructive  # --yes would not help here
-    declined = _denial_summary([{"risk": "mutating", "reason": "Needs approval on w: x; declined by the user"}])
+    only_unknown = _denial_summary([unknown])
+    assert "exact command" in only_unknown and "--yes does not" in only_unknown
+    read_only = _denial_summary([{"risk": "change", "cause": "read_only_mode", "reason": ""}])
+    assert "--read-only allows inspection only" in read_only
+    by_rule = _denial_summary([{"risk": "read-only", "cause": "deny_rule", "reason": ""}])
+    assert "deny rule" in by_rule
+    declined = _denial_summary([{"risk": "change", "cause": "declined", "reason": "Needs approval on w: x"}])
     assert declined == "1 command was denied (reasons above)"
 
 

@@ -37,7 +37,7 @@ def test_allow_and_deny_rules_apply_to_the_agent(anthropic_api, cli, engine, set
     assert r.exit_code == 4, r.stdout + r.stderr
     assert (tmp_path / "allowed-1").exists()  # allowed by rule, no --yes needed
     assert not cache.exists()  # destructive, but named by the server's allow rule
-    assert not (tmp_path / "other").exists()  # mutating, no rule, no TTY: denied
+    assert not (tmp_path / "other").exists()  # a change, no rule, no TTY: denied
     assert tool_result(anthropic_api, "toolu_p3").get("is_error") is True
     assert "uname *" in result_text(tool_result(anthropic_api, "toolu_p3"))
     decisions = {c["command"]: c["decision"] for c in r.json()["data"]["tool_calls"]}

@@ -35,7 +35,7 @@ def test_a_mutating_command_asks_on_the_terminal(anthropic_api, engine, ssh_serv
         shown = read_until(master, PROMPT)
         # the exact command and the server are shown before the question
         assert f"{ssh_server}: touch {target}".encode() in shown
-        assert b"mutating" in shown
+        assert b"change" in shown
         assert not target.exists()
         os.write(master, answer)
         rest = read_until(master, None)

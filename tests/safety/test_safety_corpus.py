@@ -10,11 +10,16 @@ import collections
 import pytest
 
 from tests.safety.safety_corpus import (
+    CHANGE_CASES,
     CORPUS,
     CREDENTIAL_READ_CASES,
     DESTRUCTIVE_CASES,
-    MUTATING_CASES,
+    ISSUE9_CHANGE_CASES,
+    ISSUE9_DESTRUCTIVE_CASES,
+    ISSUE9_READ_ONLY_CASES,
+    ISSUE9_UNKNOWN_CASES,
     READ_ONLY_CASES,
+    UNKNOWN_CASES,
 )
 from vpsagent.safety import Risk, classify
 
@@ -63,19 +68,31 @@ def test_corpus_row(command: str, expected: Risk) -> None:
         assert cls.summary, f"{command!r}: {expected} without a reason"
 
 
-def test_corpus_is_large_and_balanced() -> None:
-    assert len(CORPUS) >= 300
+def test_corpus_is_large_and_covers_every_class() -> None:
+    assert len(CORPUS) >= 800
     counts = collections.Counter(risk for _, risk in CORPUS)
-    assert counts[Risk.READ_ONLY] >= 150
-    assert counts[Risk.MUTATING] >= 100
-    assert counts[Risk.DESTRUCTIVE] >= 150
+    assert counts[Risk.READ_ONLY] >= 200
+    assert counts[Risk.CHANGE] >= 100
+    assert counts[Risk.UNKNOWN] >= 30
+    assert counts[Risk.DESTRUCTIVE] >= 300
 
 
-def test_corpus_sections_hold_what_they_say() -> None:
-    assert {r for _, r in READ_ONLY_CASES} == {Risk.READ_ONLY}
-    assert {r for _, r in CREDENTIAL_READ_CASES} == {Risk.MUTATING}
-    assert {r for _, r in MUTATING_CASES} == {Risk.MUTATING}
-    assert {r for _, r in DESTRUCTIVE_CASES} == {Risk.DESTRUCTIVE}
+@pytest.mark.parametrize(
+    ("section", "risks"),
+    [
+        (CREDENTIAL_READ_CASES, {Risk.CHANGE}),
+        (CHANGE_CASES, {Risk.CHANGE}),
+        (UNKNOWN_CASES, {Risk.UNKNOWN}),
+        (ISSUE9_DESTRUCTIVE_CASES, {Risk.DESTRUCTIVE}),
+        (ISSUE9_READ_ONLY_CASES, {Risk.READ_ONLY}),
+        (ISSUE9_CHANGE_CASES, {Risk.CHANGE}),
+        (ISSUE9_UNKNOWN_CASES, {Risk.UNKNOWN}),
+        (READ_ONLY_CASES, {Risk.READ_ONLY}),
+        (DESTRUCTIVE_CASES, {Risk.DESTRUCTIVE}),
+    ],
+)
+def test_corpus_sections_hold_what_they_say(section: list[tuple[str, Risk]], risks: set[Risk]) -> None:
+    assert {r for _, r in section} <= risks
 
 
 def test_corpus_has_no_duplicate_commands() -> None:
@@ -96,13 +113,14 @@ def test_issue_read_only_examples_stay_in_the_corpus(command: str) -> None:
 
 
 def test_credential_files_and_their_public_counterparts() -> None:
-    """A private key needs approval to read; the .pub next to it does not."""
+    """A private key needs approval to read; the .pub next to it does not; its metadata neither."""
     pairs = [
         ("cat ~/.ssh/id_rsa", "cat ~/.ssh/id_rsa.pub"),
         ("cat /root/.ssh/id_ed25519", "cat /root/.ssh/id_ed25519.pub"),
         ("cat /etc/ssh/ssh_host_rsa_key", "cat /etc/ssh/ssh_host_rsa_key.pub"),
+        ("head -1 /etc/shadow", "stat /etc/shadow"),
     ]
     for private, public in pairs:
-        assert classify(private).risk is Risk.MUTATING, private
+        assert classify(private).risk is Risk.CHANGE, private
         assert classify(public).risk is Risk.READ_ONLY, public
         assert "credential" in classify(private).summary

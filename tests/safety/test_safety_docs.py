@@ -57,6 +57,7 @@ def test_example_policy_parses_with_every_section(example_policy: Policy) -> Non
     assert set(p.servers) == {"web1", "db1"}
     assert set(p.tags) == {"prod", "staging"}
     assert p.servers["web1"].allow == ("rm -rf /srv/app/cache",)
+    assert "./deploy.sh" in p.allow  # an exact rule for an unknown command
 
 
 # how the doc's "server" column maps to a server name and its tags
@@ -84,7 +85,7 @@ def test_decision_table_matches_the_example_policy(example_policy: Policy) -> No
 def test_mode_table_matches_decide() -> None:
     rows = _table_after(_doc(), "## Modes")
     modes = {"default": Mode.DEFAULT, "`--yes`": Mode.YES, "`--read-only`": Mode.READ_ONLY}
-    samples = {1: "df -h", 2: "systemctl restart nginx", 3: "rm -rf /srv"}
+    samples = {1: "df -h", 2: "systemctl restart nginx", 3: "./deploy.sh", 4: "rm -rf /srv"}
     words = {"runs": Decision.ALLOW, "asks": Decision.ASK, "denied": Decision.DENY}
     assert [r[0] for r in rows] == list(modes)
     for row in rows:
@@ -96,8 +97,9 @@ def test_mode_table_matches_decide() -> None:
 
 
 def test_class_table_examples_classify_as_documented() -> None:
-    rows = _table_after(_doc(), "## The three classes")
-    classes = {"**read-only**": Risk.READ_ONLY, "**mutating**": Risk.MUTATING, "**destructive**": Risk.DESTRUCTIVE}
+    rows = _table_after(_doc(), "## The four classes")
+    classes = {"**read-only**": Risk.READ_ONLY, "**change**": Risk.CHANGE, "**unknown**": Risk.UNKNOWN,
+               "**destructive**": Risk.DESTRUCTIVE}
     assert [r[0] for r in rows] == list(classes)
     checked = 0
     for name, _meaning, examples in rows:
@@ -106,7 +108,7 @@ def test_class_table_examples_classify_as_documented() -> None:
                 continue  # placeholders like `psql -c 'SELECT …'`
             assert classify(command).risk is classes[name], command
             checked += 1
-    assert checked >= 30
+    assert checked >= 50
 
 
 def test_error_example_in_the_doc_is_the_real_message() -> None:

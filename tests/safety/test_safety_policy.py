@@ -13,6 +13,7 @@ import pytest
 from vpsagent.errors import ConfigError, ExitCode
 from vpsagent.safety import (
     Decision,
+    DenyCause,
     Mode,
     Policy,
     Risk,
@@ -47,7 +48,9 @@ def policy(text: str) -> Policy:
         ("df -h", ALLOW, ALLOW, ALLOW),
         ("ps aux | grep nginx", ALLOW, ALLOW, ALLOW),
         ("systemctl restart nginx", ASK, ALLOW, DENY),
-        ("cat /etc/shadow", ASK, ALLOW, DENY),  # a credential read is treated as mutating
+        ("cat /etc/shadow", ASK, ALLOW, DENY),  # a credential read is treated as a change
+        ("./deploy.sh", ASK, ASK, DENY),  # unknown: --yes does not approve it
+        ("python3 -c 'print(1)'", ASK, ASK, DENY),
         ("rm -rf /srv", DENY, DENY, DENY),
         ("sudo env rm -rf /var/www", DENY, DENY, DENY),
         (":(){ :|:& };:", DENY, DENY, DENY),
@@ -69,18 +72,79 @@ def test_mode_accepts_its_string_value() -> None:
 
 def test_verdict_reasons_name_the_server_and_the_cause() -> None:
     v = verdict(EMPTY, "rm -rf /srv", server="db7")
-    assert v.rule is None
+    assert v.rule is None and v.cause is DenyCause.DESTRUCTIVE
     assert "db7" in v.reason and "destructive" in v.reason and "rm -r" in v.reason
     v = verdict(EMPTY, "systemctl restart nginx", server="db7")
-    assert "Needs approval on db7" in v.reason and "mutating" in v.reason
+    assert "Needs approval on db7" in v.reason and "change" in v.reason and v.cause is None
     v = verdict(EMPTY, "systemctl restart nginx", server="db7", mode=Mode.READ_ONLY)
-    assert "read-only mode" in v.reason
+    assert "read-only mode" in v.reason and v.cause is DenyCause.READ_ONLY_MODE
+    v = verdict(policy("deny: ['systemctl *']"), "systemctl restart nginx", server="db7")
+    assert v.cause is DenyCause.DENY_RULE and v.rule == "systemctl *"
+    v = verdict(EMPTY, "frobnicate", server="db7", mode=Mode.YES)
+    assert v.decision is ASK and v.cause is None and "--yes does not approve unknown" in v.reason
+
+
+@pytest.mark.parametrize(
+    ("command", "mode", "cause"),
+    [
+        ("rm -rf /srv", Mode.DEFAULT, DenyCause.DESTRUCTIVE),
+        ("rm -rf /srv", Mode.YES, DenyCause.DESTRUCTIVE),
+        ("rm -rf /srv", Mode.READ_ONLY, DenyCause.READ_ONLY_MODE),
+        ("touch /tmp/x", Mode.READ_ONLY, DenyCause.READ_ONLY_MODE),
+        ("frobnicate", Mode.READ_ONLY, DenyCause.READ_ONLY_MODE),
+    ],
+)
+def test_every_denial_carries_a_cause(command: str, mode: Mode, cause: DenyCause) -> None:
+    v = verdict(EMPTY, command, mode=mode)
+    assert v.decision is DENY and v.cause is cause
 
 
 def test_check_returns_the_classification_it_decided_on() -> None:
     cls, v = check(EMPTY, "systemctl restart nginx", server="web1")
-    assert cls.risk is Risk.MUTATING
+    assert cls.risk is Risk.CHANGE
     assert v.decision is ASK
+
+
+# ---------------------------------------------------------------- unknown commands and exact allow rules
+
+
+def test_an_exact_allow_rule_allows_an_unknown_command() -> None:
+    p = policy("allow: ['./deploy.sh', 'python3 manage.py migrate']\n")
+    for command in ("./deploy.sh", "python3 manage.py migrate", "sudo ./deploy.sh", "./deploy.sh  ",
+                    "cd /srv/app && ./deploy.sh"):
+        for mode in (Mode.DEFAULT, Mode.YES):
+            v = verdict(p, command, mode=mode)
+            assert v.decision is ALLOW, (command, mode, v.reason)
+    # exact means exact: other arguments, other scripts, wildcards do not count
+    for command in ("./deploy.sh prod", "python3 manage.py flush", "./deploy2.sh", "bash ./deploy.sh"):
+        assert verdict(p, command, mode=Mode.YES).decision is ASK, command
+    assert verdict(p, "./deploy.sh", mode=Mode.READ_ONLY).decision is DENY
+
+
+def test_a_wildcard_or_bare_rule_never_allows_an_unknown_command() -> None:
+    for rule in ("./deploy.sh *", "python3 *", "*", "make"):
+        p = policy(f"allow: ['{rule}']\n")
+        command = "./deploy.sh prod" if rule.startswith("./") else ("make install" if rule == "make" else "python3 -c 'x()'")
+        assert verdict(p, command, mode=Mode.YES).decision is ASK, (rule, command)
+    # a bare name still allows that program's changes, as before
+    assert verdict(policy("allow: [docker]\n"), "docker restart web").decision is ALLOW
+    # and an exact bare name allows exactly the bare command
+    assert verdict(policy("allow: [make]\n"), "make").decision is ALLOW
+
+
+def test_an_unknown_part_needs_its_own_exact_rule_beside_an_allowed_change() -> None:
+    p = policy("allow: ['systemctl restart app']\n")
+    command = "./migrate.sh && systemctl restart app"
+    assert verdict(p, command, mode=Mode.YES).decision is ASK
+    p = policy("allow: ['systemctl restart app', './migrate.sh']\n")
+    assert verdict(p, command).decision is ALLOW
+
+
+def test_an_allowed_destructive_part_with_an_unknown_rest_still_asks_even_with_yes() -> None:
+    p = policy("allow: ['rm -rf /srv/app/cache']\n")
+    command = "rm -rf /srv/app/cache && ./rebuild.sh"
+    v = verdict(p, command, mode=Mode.YES)
+    assert v.decision is ASK and "unknown" in v.reason
 
 
 # ---------------------------------------------------------------- --yes and destructive
@@ -115,7 +179,7 @@ def test_a_bare_program_name_never_unlocks_destructive() -> None:
     assert verdict(p, "rm -rf /srv").decision is DENY
 
 
-def test_allowed_destructive_part_with_an_unapproved_mutating_rest_asks() -> None:
+def test_allowed_destructive_part_with_an_unapproved_change_asks() -> None:
     p = policy("allow: ['rm -rf /srv/app/cache']\n")
     command = "rm -rf /srv/app/cache && systemctl restart app"
     v = verdict(p, command)
@@ -202,7 +266,7 @@ def test_allow_rules_cannot_unlock_through_wrappers(rule: str, command: str) -> 
     assert verdict(p, command, mode=Mode.YES).decision is DENY
 
 
-def test_allow_sudo_star_does_not_approve_a_mutating_inner_command() -> None:
+def test_allow_sudo_star_does_not_approve_a_change_inside() -> None:
     p = policy("allow: ['sudo *']\n")
     assert verdict(p, "sudo systemctl restart nginx").decision is ASK
     assert verdict(policy("allow: ['systemctl restart *']"), "sudo systemctl restart nginx").decision is ALLOW

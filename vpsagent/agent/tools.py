@@ -111,12 +111,13 @@ class ToolCall:
     input: dict[str, Any]
     server: str | None = None
     command: str | None = None  # what runs (for write_file/read_file a readable stand-in)
-    risk: str | None = None  # read_only | mutating | destructive
+    risk: str | None = None  # read-only | change | unknown | destructive (outcomes.Risk)
     reasons: list[str] = field(default_factory=list)
     policy_decision: str | None = None  # allow | ask | deny (before approval)
     policy_reason: str | None = None
     diff: str | None = None  # write_file: unified diff of old → new
     decision: str | None = None  # final: allow | deny | invalid | dry_run
+    cause: str | None = None  # why it did not run (outcomes.DenyCause), when decision is deny
 
 
 @dataclass
@@ -148,6 +149,7 @@ class ToolOutcome:
             "risk": self.call.risk,
             "decision": self.call.decision,
             "reason": self.call.policy_reason,
+            "cause": self.call.cause,
             "executed": self.executed,
             "exit_code": self.exit_code,
             "duration_s": round(self.duration_s, 3),
@@ -269,14 +271,16 @@ def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
     Only `env.approve` can turn an "ask" into an allow; nothing the model or a server
     says is consulted.
     """
+    from vpsagent.outcomes import DenyCause
     from vpsagent.safety.policy import Decision, decide
 
-    call.risk = cls.risk.value  # "read-only" | "mutating" | "destructive", as the docs spell it
+    call.risk = cls.risk.value  # "read-only" | "change" | "unknown" | "destructive", as the docs spell it
     call.reasons = list(getattr(cls, "reasons", []) or [])
     info = env.scope[call.server or ""]
     verdict = decide(env.policy, cls, server=call.server, tags=tuple(info.tags), mode=env.mode)
     call.policy_decision = _dname(verdict.decision)
     call.policy_reason = verdict.reason
+    call.cause = verdict.cause.value if verdict.cause is not None else None
     if env.dry_run:
         call.decision = "dry_run"
         env.emit(ToolEvent("call", call))
@@ -285,12 +289,16 @@ def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
     if decision == Decision.ASK:
         if env.approve is None:
             decision = Decision.DENY
+            call.cause = DenyCause.NO_APPROVER.value
+            rerun = ("rerun on a terminal or allow this exact command in the policy" if call.risk == "unknown"
+                     else "rerun on a terminal, with --yes, or add an allow rule to the policy")
             call.policy_reason = (
                 f"{verdict.reason.rstrip('.')}; it needs approval and nobody can give it here (no terminal, or --json): "
-                "rerun on a terminal, with --yes, or add an allow rule to the policy"
+                f"{rerun}"
             )
         else:
             decision = Decision.ALLOW if env.approve(call) == Decision.ALLOW else Decision.DENY
+            call.cause = None if decision == Decision.ALLOW else DenyCause.DECLINED.value
             call.policy_reason = (f"{verdict.reason.rstrip('.')}; "
                                   f"{'approved' if decision == Decision.ALLOW else 'declined'} by the user")
     call.decision = _dname(decision)

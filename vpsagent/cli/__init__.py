@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "users": "vpsagent.cli.auth:users",
     "auth": "vpsagent.cli.auth:auth_group",
     "support": "vpsagent.cli.support:support",
+    "safety": "vpsagent.cli.safety:safety",
 }
 
 

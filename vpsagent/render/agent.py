@@ -99,16 +99,27 @@ def exit_code(result: Any) -> int:
     return int(ExitCode.OK)
 
 
+_WAYS = {
+    "change": "changes: approve them on a terminal or rerun with --yes",
+    "unknown": "unknown commands: approve them on a terminal or allow the exact command in the policy (--yes does not)",
+    "destructive": "destructive commands: only a policy allow rule naming them (--yes never does)",
+    "read_only_mode": "--read-only allows inspection only",
+    "deny_rule": "commands a policy deny rule names never run",
+}
+
+
 def denial_summary(denied: list[dict[str, Any]]) -> str:
-    """One line after the answer: how many were denied and what would let each kind run."""
+    """One line after the answer: how many were denied and what would let each kind run.
+
+    Switches on each denial's cause (outcomes.DenyCause) and risk, never on the prose."""
+    kinds: list[str] = []
+    for d in denied:
+        cause, risk = d.get("cause"), d.get("risk")
+        if cause == "no_approver" and risk != "destructive":  # a destructive one asked only by an ask rule
+            kinds.append("unknown" if risk == "unknown" else "change")
+        elif cause in _WAYS:
+            kinds.append(str(cause))
+    ways = [_WAYS[k] for k in _WAYS if k in kinds]
     n = len(denied)
-    ways = []
-    reasons = [str(d.get("reason") or "") for d in denied]
-    if any("nobody can give it here" in r for r in reasons):
-        ways.append("changes: approve them on a terminal or rerun with --yes")
-    if any(d.get("risk") == "destructive" for d in denied):
-        ways.append("destructive commands: only a policy allow rule naming them (--yes never does)")
-    if any("read-only mode" in r for r in reasons):
-        ways.append("--read-only allows inspection only")
     head = f"{n} command{'s were' if n > 1 else ' was'} denied (reasons above)"
     return head + (": " + "; ".join(ways) if ways else "")

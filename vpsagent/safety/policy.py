@@ -3,17 +3,20 @@
 Precedence, for one command on one server:
 1. `--read-only` mode denies anything that is not read-only; no rule can override it.
 2. A matching deny rule denies.
-3. Destructive: denied unless allow rules name every destructive part (or the whole command).
-   An ask rule still makes it ask; `--yes` never approves destructive commands.
-4. Mutating: an ask rule asks; allow rules covering every non-read-only part allow;
+3. Destructive: denied unless allow rules name every destructive part (or the whole
+   command). An ask rule still makes it ask; `--yes` never approves destructive commands.
+4. Unknown: an ask rule asks; allow rules that name every unknown part EXACTLY (the rule,
+   without wildcards, equals the unwrapped command or the whole command line) allow it;
+   otherwise it asks, and `--yes` does not answer that ask.
+5. Change: an ask rule asks; allow rules covering every part that is not read-only allow;
    otherwise ask. `--yes` turns these asks into allows.
-5. Read-only: allowed unless an ask rule matches (`--yes` approves that ask).
+6. Read-only: allowed unless an ask rule matches (`--yes` approves that ask).
 
 Deny and ask rules match widely — the command as written (wrappers included), the unwrapped
 command, every program name in the chain, the whole command string. Allow rules match
 narrowly — the unwrapped command only — so `allow: ["sudo *"]` cannot smuggle in
 `sudo rm -rf /`, and a bare program name (`allow: [docker]`) never unlocks a destructive
-command: that takes a rule with arguments (`allow: ["docker system prune *"]`).
+or an unknown command. A denial carries a `DenyCause`, so callers never read the prose.
 """
 
 from __future__ import annotations
@@ -24,20 +27,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from vpsagent.errors import ConfigError
-from vpsagent.safety.classify import Classification, Part, Risk, classify
+from vpsagent.outcomes import Decision, DenyCause, Risk
+from vpsagent.safety.classify import Classification, Part, classify
+
+__all__ = ["Decision", "DenyCause", "Mode", "Policy", "Rule", "RuleSet", "Verdict", "check", "decide", "load_policy",
+           "normalize_command", "parse_policy"]
 
 _ACTIONS = ("allow", "ask", "deny")
 _TOP_KEYS = (*_ACTIONS, "servers", "tags")
 _BARE_PROGRAM = re.compile(r"[A-Za-z0-9_.+:@-]+")
 _COMPOUND = re.compile(r"(^|\s)(\||\|\||&&|;|&)(\s|$)")
-
-
-class Decision(StrEnum):
-    ALLOW = "allow"
-    ASK = "ask"
-    DENY = "deny"
+_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 class Mode(StrEnum):
@@ -51,6 +54,7 @@ class Verdict:
     decision: Decision
     reason: str  # one sentence, shown to the user and returned to the model
     rule: str | None  # the matching rule text, if a rule decided
+    cause: DenyCause | None = None  # why it will not run (decision deny); None otherwise
 
 
 @dataclass(frozen=True)
@@ -126,45 +130,53 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     unknown = [k for k in top if k not in _TOP_KEYS]
     if unknown:
         key_node = top[unknown[0]][0]
-        raise ConfigError(f"{_where(source, key_node)}: unknown key '{unknown[0]}' in the policy (expected one of: {', '.join(_TOP_KEYS)})")
+        raise ConfigError(f"{_where(source, key_node)}: unknown key '{unknown[0]}' in the policy "
+                          f"(expected one of: {', '.join(_TOP_KEYS)})")
     rules = {a: _rules(top[a][1], source, a) if a in top else () for a in _ACTIONS}
-    sections: dict[str, dict[str, RuleSet]] = {"servers": {}, "tags": {}}
-    for kind in ("servers", "tags"):
-        if kind not in top:
-            continue
-        value = top[kind][1]
-        if _is_null(value):
-            continue
-        for name, (_key, section) in _mapping(value, source, f"'{kind}'").items():
-            if _is_null(section):
-                sections[kind][name] = RuleSet()
-                continue
-            entries = _mapping(section, source, f"{kind}.{name}")
-            bad = [k for k in entries if k not in _ACTIONS]
-            if bad:
-                raise ConfigError(f"{_where(source, entries[bad[0]][0])}: unknown key '{bad[0]}' in {kind}.{name} (expected allow, ask or deny)")
-            sections[kind][name] = RuleSet(
-                **{a: _rules(entries[a][1], source, f"{kind}.{name}.{a}") if a in entries else () for a in _ACTIONS}
-            )
-    return Policy(rules["allow"], rules["ask"], rules["deny"], sections["servers"], sections["tags"], source)
+    servers = _sections(top, "servers", source)
+    tags = _sections(top, "tags", source)
+    return Policy(rules["allow"], rules["ask"], rules["deny"], servers, tags, source)
 
 
-def _where(source: str, node) -> str:
+# PyYAML's node classes carry no type information: nodes are `Any` here.
+_Node = Any
+
+
+def _sections(top: dict[str, tuple[_Node, _Node]], kind: str, source: str) -> dict[str, RuleSet]:
+    out: dict[str, RuleSet] = {}
+    if kind not in top or _is_null(top[kind][1]):
+        return out
+    for name, (_key, section) in _mapping(top[kind][1], source, f"'{kind}'").items():
+        if _is_null(section):
+            out[name] = RuleSet()
+            continue
+        entries = _mapping(section, source, f"{kind}.{name}")
+        bad = [k for k in entries if k not in _ACTIONS]
+        if bad:
+            raise ConfigError(f"{_where(source, entries[bad[0]][0])}: unknown key '{bad[0]}' in {kind}.{name} "
+                              "(expected allow, ask or deny)")
+        out[name] = RuleSet(
+            **{a: _rules(entries[a][1], source, f"{kind}.{name}.{a}") if a in entries else () for a in _ACTIONS}
+        )
+    return out
+
+
+def _where(source: str, node: _Node) -> str:
     return f"{source}:{node.start_mark.line + 1}"
 
 
-def _is_null(node) -> bool:
+def _is_null(node: _Node) -> bool:
     import yaml
 
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
-def _mapping(node, source: str, what: str) -> dict:
+def _mapping(node: _Node, source: str, what: str) -> dict[str, tuple[_Node, _Node]]:
     import yaml
 
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{_where(source, node)}: {what} must be a mapping (key: value)")
-    out: dict = {}
+    out: dict[str, tuple[_Node, _Node]] = {}
     for k, v in node.value:
         if not isinstance(k, yaml.ScalarNode):
             raise ConfigError(f"{_where(source, k)}: keys in {what} must be plain names")
@@ -174,7 +186,7 @@ def _mapping(node, source: str, what: str) -> dict:
     return out
 
 
-def _rules(node, source: str, what: str) -> tuple[str, ...]:
+def _rules(node: _Node, source: str, what: str) -> tuple[str, ...]:
     import yaml
 
     if _is_null(node):
@@ -185,7 +197,8 @@ def _rules(node, source: str, what: str) -> tuple[str, ...]:
     out = []
     for item in items:
         if not isinstance(item, yaml.ScalarNode) or _is_null(item):
-            raise ConfigError(f"{_where(source, item)}: each rule in '{what}' must be a string, like \"systemctl restart nginx\"")
+            raise ConfigError(f"{_where(source, item)}: each rule in '{what}' must be a string, "
+                              "like \"systemctl restart nginx\"")
         pattern = " ".join(str(item.value).split())
         if not pattern:
             raise ConfigError(f"{_where(source, item)}: empty rule in '{what}'")
@@ -214,23 +227,9 @@ def _whole_forms(cls: Classification) -> list[str]:
 
 def normalize_command(command: str) -> str:
     """Words and operators separated by single spaces: `a|b  >x` -> `a | b > x`."""
-    from vpsagent.safety._shell import ShellSyntaxError, tokenize
+    from vpsagent.safety.parse import normalize
 
-    try:
-        tokens, _ = tokenize(command)
-    except ShellSyntaxError:
-        return " ".join(command.split())
-    out: list[str] = []
-    for tok in tokens:
-        if tok[0] == "word":
-            out.append(tok[1].value)
-        elif tok[0] == "op":
-            out.append(tok[1])
-        else:
-            out.append(tok[2] + tok[1])
-    while out and out[-1] == ";":
-        out.pop()
-    return " ".join(" ".join(out).split())
+    return normalize(command)
 
 
 def _part_matches(rule: str, part: Part, *, narrow: bool) -> bool:
@@ -277,15 +276,49 @@ def _allowed(rules: list[Rule], cls: Classification, parts: Sequence[Part], *, d
     return first
 
 
+def _exactly_allowed(rules: list[Rule], cls: Classification, parts: Sequence[Part]) -> Rule | None:
+    """The allow rule naming these (unknown) parts exactly: no wildcards, the rule equals the
+    unwrapped command (`./deploy.sh`, `python3 manage.py migrate`) or the whole command line."""
+    exact = [r for r in rules if not _GLOB_CHARS.search(r.pattern)]
+    if not exact or not parts:
+        return None
+    whole = _whole_forms(cls)
+    for rule in exact:
+        if rule.pattern in whole:
+            return rule
+    first: Rule | None = None
+    for part in parts:
+        forms = {" ".join(part.argv), " ".join(part.text.split())} - {""}
+        hit = next((r for r in exact if r.pattern in forms), None)
+        if hit is None:
+            return None
+        first = first or hit
+    return first
+
+
 def _shape(text: str) -> int:
     """How many simple commands a command line holds (substitutions included)."""
-    from vpsagent.safety.classify import classify
-
     return sum(1 for p in classify(text).parts if p.argv)
 
 
 def _label(rule: Rule) -> str:
     return f"'{rule.pattern}' ({rule.section} {rule.action} list)"
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    cls: Classification
+    server: str
+    mode: Mode
+    allow: list[Rule]
+    ask: Rule | None
+
+    @property
+    def why(self) -> str:
+        return self.cls.summary or self.cls.risk.value
+
+    def parts(self, risk: Risk) -> list[Part]:
+        return [p for p in self.cls.parts if p.risk is risk]
 
 
 def decide(
@@ -298,44 +331,80 @@ def decide(
 ) -> Verdict:
     """The decision for one classified command on one server."""
     mode = Mode(mode)
-    why = cls.summary or cls.risk.value
     if mode is Mode.READ_ONLY and cls.risk is not Risk.READ_ONLY:
-        return Verdict(Decision.DENY, f"Denied on {server}: read-only mode runs only read-only commands and this one is {cls.risk.value}: {why}.", None)
-
+        return Verdict(Decision.DENY, f"Denied on {server}: read-only mode runs only read-only commands and this one "
+                       f"is {cls.risk.value}: {cls.summary or cls.risk.value}.", None, DenyCause.READ_ONLY_MODE)
     rules = policy.rules_for(server, tags)
     by = {a: [r for r in rules if r.action == a] for a in _ACTIONS}
-
     deny = _first_wide_match(by["deny"], cls)
     if deny is not None:
-        return Verdict(Decision.DENY, f"Denied on {server} by the policy rule {_label(deny)}.", deny.pattern)
-    ask = _first_wide_match(by["ask"], cls)
+        return Verdict(Decision.DENY, f"Denied on {server} by the policy rule {_label(deny)}.", deny.pattern,
+                       DenyCause.DENY_RULE)
+    ctx = _Ctx(cls, server, mode, by["allow"], _first_wide_match(by["ask"], cls))
+    return _BY_RISK[cls.risk](ctx)
 
-    if cls.risk is Risk.DESTRUCTIVE:
-        risky = [p for p in cls.parts if p.risk is Risk.DESTRUCTIVE]
-        allow = _allowed(by["allow"], cls, risky, destructive=True)
-        if allow is None:
-            return Verdict(Decision.DENY, f"Denied on {server}: destructive command, {why}; only an allow rule naming it can permit it.", None)
-        if ask is not None:
-            return Verdict(Decision.ASK, f"Needs approval on {server}: the policy rule {_label(ask)} asks first for this destructive command that {_label(allow)} allows: {why}.", ask.pattern)
-        rest = [p for p in cls.parts if p.risk is Risk.MUTATING]
-        if rest and _allowed(by["allow"], cls, rest, destructive=False) is None:
-            # the allow rule covers the destructive part; the mutating rest still needs approval
-            rest_why = "; ".join(dict.fromkeys(p.reason for p in rest))
-            return _ask_or_yes(mode, server, f"the destructive part is allowed by the policy rule {_label(allow)} but the rest changes things: {rest_why}", allow.pattern)
-        return Verdict(Decision.ALLOW, f"Allowed on {server} by the policy rule {_label(allow)} although destructive: {why}.", allow.pattern)
 
-    if cls.risk is Risk.MUTATING:
-        if ask is not None:
-            return _ask_or_yes(mode, server, f"the policy rule {_label(ask)} asks first; {why}", ask.pattern)
-        risky = [p for p in cls.parts if p.risk > Risk.READ_ONLY]
-        allow = _allowed(by["allow"], cls, risky, destructive=False)
-        if allow is not None:
-            return Verdict(Decision.ALLOW, f"Allowed on {server} by the policy rule {_label(allow)}: {why}.", allow.pattern)
-        return _ask_or_yes(mode, server, f"mutating command, {why}", None)
+def _destructive(c: _Ctx) -> Verdict:
+    allow = _allowed(c.allow, c.cls, c.parts(Risk.DESTRUCTIVE), destructive=True)
+    if allow is None:
+        return Verdict(Decision.DENY, f"Denied on {c.server}: destructive command, {c.why}; only an allow rule "
+                       "naming it can permit it.", None, DenyCause.DESTRUCTIVE)
+    if c.ask is not None:
+        return Verdict(Decision.ASK, f"Needs approval on {c.server}: the policy rule {_label(c.ask)} asks first for "
+                       f"this destructive command that {_label(allow)} allows: {c.why}.", c.ask.pattern)
+    rest = _rest(c, allow)
+    if rest is not None:
+        return rest
+    return Verdict(Decision.ALLOW, f"Allowed on {c.server} by the policy rule {_label(allow)} although destructive: "
+                   f"{c.why}.", allow.pattern)
 
-    if ask is not None:
-        return _ask_or_yes(mode, server, f"the policy rule {_label(ask)} asks first; {why}", ask.pattern)
-    return Verdict(Decision.ALLOW, f"Allowed on {server}: read-only command, {why}.", None)
+
+def _rest(c: _Ctx, allow: Rule) -> Verdict | None:
+    """After the worst parts are allowed: the unknown and change parts still need their own approval."""
+    unknown = c.parts(Risk.UNKNOWN)
+    if unknown and _exactly_allowed(c.allow, c.cls, unknown) is None:
+        why = "; ".join(dict.fromkeys(p.reason for p in unknown))
+        return _ask_unknown(c, f"the policy rule {_label(allow)} allows part of it, but the rest is unknown: {why}",
+                            allow.pattern)
+    change = c.parts(Risk.CHANGE)
+    if change and _allowed(c.allow, c.cls, change, destructive=False) is None:
+        why = "; ".join(dict.fromkeys(p.reason for p in change))
+        return _ask_or_yes(c.mode, c.server, f"the policy rule {_label(allow)} allows part of it, but the rest "
+                           f"changes things: {why}", allow.pattern)
+    return None
+
+
+def _unknown(c: _Ctx) -> Verdict:
+    if c.ask is not None:
+        return _ask_unknown(c, f"the policy rule {_label(c.ask)} asks first; {c.why}", c.ask.pattern)
+    allow = _exactly_allowed(c.allow, c.cls, c.parts(Risk.UNKNOWN))
+    if allow is None:
+        return _ask_unknown(c, f"an unknown command: {c.why}", None)
+    rest = _rest(c, allow)
+    if rest is not None:
+        return rest
+    return Verdict(Decision.ALLOW, f"Allowed on {c.server} by the policy rule {_label(allow)} (exactly this unknown "
+                   f"command): {c.why}.", allow.pattern)
+
+
+def _change(c: _Ctx) -> Verdict:
+    if c.ask is not None:
+        return _ask_or_yes(c.mode, c.server, f"the policy rule {_label(c.ask)} asks first; {c.why}", c.ask.pattern)
+    risky = [p for p in c.cls.parts if p.risk > Risk.READ_ONLY]
+    allow = _allowed(c.allow, c.cls, risky, destructive=False)
+    if allow is not None:
+        return Verdict(Decision.ALLOW, f"Allowed on {c.server} by the policy rule {_label(allow)}: {c.why}.",
+                       allow.pattern)
+    return _ask_or_yes(c.mode, c.server, f"a change: {c.why}", None)
+
+
+def _read_only(c: _Ctx) -> Verdict:
+    if c.ask is not None:
+        return _ask_or_yes(c.mode, c.server, f"the policy rule {_label(c.ask)} asks first; {c.why}", c.ask.pattern)
+    return Verdict(Decision.ALLOW, f"Allowed on {c.server}: read-only command, {c.why}.", None)
+
+
+_BY_RISK = {Risk.DESTRUCTIVE: _destructive, Risk.UNKNOWN: _unknown, Risk.CHANGE: _change, Risk.READ_ONLY: _read_only}
 
 
 def _ask_or_yes(mode: Mode, server: str, what: str, rule: str | None) -> Verdict:
@@ -344,7 +413,16 @@ def _ask_or_yes(mode: Mode, server: str, what: str, rule: str | None) -> Verdict
     return Verdict(Decision.ASK, f"Needs approval on {server}: {what}.", rule)
 
 
-def check(policy: Policy, command: str, *, server: str, tags: Sequence[str] = (), mode: Mode = Mode.DEFAULT) -> tuple[Classification, Verdict]:
-    """Classify and decide in one call — what the agent's run_command gate does."""
-    cls = classify(command)
+def _ask_unknown(c: _Ctx, what: str, rule: str | None) -> Verdict:
+    """Unknown asks in every mode: --yes approves only what is understood."""
+    note = " (--yes does not approve unknown commands)" if c.mode is Mode.YES else ""
+    return Verdict(Decision.ASK, f"Needs approval on {c.server}: {what}{note}.", rule)
+
+
+def check(policy: Policy, command: str, *, server: str, tags: Sequence[str] = (),
+          mode: Mode = Mode.DEFAULT, scripts: Any = None) -> tuple[Classification, Verdict]:
+    """Classify and decide in one call — what the agent's run_command gate does.
+
+    `scripts` is a `ScriptSource` (typed Any here to keep the import light)."""
+    cls = classify(command, scripts)
     return cls, decide(policy, cls, server=server, tags=tags, mode=mode)

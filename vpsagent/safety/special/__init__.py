@@ -1,0 +1,1 @@
+"""Special cases of the program table: programs whose operands decide what they do."""
