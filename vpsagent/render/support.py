@@ -88,7 +88,10 @@ def render_stored(out: Output, report: JSONObject) -> int:
             c.print(f"  {f['severity']:<8} {f['server']}: {inert(f['title'])}", markup=False)
             for e in f.get("evidence", [])[:5]:
                 c.print(f"           {inert(e)}", markup=False)
+        if report.get("answer"):
+            c.print("")
+            c.print(inert(str(report["answer"]).strip()), markup=False)
         if report.get("conversation_id"):
-            out.note(f"the diagnosis: `vpsagent conversations show {report['conversation_id']}`")
+            out.note(f"the whole conversation: `vpsagent conversations show {report['conversation_id']}`")
 
     return out.emit(report, text)

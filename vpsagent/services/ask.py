@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 CONTEXT_LIMIT = 64 * 1024  # piped stdin attached to a prompt
 MODES = ("default", "yes", "read_only")
+# what the audit log says ran a conversation's commands, by kind of conversation
+SOURCES = {"chat": "ask", "support": "support", "testing": "test"}
 
 
 @dataclass
@@ -82,6 +84,7 @@ class OpenConversation:
     mode: str
     dry_run: bool
     client: Any  # anthropic.Anthropic (imported lazily)
+    kind: str = "chat"  # chat | support | testing
     titled: bool = True  # False until a chat's first line names it
     owns_fleet: bool = True  # closed with the conversation (not when lent by the caller)
 
@@ -181,8 +184,10 @@ def open_session(ctx: Context, request: AskRequest, *, client: Any = None,
     next_seq = 1
     selection = Selection.of(request.servers, request.tags)
     model = request.model or ctx.settings.model
+    kind = request.kind
     if conv_id is not None:
         conv, history, next_seq = _load_conversation(engine, conv_id)
+        kind = conv.mode or kind
         if selection.empty:
             selection = Selection.of(conv.servers or [])
         model = request.model or conv.model or ctx.settings.model
@@ -216,7 +221,8 @@ def open_session(ctx: Context, request: AskRequest, *, client: Any = None,
         raise
     return OpenConversation(ctx=ctx, conversation_id=conv_id, model=model, servers=names,
                             history=history, next_seq=next_seq, fleet=fleet, policy=policy, mode=request.mode,
-                            dry_run=request.dry_run, client=client, titled=titled, owns_fleet=owned)
+                            dry_run=request.dry_run, client=client, titled=titled, owns_fleet=owned,
+                            kind=kind)
 
 
 def set_title(session: OpenConversation, title: str) -> None:
@@ -315,6 +321,7 @@ def run_turn(
         approve=approve,
         dry_run=session.dry_run,
         conversation_id=session.conversation_id,
+        source=SOURCES.get(session.kind, "ask"),
     )
     agent = Agent(
         session.client,

@@ -189,7 +189,7 @@ def _explain(ctx: Context, fleet: Fleet, request: SupportRequest, report: Suppor
         return
     from vpsagent.services.ask import AskRequest, ask
 
-    req = AskRequest(prompt=_prompt(report), context=_evidence(report), servers=reachable, mode="read_only",
+    req = AskRequest(prompt=_prompt(report), context=evidence(report), servers=reachable, mode="read_only",
                      kind="support", model=request.model, max_turns=request.max_turns, max_cost=request.max_cost)
     report.answer = ask(ctx, req, on_event=on_event, fleet=fleet)
     _link(ctx, report)
@@ -221,7 +221,7 @@ def _prompt(report: SupportReport) -> str:
     return "\n".join(lines)
 
 
-def _evidence(report: SupportReport) -> str:
+def evidence(report: SupportReport) -> str:
     """The collectors' own output, bounded, as context (data, not instructions)."""
     parts, used = [], 0
     for s in report.servers:
@@ -314,11 +314,12 @@ def write_bundle(path: Path, report: SupportReport) -> str:
     files: dict[str, bytes] = {}
     for s in report.servers:
         for c in s.collectors:
-            if not c.skipped:
-                head = f"# collector {c.id} on {s.name}: exit {c.exit_code}, {c.bytes} bytes"
-                head += " (cut)" if c.truncated else ""
-                files[f"{s.name}/{c.id}.txt"] = (head + ("; timed out" if c.timed_out else "") + "\n"
-                                                 + c.output + "\n").encode()
+            if c.skipped:
+                files[f"{s.name}/{c.id}.txt"] = f"# collector {c.id} on {s.name}: does not apply here\n".encode()
+                continue
+            head = f"# collector {c.id} on {s.name}: exit {c.exit_code}, {c.bytes} bytes"
+            head += (" (cut)" if c.truncated else "") + ("; timed out" if c.timed_out else "")
+            files[f"{s.name}/{c.id}.txt"] = (head + "\n" + c.output + "\n").encode()
     files["findings.json"] = (json.dumps(to_jsonable(report.findings), indent=2) + "\n").encode()
     files["README.txt"] = BUNDLE_README.encode()
     manifest = {"vpsagent": __version__, "created": utcnow().isoformat(), "question": report.question,
@@ -388,7 +389,24 @@ def show_report(ctx: Context, report_id: int) -> JSONObject:
         raise errors.NotFound(f"no support report {report_id}", hint="`vpsagent support list` shows them")
     return {"id": row.id, "created_at": row.created_at, "question": row.question, "servers": list(row.servers),
             "since_s": row.since_s, "findings": row.findings, "collectors": row.collectors,
-            "conversation_id": row.conversation_id}
+            "conversation_id": row.conversation_id, "answer": _answer(ctx, row.conversation_id)}
+
+
+def _answer(ctx: Context, conversation_id: int | None) -> str | None:
+    """The diagnosis: the last thing the model said in the report's conversation."""
+    from vpsagent.services.conversations import show_conversation
+
+    if conversation_id is None:
+        return None
+    try:
+        detail = show_conversation(ctx.engine, conversation_id)
+    except errors.NotFound:
+        return None
+    for m in reversed(detail.messages):
+        texts = [b.get("text", "") for b in m["content"] if m["role"] == "assistant" and b.get("type") == "text"]
+        if any(texts):
+            return "\n".join(t for t in texts if t)
+    return None
 
 
 def follow_up(ctx: Context, question: str, *, on_event: Callable[[AgentEvent], None] | None = None,

@@ -213,7 +213,7 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
         raise
     result.run_id = run_id
     if explain and result.status != "passed":
-        explain_failures(ctx, result, on_event=on_agent_event)
+        explain_failures(ctx, result, on_event=on_agent_event, fleet=fleet)
     _finish_run(ctx.engine, run_id, result)
     return result
 
@@ -379,9 +379,11 @@ def _explain_context(st: Any) -> str:
 
 
 def explain_failures(ctx: Context, result: PlanResult, *, on_event: Callable[[Any], None] | None = None,
-                     client: Any = None) -> int:
+                     client: Any = None, fleet: Fleet | None = None) -> int:
     """Attach a read-only AI diagnosis to each failed step; returns how many were explained.
 
+    The diagnosis starts from evidence: the support collectors and analyzers run once on
+    each server with a failed step, and their findings go to the model with the step.
     A diagnosis that cannot be had (AI error, budget) is noted on the step; it never
     changes the test result or the exit code.
     """
@@ -392,22 +394,39 @@ def explain_failures(ctx: Context, result: PlanResult, *, on_event: Callable[[An
     for srv in result.servers:
         if srv.status == "unreachable":
             continue
+        evidence = _support_evidence(ctx, fleet, srv.server) if any(
+            st.status in ("failed", "error") for st in srv.steps) else ""
         for st in srv.steps:
             if st.status not in ("failed", "error"):
                 continue
             if done >= EXPLAIN_MAX_STEPS:
                 st.explanation = f"not diagnosed: --explain stops after {EXPLAIN_MAX_STEPS} steps"
                 continue
-            req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st), context=_explain_context(st),
-                             servers=[srv.server], mode="read_only", kind="testing",
-                             max_turns=EXPLAIN_TURNS)
+            req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st),
+                             context=_explain_context(st) + evidence, servers=[srv.server], mode="read_only",
+                             kind="testing", max_turns=EXPLAIN_TURNS)
             try:
-                answer = ask(ctx, req, on_event=on_event, client=client)
+                answer = ask(ctx, req, on_event=on_event, client=client, fleet=fleet)
                 st.explanation = answer.answer.strip() or "(the model gave no diagnosis)"
             except VpsAgentError as e:
                 st.explanation = f"diagnosis unavailable: {e.line()}"
             done += 1
     return done
+
+
+def _support_evidence(ctx: Context, fleet: Fleet | None, server: str) -> str:
+    """What `vpsagent support` would find on `server` (its findings and collector output)."""
+    from datetime import timedelta
+
+    from vpsagent.services import support
+
+    if fleet is None:
+        return ""
+    servers, findings = support.collect(fleet, [server], since=timedelta(hours=1), limits=support.thresholds(ctx, {}))
+    report = support.SupportReport(id=None, question="", since_s=3600, servers=servers, findings=findings)
+    text = "\n".join(f"- [{f.severity}] {f.title} (collector {f.collector})" for f in findings) or "- none"
+    return ("\n\nWhat vpsagent's support checks found on this server (last hour):\n" + text
+            + "\n\nCollector output:\n" + support.evidence(report)[:12000])
 
 
 GENERATE_TURNS = 20

@@ -55,7 +55,7 @@ COLLECTORS: tuple[Collector, ...] = (
               "echo '==> journal <=='; journalctl -p err -q --no-pager -o short-iso --since -{minutes}min "
               "2>/dev/null | tail -n 400; fi; "
               "for f in /var/log/syslog /var/log/messages {log_files}; do "
-              "[ -f \"$f\" ] && [ -r \"$f\" ] || continue; echo \"==> $f <==\"; "
+              "[ -r \"$f\" ] && [ ! -d \"$f\" ] || continue; echo \"==> $f <==\"; "
               f"tail -n 5000 \"$f\" | grep -aiE '{LOG_PATTERN}' | tail -n 400; done",
               timeout=8.0),
     Collector("oom", "processes killed for lack of memory",
