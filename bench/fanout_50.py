@@ -27,6 +27,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.sshd import SSHD
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,10 +64,69 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return dt
 
 
+def start_servers(work: Path, servers: list[SSHD]) -> None:
+    """Four private sshds on the 50 loopback addresses, all accepting one client key; each is
+    added to `servers` as soon as it runs, so the caller can stop them whatever happens."""
+    from tests.sshd import start_sshd
+
+    # one client key for all: copy the first server's key into the others' dirs
+    for i, group in enumerate(addresses()):
+        d = work / f"sshd{i}"
+        if servers:
+            d.mkdir(parents=True)
+            for name in ("id_ed25519", "id_ed25519.pub"):
+                shutil.copy(servers[0].workdir / name, d / name)
+        servers.append(start_sshd(d, group))
+
+
+def register_all(servers: list[SSHD]) -> list[tuple[str, int]]:
+    """srv01..srv50 in the inventory (keys stored encrypted, host keys pinned); their (address, port)."""
+    from tests.sshd import register_sshd
+    from vpsagent.db.engine import get_engine
+    from vpsagent.services.vault import get_keyring
+    from vpsagent.settings import load_settings
+
+    settings = load_settings()
+    engine = get_engine(settings)
+    kr = get_keyring(settings, engine, notify=lambda m: None)
+    targets = []  # (address, port)
+    for s in servers:
+        for a in s.hosts:
+            register_sshd(engine, kr, s, f"srv{len(targets) + 1:02d}", address=a)
+            targets.append((a, s.port))
+    engine.dispose()
+    return targets
+
+
+def ansible_files(work: Path, servers: list[SSHD], targets: list[tuple[str, int]], user: str) -> tuple[Path, Path]:
+    """Ansible's known_hosts (the same host keys vpsagent pinned) and inventory."""
+    known = work / "known_hosts"
+    known.write_text("".join(f"[{a}]:{p} {s.host_key_type} {s.host_key_base64}\n"
+                             for s in servers for a, p in targets if p == s.port))
+    inv = work / "inventory.ini"
+    inv.write_text("[all]\n" + "".join(
+        f"srv{i:02d} ansible_host={a} ansible_port={p} ansible_user={user}\n"
+        for i, (a, p) in enumerate(targets, 1)))
+    return known, inv
+
+
+def print_table(res: dict[str, list[float]], runs: int) -> None:
+    med = {k: statistics.median(v) for k, v in res.items() if v}
+    print(f"| case ({N} servers, median of {runs}) | seconds | × Fabric |")
+    print("|---|---:|---:|")
+    names = {"fabric": "bare Fabric ThreadingGroup script (whole process)",
+             "vpsagent": "`vpsagent run --all uptime` (whole process)",
+             "ansible": "`ansible all -m raw -a uptime -f 50`"}
+    for k in ("fabric", "vpsagent", "ansible"):
+        if k in med:
+            print(f"| {names[k]} | {med[k]:.2f} | {med[k] / med['fabric']:.2f} |")
+    if "ansible" in med:
+        print(f"\nvpsagent is {med['ansible'] / med['vpsagent']:.1f}x faster than Ansible; "
+              f"all runs: {({k: [round(x, 2) for x in v] for k, v in res.items()})}")
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    from tests.sshd import register_sshd, start_sshd
-
     work = Path(tempfile.mkdtemp(prefix="vpsagent-bench-fanout-"))
     home = work / "home"
     env = dict(os.environ, VPSAGENT_HOME=str(home), VPSAGENT_SECRET="bench-secret-0123456789abcdef",
@@ -71,39 +134,13 @@ def main() -> None:
     env.pop("DATABASE_URL", None)
     os.environ.update(VPSAGENT_HOME=env["VPSAGENT_HOME"], VPSAGENT_SECRET=env["VPSAGENT_SECRET"])
     os.environ.pop("DATABASE_URL", None)
-    servers = []
+    servers: list[SSHD] = []
     try:
-        # one client key for all: copy the first server's key into the others' dirs
-        for i, group in enumerate(addresses()):
-            d = work / f"sshd{i}"
-            if servers:
-                d.mkdir(parents=True)
-                for name in ("id_ed25519", "id_ed25519.pub"):
-                    shutil.copy(servers[0].workdir / name, d / name)
-            servers.append(start_sshd(d, group))
-        from vpsagent.db.engine import get_engine
-        from vpsagent.services.vault import get_keyring
-        from vpsagent.settings import load_settings
-
-        settings = load_settings()
-        engine = get_engine(settings)
-        kr = get_keyring(settings, engine, notify=lambda m: None)
-        targets = []  # (address, port)
-        for s in servers:
-            for a in s.hosts:
-                register_sshd(engine, kr, s, f"srv{len(targets) + 1:02d}", address=a)
-                targets.append((a, s.port))
-        engine.dispose()
+        start_servers(work, servers)
+        targets = register_all(servers)
         key = str(servers[0].client_key_path)
         user = servers[0].user
-
-        known = work / "known_hosts"
-        known.write_text("".join(f"[{a}]:{p} {s.host_key_type} {s.host_key_base64}\n"
-                                 for s in servers for a, p in targets if p == s.port))
-        inv = work / "inventory.ini"
-        inv.write_text("[all]\n" + "".join(
-            f"srv{i:02d} ansible_host={a} ansible_port={p} ansible_user={user}\n"
-            for i, (a, p) in enumerate(targets, 1)))
+        known, inv = ansible_files(work, servers, targets, user)
 
         vp = shutil.which("vpsagent") or sys.exit("install the package first (pip install -e .)")
         vcmd = [vp, "run", "--all", "uptime"]
@@ -131,18 +168,7 @@ def main() -> None:
             res["fabric"].append(timed(fcmd, env))
             if have_ansible:
                 res["ansible"].append(timed(*acmd_env()))
-        med = {k: statistics.median(v) for k, v in res.items() if v}
-        print(f"| case ({N} servers, median of {runs}) | seconds | × Fabric |")
-        print("|---|---:|---:|")
-        names = {"fabric": "bare Fabric ThreadingGroup script (whole process)",
-                 "vpsagent": "`vpsagent run --all uptime` (whole process)",
-                 "ansible": "`ansible all -m raw -a uptime -f 50`"}
-        for k in ("fabric", "vpsagent", "ansible"):
-            if k in med:
-                print(f"| {names[k]} | {med[k]:.2f} | {med[k] / med['fabric']:.2f} |")
-        if "ansible" in med:
-            print(f"\nvpsagent is {med['ansible'] / med['vpsagent']:.1f}x faster than Ansible; "
-                  f"all runs: {({k: [round(x, 2) for x in v] for k, v in res.items()})}")
+        print_table(res, runs)
     finally:
         for s in servers:
             s.kill_all()

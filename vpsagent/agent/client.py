@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vpsagent import errors
+from vpsagent.jsondata import JSONObject
 
 if TYPE_CHECKING:
     import anthropic
+    from anthropic.types import ContentBlock
+    from anthropic.types import Usage as APIUsage
 
     from vpsagent.settings import Settings
 
@@ -93,7 +96,7 @@ class Usage:
         self.cache_write_tokens += other.cache_write_tokens
         self.cost_usd += other.cost_usd
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, int | float]:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -110,7 +113,7 @@ def price(model: str) -> tuple[float, float]:
     return _DEFAULT_PRICE
 
 
-def usage_from(model: str, u: Any) -> Usage:
+def usage_from(model: str, u: APIUsage | None) -> Usage:
     inp, out = price(model)
     usage = Usage(
         input_tokens=int(getattr(u, "input_tokens", 0) or 0),
@@ -131,22 +134,21 @@ def usage_from(model: str, u: Any) -> Usage:
 class Turn:
     """One model response, complete or not."""
 
-    content: list[dict[str, Any]] = field(default_factory=list)
+    content: list[JSONObject] = field(default_factory=list)
     stop_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     complete: bool = False  # message_stop arrived
 
 
-def block_to_param(block: Any) -> dict[str, Any]:
+def block_to_param(block: ContentBlock) -> JSONObject:
     """A response content block as the dict we store and send back next turn."""
-    t = getattr(block, "type", None)
-    if t == "text":
+    if block.type == "text":
         return {"type": "text", "text": block.text}
-    if t == "tool_use":
+    if block.type == "tool_use":
         return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
-    if t == "thinking":
+    if block.type == "thinking":
         return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
-    if t == "redacted_thinking":
+    if block.type == "redacted_thinking":
         return {"type": "redacted_thinking", "data": block.data}
     return block.model_dump(mode="json", exclude_none=True)
 
@@ -170,7 +172,7 @@ class StreamBroke(errors.AIServiceError):
 
 def stream_turn(
     client: anthropic.Anthropic,
-    params: dict[str, Any],
+    params: JSONObject,
     *,
     on_text: Callable[[str], None] | None = None,
 ) -> Turn:
@@ -219,15 +221,16 @@ def stream_turn(
     return turn
 
 
-def _error_detail(exc: Any) -> str:
+def _error_detail(exc: anthropic.APIStatusError) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner = body.get("error")
+        err = inner if isinstance(inner, dict) else body
         return f"{err.get('type', '')}: {err.get('message', '')}".strip(": ")
     return str(exc)
 
 
-def _status_line(exc: Any) -> str:
+def _status_line(exc: anthropic.APIStatusError) -> str:
     detail = _error_detail(exc)
     retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500  # what the SDK retries
     return f"AI service error {exc.status_code}" + (f" ({detail})" if detail else "") + (" after retries" if retried else "")

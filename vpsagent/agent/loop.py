@@ -13,11 +13,15 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vpsagent import errors
 from vpsagent.agent.client import DEFAULT_MAX_TOKENS, StreamBroke, Turn, Usage, stream_turn
 from vpsagent.agent.tools import ToolEnv, ToolEvent, ToolOutcome, execute
+from vpsagent.jsondata import JSONObject
+
+if TYPE_CHECKING:
+    import anthropic
 
 # stop reasons after which the model has nothing more to say this run
 _FINAL = {"end_turn", "stop_sequence", "max_tokens", "refusal", "model_context_window_exceeded"}
@@ -46,17 +50,17 @@ class AgentResult:
         return [o for o in self.outcomes if o.denied]
 
 
-MessageFn = Callable[[str, list[dict[str, Any]]], None]
+MessageFn = Callable[[str, list[JSONObject]], None]
 
 
-def repair_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def repair_history(messages: list[JSONObject]) -> list[JSONObject]:
     """Make a stored history valid to send again.
 
     An interrupted run can leave an assistant tool_use without its tool_result, and a
     failed run leaves the history ending on a user message; the API accepts neither a
     dangling tool_use nor (reliably) two user turns in a row.
     """
-    fixed: list[dict[str, Any]] = []
+    fixed: list[JSONObject] = []
     for msg in messages:
         content = msg["content"]
         if isinstance(content, str):
@@ -88,7 +92,7 @@ def repair_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return fixed
 
 
-def add_user_turn(messages: list[dict[str, Any]], content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def add_user_turn(messages: list[JSONObject], content: list[JSONObject]) -> list[JSONObject]:
     """Append a user turn, merging into a trailing user turn (after a failed run)."""
     if messages and messages[-1]["role"] == "user":
         messages[-1] = {"role": "user", "content": list(messages[-1]["content"]) + content}
@@ -97,7 +101,7 @@ def add_user_turn(messages: list[dict[str, Any]], content: list[dict[str, Any]])
     return messages
 
 
-def _with_cache_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_cache_breakpoint(messages: list[JSONObject]) -> list[JSONObject]:
     """A copy whose last block carries cache_control, so each turn reuses the one before."""
     if not messages:
         return messages
@@ -112,12 +116,12 @@ def _with_cache_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any
 class Agent:
     def __init__(
         self,
-        client: Any,
+        client: anthropic.Anthropic,
         env: ToolEnv,
         *,
         model: str,
-        system: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
+        system: list[JSONObject],
+        tools: list[JSONObject],
         max_turns: int = 20,
         max_cost: float | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -148,23 +152,24 @@ class Agent:
         result.notices.append(text)
         self._emit(AgentEvent("notice", text=text))
 
-    def _append(self, messages: list[dict[str, Any]], role: str, content: list[dict[str, Any]]) -> None:
+    def _append(self, messages: list[JSONObject], role: str, content: list[JSONObject]) -> None:
         messages.append({"role": role, "content": content})
         if self._on_message is not None:
             self._on_message(role, content)
 
-    def run(self, messages: list[dict[str, Any]]) -> AgentResult:
+    def run(self, messages: list[JSONObject]) -> AgentResult:
         """Continue `messages` (which ends with the user's turn) until the model is done."""
         result = AgentResult()
         try:
             self._run(messages, result)
         except (errors.BudgetExceeded, errors.AIServiceError, errors.Interrupted) as exc:
-            exc.result = result  # type: ignore[attr-defined]
+            # errors.py declares no `.result`: the partial result rides on the exception
+            setattr(exc, "result", result)  # noqa: B010 - services/ask.py reads it back
             exc.data.setdefault("turns", result.turns)
             raise
         return result
 
-    def _run(self, messages: list[dict[str, Any]], result: AgentResult) -> None:
+    def _run(self, messages: list[JSONObject], result: AgentResult) -> None:
         while True:
             if result.turns >= self.max_turns:
                 raise errors.BudgetExceeded(
@@ -214,7 +219,7 @@ class Agent:
                 self._notice(result, f"the model stopped ({stop})")
             return
 
-    def _stream(self, params: dict[str, Any], result: AgentResult) -> Turn:
+    def _stream(self, params: JSONObject, result: AgentResult) -> Turn:
         """One response, asked for again when a started stream breaks off.
 
         Nothing of a broken response is kept or executed (its tool input may be cut), so
@@ -232,9 +237,9 @@ class Agent:
                 raise errors.Interrupted("interrupted while the model was answering") from None
         raise AssertionError("unreachable")
 
-    def _run_tools(self, messages: list[dict[str, Any]], result: AgentResult, tool_uses: list[dict[str, Any]]) -> None:
+    def _run_tools(self, messages: list[JSONObject], result: AgentResult, tool_uses: list[JSONObject]) -> None:
         over_budget = self.max_cost is not None and result.usage.cost_usd > self.max_cost
-        blocks: list[dict[str, Any]] = []
+        blocks: list[JSONObject] = []
         interrupted = False
         for b in tool_uses:
             if over_budget or interrupted:

@@ -8,7 +8,9 @@ every conversation and the whole prompt by every turn of one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vpsagent.jsondata import JSONObject
 
 if TYPE_CHECKING:
     from vpsagent.db.inventory import ServerRecord
@@ -32,7 +34,7 @@ DRY_RUN = "Dry run (--dry-run): nothing is executed on any server; tool calls ar
 
 
 def system_blocks(servers: Iterable[ServerRecord], *, mode: str = "default", dry_run: bool = False,
-                  context_note: str | None = None) -> list[dict[str, Any]]:
+                  context_note: str | None = None) -> list[JSONObject]:
     """System prompt as content blocks; the first (stable) block carries cache_control."""
     lines = []
     for s in servers:

@@ -18,15 +18,18 @@ import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from vpsagent import errors
+from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.redact import DEFAULT_LIMIT, Redactor, bound
 
 if TYPE_CHECKING:
     from vpsagent.db.audit import AuditLog
     from vpsagent.db.inventory import ServerRecord
     from vpsagent.remote.base import CommandResult, Host, OutputCallback
+    from vpsagent.safety.classify import Classification
+    from vpsagent.safety.policy import Mode, Policy
 
 T = TypeVar("T")
 
@@ -35,7 +38,7 @@ MAX_TIMEOUT_S = 3600.0
 DEFAULT_READ_BYTES = 64 * 1024
 MAX_READ_BYTES = 4 * 1024 * 1024
 
-TOOL_SCHEMAS: list[dict[str, Any]] = [
+TOOL_SCHEMAS: list[JSONObject] = [
     {
         "name": "run_command",
         "description": (
@@ -94,7 +97,7 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
 TOOL_NAMES = frozenset(t["name"] for t in TOOL_SCHEMAS)
 
 
-def tool_definitions(*, cache: bool = True) -> list[dict[str, Any]]:
+def tool_definitions(*, cache: bool = True) -> list[JSONObject]:
     """The tool list sent to the model; the last one carries the prompt-cache breakpoint."""
     tools = [dict(t) for t in TOOL_SCHEMAS]
     if cache:
@@ -108,7 +111,7 @@ class ToolCall:
 
     id: str
     name: str
-    input: dict[str, Any]
+    input: JSONObject
     server: str | None = None
     command: str | None = None  # what runs (for write_file/read_file a readable stand-in)
     risk: str | None = None  # read-only | change | unknown | destructive (outcomes.Risk)
@@ -133,13 +136,13 @@ class ToolOutcome:
     exit_code: int | None = None
     duration_s: float = 0.0
 
-    def tool_result_block(self) -> dict[str, Any]:
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": self.call.id, "content": self.content}
+    def tool_result_block(self) -> JSONObject:
+        block: JSONObject = {"type": "tool_result", "tool_use_id": self.call.id, "content": self.content}
         if self.is_error:
             block["is_error"] = True
         return block
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JSONObject:
         """For --json and transcripts: never holds output, only what was decided and how it ended."""
         return {
             "id": self.call.id,
@@ -168,7 +171,9 @@ class ToolEvent:
     outcome: ToolOutcome | None = None
 
 
-ApproveFn = Callable[[ToolCall], Any]  # returns a safety.policy.Decision
+# The user's answer: a Decision (outcomes.Decision; safety.policy.Decision has the same
+# values). Both are StrEnums, so `str` is the type they share; ALLOW runs the call.
+ApproveFn = Callable[[ToolCall], str]
 
 
 class Runner(Protocol):
@@ -194,8 +199,8 @@ class ToolEnv:
 
     scope: Mapping[str, ServerRecord]  # servers this conversation may use
     runner: Runner
-    policy: Any  # safety.policy.Policy
-    mode: Any  # safety.policy.Mode
+    policy: Policy
+    mode: Mode
     redactor: Redactor
     approve: ApproveFn | None = None  # None: nobody to ask, so an "ask" is a denial
     on_event: Callable[[ToolEvent], None] | None = None
@@ -215,7 +220,7 @@ class ToolEnv:
 # --------------------------------------------------------------------------- dispatch
 
 
-def execute(env: ToolEnv, block_id: str, name: str, input: Any) -> ToolOutcome:
+def execute(env: ToolEnv, block_id: str, name: str, input: JSON) -> ToolOutcome:
     """Run one tool_use block. Never raises for anything the model can cause."""
     call = ToolCall(id=block_id, name=name, input=input if isinstance(input, dict) else {})
     if name not in TOOL_NAMES:
@@ -265,7 +270,7 @@ def _list_servers(env: ToolEnv, call: ToolCall) -> ToolOutcome:
 # --------------------------------------------------------------------------- the gate
 
 
-def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
+def _gate(env: ToolEnv, call: ToolCall, cls: Classification) -> bool:
     """Apply the policy (and, for "ask", the approval callback). True means: run it.
 
     Only `env.approve` can turn an "ask" into an allow; nothing the model or a server
@@ -277,7 +282,7 @@ def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
     call.risk = cls.risk.value  # "read-only" | "change" | "unknown" | "destructive", as the docs spell it
     call.reasons = list(getattr(cls, "reasons", []) or [])
     info = env.scope[call.server or ""]
-    verdict = decide(env.policy, cls, server=call.server, tags=tuple(info.tags), mode=env.mode)
+    verdict = decide(env.policy, cls, server=call.server or "", tags=tuple(info.tags), mode=env.mode)
     call.policy_decision = _dname(verdict.decision)
     call.policy_reason = verdict.reason
     call.cause = verdict.cause.value if verdict.cause is not None else None
@@ -313,7 +318,7 @@ def _gate(env: ToolEnv, call: ToolCall, cls: Any) -> bool:
     return False
 
 
-def _dname(d: Any) -> str:
+def _dname(d: object) -> str:
     return str(getattr(d, "value", d)).lower()
 
 
@@ -331,7 +336,7 @@ def _denied(env: ToolEnv, call: ToolCall) -> ToolOutcome:
 # --------------------------------------------------------------------------- run_command
 
 
-def _number(v: Any, default: float, lo: float, hi: float) -> float:
+def _number(v: object, default: float, lo: float, hi: float) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return default
     return min(hi, max(lo, float(v)))
@@ -443,7 +448,7 @@ def _read_file(env: ToolEnv, call: ToolCall) -> ToolOutcome:
     return outcome
 
 
-def _parse_mode(v: Any) -> int | None:
+def _parse_mode(v: object) -> int | None:
     if v is None or v == "":
         return None
     if isinstance(v, int) and not isinstance(v, bool):

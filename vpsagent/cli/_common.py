@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import click
 
@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from vpsagent.services.context import Context
     from vpsagent.settings import Settings
 
-F = TypeVar("F", bound=Callable[..., Any])
+# The parameters and result of a command function, for the decorators that add options
+# to it (click calls the function with every option as a keyword argument).
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -54,15 +57,18 @@ def command_name(ctx: click.Context) -> str:
     return " ".join(parts[1:]) or parts[0]
 
 
-def pass_app(f: F) -> F:
+def pass_app(f: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
     """Adds `--json` and hands the command an App as its first argument."""
 
     @click.option("--json", "json_", is_flag=True, help="Print one JSON document (the vpsagent envelope) on stdout.")
     @click.option("--token-file", metavar="PATH", help="Use the API token in PATH (`-`: stdin) instead of a login.")
     @functools.wraps(f)
-    def wrapper(*args: Any, json_: bool = False, token_file: str | None = None, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from vpsagent.render import Output
 
+        json_ = bool(kwargs.pop("json_", False))
+        token_file = kwargs.pop("token_file", None)
+        assert token_file is None or isinstance(token_file, str)  # click gives the option's value
         ctx = click.get_current_context()
         out = Output(json_mode=json_, command=command_name(ctx))
         inv = ctx.find_object(Invocation)
@@ -74,7 +80,7 @@ def pass_app(f: F) -> F:
         authorize(app.ctx, command_name(ctx))  # not logged in / not allowed: exit 3, nothing run
         return f(app, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _read_token_file(path: str) -> Secret:
@@ -105,16 +111,20 @@ def read_stdin_secret(what: str) -> str:
     return value
 
 
-def selection_options(*, all_: bool = True, all_help: str = "Every server in the inventory.") -> Callable[[F], F]:
+def selection_options(*, all_: bool = True,
+                      all_help: str = "Every server in the inventory.") -> Callable[[Callable[P, R]], Callable[P, R]]:
     """-s NAME, -t TAG (and --all), handed to the command as one `selection` argument."""
 
-    def decorate(f: F) -> F:
+    def decorate(f: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(f)
-        def wrapper(*args: Any, servers: tuple[str, ...] = (), tags: tuple[str, ...] = (),
-                    all_flag: bool = False, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             from vpsagent.services.fleet import Selection
 
-            return f(*args, selection=Selection.of(servers, tags, all_flag), **kwargs)
+            servers, tags = kwargs.pop("servers", ()), kwargs.pop("tags", ())
+            assert isinstance(servers, tuple) and isinstance(tags, tuple)  # click's multiple=True
+            all_flag = bool(kwargs.pop("all_flag", False))
+            kwargs["selection"] = Selection.of(servers, tags, all_flag)
+            return f(*args, **kwargs)
 
         opts = [
             click.option("-s", "--server", "servers", multiple=True, metavar="NAME",
@@ -126,7 +136,7 @@ def selection_options(*, all_: bool = True, all_help: str = "Every server in the
             opts.append(click.option("--all", "all_flag", is_flag=True, help=all_help))
         for opt in reversed(opts):
             wrapper = opt(wrapper)
-        return wrapper  # type: ignore[return-value]  # click's decorators erase the signature
+        return wrapper
 
     return decorate
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from vpsagent.cli._common import App, pass_app
+
+if TYPE_CHECKING:
+    from vpsagent.render import LazyConsole
 
 
 @click.command()
@@ -31,7 +35,7 @@ def doctor(app: App) -> int:
     except ConfigError as exc:  # a broken config file: that is the finding, not a reason to stop
         report = DoctorReport(paths={}, settings={}, checks=[Check("config", "fail", exc.line())])
 
-    def text(c) -> None:  # type: ignore[no-untyped-def]
+    def text(c: LazyConsole) -> None:
         if report.paths:
             c.print("[bold]paths[/bold]")
             c.print(key_values(report.paths.items()))

@@ -6,14 +6,20 @@ import io
 import os
 import stat
 import sys
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, pass_app
+from vpsagent.cli._common import App, P, R, pass_app
+
+if TYPE_CHECKING:
+    from vpsagent.agent.tools import ApproveFn, ToolCall
+    from vpsagent.render import LazyConsole
+    from vpsagent.services.ask import AskResult
 
 
-def _agent_options(f):  # type: ignore[no-untyped-def]
+def _agent_options(f: Callable[P, R]) -> Callable[P, R]:
     opts = [
         click.option("-s", "--server", "servers", multiple=True, metavar="NAME", help="Server the agent may use (repeatable)."),
         click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Every server with this tag (repeatable)."),
@@ -63,12 +69,12 @@ def _tty_in() -> IO[str] | None:
     return None
 
 
-def make_approver(app: App):  # type: ignore[no-untyped-def]
+def make_approver(app: App) -> ApproveFn | None:
     """The approve(call) callback for a terminal, or None when there is no terminal or --json."""
     if app.out.json_mode or _tty_in() is None:
         return None
 
-    def approve(call: Any) -> Any:
+    def approve(call: ToolCall) -> str:
         # escape sequences from the model could redraw the prompt to show another command
         from vpsagent.outcomes import Decision
         from vpsagent.render.stream import inert as _safe
@@ -230,7 +236,7 @@ def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str |
         else:
             app.out.err.print(f"error: {exc.line()}", markup=False)
 
-    def done(result: Any) -> None:
+    def done(result: AskResult) -> None:
         display.finish()
         if verbose:
             app.out.note(usage_line(result))
@@ -275,7 +281,7 @@ def conversations_list(app: App, limit: int, mode: str | None) -> int:
 
     rows = list_conversations(app.engine, mode=mode, limit=limit)
 
-    def text(c: Any) -> None:
+    def text(c: LazyConsole) -> None:
         if not rows:
             app.out.note("no conversations yet: start one with `vpsagent ask -s SERVER \"...\"`")
             return

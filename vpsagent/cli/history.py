@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 import click
 
 from vpsagent.cli._common import App, pass_app
+
+if TYPE_CHECKING:
+    from vpsagent.render import LazyConsole
+    from vpsagent.services.history import HistoryEntry
 
 CSV_COLUMNS = ("id", "started_at", "finished_at", "status", "source", "server", "user", "sudo",
                "exit_code", "duration_ms", "command", "error")
 
 
-def _when(dt) -> str:  # noqa: ANN001
+def _when(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else ""
 
 
@@ -20,7 +27,7 @@ def _dur(ms: int | None) -> str:
     return f"{ms / 1000:.2f}s" if ms < 60_000 else f"{ms / 60000:.1f}m"
 
 
-def _result(e) -> str:  # noqa: ANN001
+def _result(e: HistoryEntry) -> str:
     if e.status == "failed" and e.exit_code is not None:
         return f"failed ({e.exit_code})"
     return e.status
@@ -76,7 +83,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
         sys.stdout.flush()
         return 0
 
-    def text(console) -> None:  # noqa: ANN001
+    def text(console: LazyConsole) -> None:
         if not entries:
             app.out.note("no matching history entries")
             return
@@ -108,7 +115,7 @@ def history_show(app: App, entry_id: int) -> int:
 
     e = show_entry(app.engine, entry_id)
 
-    def text(console) -> None:  # noqa: ANN001
+    def text(console: LazyConsole) -> None:
         from vpsagent.render import key_values
 
         console.print(key_values([

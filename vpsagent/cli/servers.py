@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, pass_app, read_stdin_secret
+from vpsagent.cli._common import App, P, R, pass_app, read_stdin_secret
+
+if TYPE_CHECKING:
+    from vpsagent.db.inventory import ServerRecord
+    from vpsagent.render import LazyConsole
+    from vpsagent.secret import Secret
 
 
 @click.group()
@@ -28,7 +35,7 @@ def _refuse_password_flag(ctx: click.Context, param: click.Parameter, value: str
         )
 
 
-def _credential_options(f):  # type: ignore[no-untyped-def]
+def _credential_options(f: Callable[P, R]) -> Callable[P, R]:
     opts = [
         click.option("--host", help="Hostname or IP address."),
         click.option("--port", type=int, help="SSH port (default 22)."),
@@ -49,7 +56,8 @@ def _credential_options(f):  # type: ignore[no-untyped-def]
     return f
 
 
-def _secrets_from_stdin(key_passphrase_stdin: bool, password_stdin: bool, sudo_password_stdin: bool):  # type: ignore[no-untyped-def]
+def _secrets_from_stdin(key_passphrase_stdin: bool, password_stdin: bool,
+                        sudo_password_stdin: bool) -> tuple[Secret | None, Secret | None, Secret | None]:
     """Each requested secret is one line of stdin, in the order passphrase, password, sudo password."""
     from vpsagent.errors import UsageError
     from vpsagent.secret import Secret
@@ -65,12 +73,12 @@ def _secrets_from_stdin(key_passphrase_stdin: bool, password_stdin: bool, sudo_p
     return pp, pw, sudo
 
 
-def _show_view(app: App, view, verb: str) -> int:  # type: ignore[no-untyped-def]
+def _show_view(app: App, view: ServerRecord, verb: str) -> int:
     return app.out.emit({"server": view}, text=lambda c: c.print(f"{verb} {view.name} ({_target(view)})",
                                                                   markup=False))
 
 
-def _target(v) -> str:  # type: ignore[no-untyped-def]
+def _target(v: ServerRecord) -> str:
     if v.builtin:
         return "this machine"
     user = f"{v.user}@" if v.user else ""
@@ -154,7 +162,7 @@ def servers_list(app: App, tag: str | None) -> int:
 
     views = list_servers(app.engine, tag=tag)
 
-    def text(c) -> None:  # type: ignore[no-untyped-def]
+    def text(c: LazyConsole) -> None:
         c.print(table(["NAME", "TARGET", "AUTH", "TAGS", "HOST KEY"],
                       [(v.name, _target(v), v.auth, ",".join(v.tags),
                         v.host_key_fingerprint or ("-" if v.builtin else "not pinned")) for v in views]))
@@ -226,7 +234,7 @@ def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
 
     res = import_ssh_config(app.ctx, ssh_config, pattern)
 
-    def text(c) -> None:  # type: ignore[no-untyped-def]
+    def text(c: LazyConsole) -> None:
         for v in res.added:
             c.print(f"added {v.name} ({_target(v)})", markup=False)
         for s in res.warnings:

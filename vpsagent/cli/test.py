@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from vpsagent.cli._common import App, pass_app
+
+if TYPE_CHECKING:
+    from vpsagent.plans.schema import PlanInvalid
+    from vpsagent.render import LazyConsole
 
 FORMATS = ("text", "json", "junit", "tap")
 
@@ -92,7 +96,7 @@ def _write_file(path: str, text: str) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _print_problems(app: App, err: Any, *, to_stdout: bool) -> None:
+def _print_problems(app: App, err: PlanInvalid, *, to_stdout: bool) -> None:
     if app.out.json_mode:
         return
     for p in err.problems:
@@ -207,7 +211,7 @@ def test_generate(app: App, request: str, server: str, output: str | None, force
     data = {"name": res.name, "steps": res.steps, "attempts": res.attempts,
             "conversation_id": res.conversation_id, "path": output, "plan": res.text}
 
-    def text(console: Any) -> None:
+    def text(console: LazyConsole) -> None:
         if output:
             app.out.err.print(f"wrote {output}: {res.name!r}, {res.steps} steps "
                               f"(conversation {res.conversation_id})", markup=False)
@@ -238,11 +242,11 @@ def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> i
     code = ExitCode.OK if res.ok else ExitCode.USAGE
     data = {"plans": res.plans, "problems": [p.to_dict() for p in res.problems]}
 
-    def text(console: Any) -> None:
-        for p in res.plans:
-            app.out.line(f"ok: {p['path']} ({p['name']!r}, {p['steps']} steps)")
-        for p in res.problems:
-            app.out.line(str(p))
+    def text(console: LazyConsole) -> None:
+        for plan in res.plans:
+            app.out.line(f"ok: {plan['path']} ({plan['name']!r}, {plan['steps']} steps)")
+        for problem in res.problems:
+            app.out.line(str(problem))
         if res.problems:
             n = len(res.problems)
             app.out.err.print(f"error: {n} problem{'s' if n != 1 else ''} found", markup=False)
@@ -267,7 +271,7 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
 
     runs = testing.history(app.engine, plan=plan_name, limit=limit)
 
-    def text(console: Any) -> None:
+    def text(console: LazyConsole) -> None:
         if not runs:
             console.print(f"no test runs of plan {plan_name!r}" if plan_name else "no test runs yet", markup=False)
             return
@@ -295,7 +299,7 @@ def test_show(app: App, run_id: int) -> int:
 
     run = testing.show_run(app.engine, run_id)
 
-    def text(console: Any) -> None:
+    def text(console: LazyConsole) -> None:
         app.out.line(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
         app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
                    f"{run['passed']} passed, {run['failed']} failed, {run['errors']} errors, "

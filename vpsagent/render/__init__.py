@@ -12,18 +12,35 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, TypedDict, TypeGuard
 
 from vpsagent.errors import ExitCode, VpsAgentError
-from vpsagent.jsondata import to_jsonable
+from vpsagent.jsondata import JSONObject, to_jsonable
 
 __all__ = ["Output", "envelope", "table", "key_values", "to_jsonable"]
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from typing import Unpack
+
+    from rich.console import Console, JustifyMethod, OverflowMethod
+    from rich.style import Style
     from rich.table import Table
 
-TextRenderer = Callable[[Any], None] | str | None
+
+class PrintOptions(TypedDict, total=False):
+    """rich `Console.print` options beyond markup, style and end, passed through as given."""
+
+    highlight: bool | None
+    soft_wrap: bool | None
+    crop: bool
+    overflow: OverflowMethod | None
+    justify: JustifyMethod | None
+    no_wrap: bool | None
+    width: int | None
+
+
+def _all_str(objects: tuple[object, ...]) -> TypeGuard[tuple[str, ...]]:
+    return all(isinstance(o, str) for o in objects)
 
 
 def _plain() -> bool:
@@ -72,24 +89,29 @@ class LazyConsole:
             self._console = _rich_console(self.file, self.is_terminal, self.plain)
         return self._console
 
-    def print(self, *objects: Any, markup: bool | None = None, style: Any = None, end: str = "\n",
-              **kw: Any) -> None:
-        if self.plain and markup is False and not kw and all(isinstance(o, str) for o in objects):
+    def print(self, *objects: object, markup: bool | None = None, style: str | Style | None = None,
+              end: str = "\n", **kw: Unpack[PrintOptions]) -> None:
+        if self.plain and markup is False and not kw and _all_str(objects):
             self.file.write(" ".join(objects) + end)
             self.file.flush()
             return
         self.rich().print(*objects, markup=markup, style=style, end=end, **kw)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
+        # anything else a rich Console has (typed code calls `.rich()` for it)
         return getattr(self.rich(), name)
+
+
+# What `Output.emit` shows people: a function that writes to the console, a line, or nothing.
+TextRenderer = Callable[[LazyConsole], None] | str | None
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> LazyConsole:
     return LazyConsole(file or (sys.stderr if stderr else sys.stdout))
 
 
-def envelope(command: str, *, ok: bool, exit_code: int, data: Any = None,
-             errors: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+def envelope(command: str, *, ok: bool, exit_code: int, data: object = None,
+             errors: Sequence[dict[str, str]] = ()) -> JSONObject:
     return {
         "vpsagent": 1,
         "command": command,
@@ -120,7 +142,7 @@ class Output:
         self.emitted = False
 
     # -- results -------------------------------------------------------------------
-    def emit(self, data: Any, text: TextRenderer = None, *, exit_code: int = ExitCode.OK,
+    def emit(self, data: object, text: TextRenderer = None, *, exit_code: int = ExitCode.OK,
              errors: Sequence[dict[str, str]] = ()) -> int:
         """Write the command's result; returns `exit_code` so a command can `return out.emit(...)`."""
         self.emitted = True
@@ -143,7 +165,7 @@ class Output:
         """One plain line of data on stdout (no markup, no colour)."""
         self.out.print(text, markup=False)
 
-    def write_json(self, doc: dict[str, Any]) -> None:
+    def write_json(self, doc: JSONObject) -> None:
         stream = self._stdout or sys.stdout
         stream.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         stream.flush()
@@ -166,7 +188,7 @@ class Output:
         self.err.print(f"warning: {message}", markup=False, style="yellow" if not _plain() else None)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:
+def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> Table:
     from rich.table import Table
 
     t = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
@@ -177,7 +199,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
     return t
 
 
-def key_values(pairs: Iterable[tuple[str, Any]]) -> Table:
+def key_values(pairs: Iterable[tuple[str, object]]) -> Table:
     from rich.table import Table
 
     t = Table(show_header=False, show_edge=False, box=None, pad_edge=False)

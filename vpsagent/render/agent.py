@@ -4,11 +4,16 @@ decision and a few lines of its output on stderr — and the summaries after."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vpsagent.errors import ExitCode
 from vpsagent.render import Output
 from vpsagent.render.stream import inert as _safe
+
+if TYPE_CHECKING:
+    from vpsagent.agent.loop import AgentEvent
+    from vpsagent.jsondata import JSONObject
+    from vpsagent.services.ask import AskResult
 
 # How much of each command's output is echoed on stderr while it runs: enough to see
 # what happens, not a 5 MB log scrolling past (the model gets its own bounded copy).
@@ -33,7 +38,7 @@ class Display:
             sys.stdout.flush()
             self.mid_line = False
 
-    def __call__(self, ev: Any) -> None:
+    def __call__(self, ev: AgentEvent) -> None:
         if ev.kind == "text":
             if self.answer_to_stdout:
                 sys.stdout.write(ev.text)
@@ -46,6 +51,7 @@ class Display:
             self.out.warn(ev.text)
             return
         tev = ev.tool
+        assert tev is not None, "a tool event carries its ToolEvent"
         call = tev.call
         if tev.kind == "call":
             if call.name == "list_servers":
@@ -84,14 +90,14 @@ class Display:
             self.mid_line = False
 
 
-def usage_line(result: Any) -> str:
+def usage_line(result: AskResult) -> str:
     u = result.usage
     return (f"conversation #{result.conversation_id} · {result.turns} turns · tokens {u['input_tokens']} in, "
             f"{u['output_tokens']} out, {u['cache_read_tokens']} cache read, {u['cache_write_tokens']} cache write · "
             f"est. ${result.cost_usd:.4f}")
 
 
-def exit_code(result: Any) -> int:
+def exit_code(result: AskResult) -> int:
     if result.denied:
         return int(ExitCode.NEEDS_APPROVAL)
     if result.stop_reason == "refusal":
@@ -108,7 +114,7 @@ _WAYS = {
 }
 
 
-def denial_summary(denied: list[dict[str, Any]]) -> str:
+def denial_summary(denied: list[JSONObject]) -> str:
     """One line after the answer: how many were denied and what would let each kind run.
 
     Switches on each denial's cause (outcomes.DenyCause) and risk, never on the prose."""

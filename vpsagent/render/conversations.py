@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from vpsagent import errors
+from vpsagent.jsondata import JSONObject
 from vpsagent.render import to_jsonable
 from vpsagent.services.conversations import FORMATS, ConversationDetail
 
 
-def _block_md(block: dict[str, Any], tool_names: dict[str, str]) -> str:
+def _block_md(block: JSONObject, tool_names: dict[str, str]) -> str:
     t = block.get("type")
     if t == "text":
-        return block.get("text", "")
+        text: str = block.get("text", "")
+        return text
     if t == "tool_use":
         tool_names[block.get("id", "")] = block.get("name", "")
         inp = block.get("input") or {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vpsagent.render import Output
+
+if TYPE_CHECKING:
+    from vpsagent.plans.runner import Event
 
 
 class Progress:
@@ -13,13 +16,14 @@ class Progress:
     def __init__(self, out: Output):
         self.console = out.err
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: Event) -> None:
         if event.kind == "server_start":
             self.console.print(f"{event.plan.name} @ {event.server}", markup=False,
                                highlight=False, style="bold", soft_wrap=True)
         if event.kind != "step_done":
             return
         r = event.result
+        assert r is not None, "step_done carries the step's result"
         mark, style = {"passed": ("✓", "green"), "failed": ("✗", "red"),
                        "error": ("!", "red"), "skipped": ("-", "yellow")}[r.status]
         text = f"  {mark} [{event.server}] {r.name}"

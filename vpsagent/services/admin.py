@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpsagent.errors import CredentialError, InvalidInput, VpsAgentError
@@ -13,6 +14,10 @@ from vpsagent.settings import Settings, mask_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from vpsagent.crypto import Keyring
+    from vpsagent.db.models import GithubIntegration, Server
 
 MIN_SECRET_LEN = 16
 
@@ -39,56 +44,79 @@ class DoctorReport:
 
 def doctor(settings: Settings) -> DoctorReport:
     """Every path and setting in use (secrets masked) and whether each part works."""
+    report = DoctorReport(paths=_doctor_paths(settings), settings=_doctor_settings(settings))
+    add = report.checks.append
+    engine = _check_database(settings, add)
+    _check_secret(settings, engine, add)
+    add(Check("anthropic api key", "ok" if settings.anthropic_api_key else "warn",
+              "set" if settings.anthropic_api_key else "ANTHROPIC_API_KEY not set: `ask`, `chat`, "
+              "`test generate` need it"))
+    if settings.smtp_url:
+        add(_check_smtp(settings.smtp_url))
+    else:
+        add(Check("smtp", "ok", "not configured (VPSAGENT_SMTP_URL); no command needs mail yet"))
+    add(_check_policy(settings))
+    return report
+
+
+def _doctor_paths(settings: Settings) -> dict[str, str]:
+    return {
+        "home (VPSAGENT_HOME)": str(settings.home) if settings.home else "(not set: platform defaults)",
+        "config dir": str(settings.config_dir),
+        "data dir": str(settings.data_dir),
+        "config file": f"{settings.config_file}" + ("" if settings.config_file.exists() else " (absent)"),
+        "key file": str(settings.key_file),
+        "policy file": f"{settings.policy_file}" + ("" if settings.policy_file.exists() else " (absent)"),
+    }
+
+
+def _doctor_settings(settings: Settings) -> dict[str, str]:
+    """Each setting and where it came from; secrets only say whether they are set."""
+    src = settings.sources
+    return {
+        "database_url": f"{mask_url(settings.database_url)}  [{src.get('database_url')}]",
+        "secret": (f"*** from {settings.secret_source}" if settings.secret is not None
+                   else ("*** from the key file" if settings.key_file.exists()
+                         else "(none yet: a key file is created when the first credential is stored)")),
+        "model": f"{settings.model}  [{src.get('model')}]",
+        "anthropic_api_key": "*** (set)" if settings.anthropic_api_key else "(not set)",
+        "anthropic_base_url": settings.anthropic_base_url or "(default)",
+        "smtp_url": "smtp(s)://***" if settings.smtp_url else "(not set)",
+        "mail_from": settings.mail_from or "(not set)",
+        "github_token": "*** (set)" if settings.github_token else "(not set)",
+        "github_api_url": settings.github_api_url,
+    }
+
+
+def _check_database(settings: Settings, add: Callable[[Check], None]) -> Engine | None:
+    """Connect and read the revision without migrating anything. The engine, when it
+    connected (the secret check opens the vault with it), else None."""
     from vpsagent.db.engine import KNOWN_REVISIONS, SCHEMA_HEAD, current_revision, make_engine
 
-    src = settings.sources
-    report = DoctorReport(
-        paths={
-            "home (VPSAGENT_HOME)": str(settings.home) if settings.home else "(not set: platform defaults)",
-            "config dir": str(settings.config_dir),
-            "data dir": str(settings.data_dir),
-            "config file": f"{settings.config_file}" + ("" if settings.config_file.exists() else " (absent)"),
-            "key file": str(settings.key_file),
-            "policy file": f"{settings.policy_file}" + ("" if settings.policy_file.exists() else " (absent)"),
-        },
-        settings={
-            "database_url": f"{mask_url(settings.database_url)}  [{src.get('database_url')}]",
-            "secret": (f"*** from {settings.secret_source}" if settings.secret is not None
-                       else ("*** from the key file" if settings.key_file.exists()
-                             else "(none yet: a key file is created when the first credential is stored)")),
-            "model": f"{settings.model}  [{src.get('model')}]",
-            "anthropic_api_key": "*** (set)" if settings.anthropic_api_key else "(not set)",
-            "anthropic_base_url": settings.anthropic_base_url or "(default)",
-            "smtp_url": "smtp(s)://***" if settings.smtp_url else "(not set)",
-            "mail_from": settings.mail_from or "(not set)",
-            "github_token": "*** (set)" if settings.github_token else "(not set)",
-            "github_api_url": settings.github_api_url,
-        },
-    )
-    add = report.checks.append
-
-    # database: connect and read the revision without migrating anything
-    engine = None
-    db_ok = False
     try:
         engine = make_engine(settings.database_url)
         with engine.connect() as conn:
             rev = current_revision(conn)
-        db_ok = True
-        if rev == SCHEMA_HEAD:
-            add(Check("database", "ok", f"{engine.dialect.name}, schema {rev} (current)"))
-        elif rev is None:
-            add(Check("database", "ok", f"{engine.dialect.name}, empty (the schema is created on first use)"))
-        elif rev in KNOWN_REVISIONS:
-            add(Check("database", "warn", f"schema {rev}, behind {SCHEMA_HEAD}: run `vpsagent db upgrade`"))
-        else:
-            add(Check("database", "fail", f"schema {rev} is newer than this vpsagent: upgrade vpsagent"))
     except VpsAgentError as exc:
         add(Check("database", "fail", exc.line()))
+        return None
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         add(Check("database", "fail", f"cannot connect: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
+        return None
+    if rev == SCHEMA_HEAD:
+        add(Check("database", "ok", f"{engine.dialect.name}, schema {rev} (current)"))
+    elif rev is None:
+        add(Check("database", "ok", f"{engine.dialect.name}, empty (the schema is created on first use)"))
+    elif rev in KNOWN_REVISIONS:
+        add(Check("database", "warn", f"schema {rev}, behind {SCHEMA_HEAD}: run `vpsagent db upgrade`"))
+    else:
+        add(Check("database", "fail", f"schema {rev} is newer than this vpsagent: upgrade vpsagent"))
+    return engine
 
-    # the master secret
+
+def _check_secret(settings: Settings, engine: Engine | None, add: Callable[[Check], None]) -> None:
+    """The master secret (the variable or the key file), and whether it opens the vault."""
+    secret: Secret | None
     try:
         if settings.secret is not None:
             secret = settings.secret
@@ -107,20 +135,10 @@ def doctor(settings: Settings) -> DoctorReport:
         else:
             secret = None
             add(Check("secret", "ok", "no secret yet: a key file is created when the first credential is stored"))
-        if secret is not None and engine is not None and db_ok:
+        if secret is not None and engine is not None:
             _check_vault(engine, secret, add)
     except VpsAgentError as exc:
         add(Check("secret", "fail", exc.line()))
-
-    add(Check("anthropic api key", "ok" if settings.anthropic_api_key else "warn",
-              "set" if settings.anthropic_api_key else "ANTHROPIC_API_KEY not set: `ask`, `chat`, "
-              "`test generate` need it"))
-    if settings.smtp_url:
-        add(_check_smtp(settings.smtp_url))
-    else:
-        add(Check("smtp", "ok", "not configured (VPSAGENT_SMTP_URL); no command needs mail yet"))
-    add(_check_policy(settings))
-    return report
 
 
 def _check_policy(settings: Settings) -> Check:
@@ -219,66 +237,22 @@ class RekeyResult:
 def rekey(settings: Settings, engine: Engine, new_secret: Secret | None, notify: Callable[[str], None]) -> RekeyResult:
     """Re-encrypt every credential under a new secret, in one transaction, verified before commit."""
     import os
-    import secrets as pysecrets
-
-    from sqlmodel import select
 
     from vpsagent.crypto import Keyring, new_params
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import ENCRYPTED_FIELDS, GithubIntegration, Server, Vault, utcnow
     from vpsagent.services.vault import get_keyring
 
     uses_key_file = settings.secret is None
-    if new_secret is None:
-        if not uses_key_file:
-            raise InvalidInput("give the new secret in VPSAGENT_NEW_SECRET or on stdin")
-        new_secret = Secret(pysecrets.token_urlsafe(32))
-    if len(new_secret.reveal_str()) < MIN_SECRET_LEN:
-        raise InvalidInput(f"the new secret must be at least {MIN_SECRET_LEN} characters")
+    new_secret = _checked_new_secret(new_secret, uses_key_file)
     old = get_keyring(settings, engine, notify)  # proves the current secret first
     if settings.secret is not None and new_secret == settings.secret:
         raise InvalidInput("the new secret is the same as the current one")
     new = Keyring(new_secret, new_params())
-    models = {"servers": Server, "github_integrations": GithubIntegration}
 
     # The new key goes to disk (beside the old one) before the commit, so a crash can never
     # leave credentials encrypted under a secret that exists nowhere.
-    pending = settings.key_file.with_name(settings.key_file.name + ".new") if uses_key_file else None
-    if pending is not None:
-        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(new_secret.reveal_str() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-    records = fields = 0
+    pending = _write_pending_key(settings.key_file, new_secret) if uses_key_file else None
     try:
-        with session_scope(engine) as s:
-            for table, cols in ENCRYPTED_FIELDS.items():
-                for row in s.exec(select(models[table])).all():
-                    touched = False
-                    for col in cols:
-                        env = getattr(row, col)
-                        if not env:
-                            continue
-                        plain = old.decrypt(env, table=table, record_id=row.id, field=col)
-                        setattr(row, col, new.encrypt(plain.reveal_bytes(), table=table, record_id=row.id, field=col))
-                        fields += 1
-                        touched = True
-                    records += touched
-                    s.add(row)
-            vault = s.get(Vault, 1)
-            assert vault is not None
-            vault.verifier = new.make_verifier()
-            vault.rotated_at = utcnow()
-            s.add(vault)
-            s.flush()
-            # verify: every stored envelope opens under the new secret before we commit
-            for table, cols in ENCRYPTED_FIELDS.items():
-                for row in s.exec(select(models[table])).all():
-                    for col in cols:
-                        if getattr(row, col):
-                            new.decrypt(getattr(row, col), table=table, record_id=row.id, field=col)
-            new.check_verifier(vault.verifier)
+        records, fields = _reencrypt_all(engine, old, new)
     except BaseException:
         if pending is not None:
             pending.unlink(missing_ok=True)
@@ -289,3 +263,84 @@ def rekey(settings: Settings, engine: Engine, new_secret: Secret | None, notify:
     return RekeyResult(records, fields, None,
                        f"set {settings.secret_source} to the new secret everywhere vpsagent runs "
                        "(the old one no longer opens the credentials)")
+
+
+def _checked_new_secret(new_secret: Secret | None, uses_key_file: bool) -> Secret:
+    """The new secret as given, or a random one for a key file; long enough either way."""
+    import secrets as pysecrets
+
+    if new_secret is None:
+        if not uses_key_file:
+            raise InvalidInput("give the new secret in VPSAGENT_NEW_SECRET or on stdin")
+        new_secret = Secret(pysecrets.token_urlsafe(32))
+    if len(new_secret.reveal_str()) < MIN_SECRET_LEN:
+        raise InvalidInput(f"the new secret must be at least {MIN_SECRET_LEN} characters")
+    return new_secret
+
+
+def _write_pending_key(key_file: Path, new_secret: Secret) -> Path:
+    """The new secret in `<key file>.new` (mode 600, synced), renamed over the key file after the commit."""
+    import os
+
+    pending = key_file.with_name(key_file.name + ".new")
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new_secret.reveal_str() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return pending
+
+
+def _reencrypt_all(engine: Engine, old: Keyring, new: Keyring) -> tuple[int, int]:
+    """Every envelope re-encrypted and the vault's verifier replaced, checked under the new
+    key before the one transaction commits. Returns (records, fields) changed."""
+    from vpsagent.db.engine import session_scope
+    from vpsagent.db.models import ENCRYPTED_FIELDS, Vault, utcnow
+
+    records = fields = 0
+    with session_scope(engine) as s:
+        for table, cols in ENCRYPTED_FIELDS.items():
+            for row in _rows(s, table):
+                touched = False
+                for col in cols:
+                    env = getattr(row, col)
+                    if not env:
+                        continue
+                    plain = old.decrypt(env, table=table, record_id=_row_id(row), field=col)
+                    setattr(row, col, new.encrypt(plain.reveal_bytes(), table=table, record_id=_row_id(row), field=col))
+                    fields += 1
+                    touched = True
+                records += touched
+                s.add(row)
+        vault = s.get(Vault, 1)
+        assert vault is not None
+        vault.verifier = new.make_verifier()
+        vault.rotated_at = utcnow()
+        s.add(vault)
+        s.flush()
+        # verify: every stored envelope opens under the new secret before we commit
+        for table, cols in ENCRYPTED_FIELDS.items():
+            for row in _rows(s, table):
+                for col in cols:
+                    if getattr(row, col):
+                        new.decrypt(getattr(row, col), table=table, record_id=_row_id(row), field=col)
+        new.check_verifier(vault.verifier)
+    return records, fields
+
+
+def _rows(s: Session, table: str) -> Sequence[Server | GithubIntegration]:
+    """Every row of a table that holds envelopes (db.types.ENCRYPTED_FIELDS names them)."""
+    from sqlmodel import select
+
+    from vpsagent.db.models import GithubIntegration, Server
+
+    if table == "servers":
+        return s.exec(select(Server)).all()
+    if table == "github_integrations":
+        return s.exec(select(GithubIntegration)).all()
+    raise KeyError(table)
+
+
+def _row_id(row: Server | GithubIntegration) -> int:
+    assert row.id is not None, "a stored row has its id"
+    return row.id

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vpsagent import errors
+from vpsagent.jsondata import JSONObject
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from vpsagent.db.models import Conversation
 
 FORMATS = ("md", "json")
 
@@ -39,10 +42,11 @@ class ConversationSummary:
 @dataclass
 class ConversationDetail:
     conversation: ConversationSummary
-    messages: list[dict[str, Any]] = field(default_factory=list)  # {seq, role, content, created_at}
+    messages: list[JSONObject] = field(default_factory=list)  # {seq, role, content, created_at}
 
 
-def _summary(conv: Any, n_messages: int) -> ConversationSummary:
+def _summary(conv: Conversation, n_messages: int) -> ConversationSummary:
+    assert conv.id is not None, "a stored conversation has its id"
     return ConversationSummary(
         id=conv.id,
         mode=conv.mode,
@@ -63,7 +67,7 @@ def _summary(conv: Any, n_messages: int) -> ConversationSummary:
 
 def list_conversations(engine: Engine, *, mode: str | None = None, limit: int = 50) -> list[ConversationSummary]:
     from sqlalchemy import func
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import Conversation, Message
@@ -74,19 +78,20 @@ def list_conversations(engine: Engine, *, mode: str | None = None, limit: int = 
         q = select(Conversation)
         if mode:
             q = q.where(Conversation.mode == mode)
-        convs = s.exec(q.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit)).all()
+        convs = s.exec(q.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)).all()
         ids = [c.id for c in convs]
-        counts: dict[int, int] = {}
+        counts: dict[int | None, int] = {}
         if ids:
             rows = s.exec(
-                select(Message.conversation_id, func.count()).where(Message.conversation_id.in_(ids)).group_by(Message.conversation_id)
+                select(Message.conversation_id, func.count()).where(col(Message.conversation_id).in_(ids))
+                .group_by(col(Message.conversation_id))
             ).all()
             counts = {cid: n for cid, n in rows}
         return [_summary(c, counts.get(c.id, 0)) for c in convs]
 
 
 def show_conversation(engine: Engine, conversation_id: int) -> ConversationDetail:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import Conversation, Message
@@ -95,6 +100,6 @@ def show_conversation(engine: Engine, conversation_id: int) -> ConversationDetai
         conv = s.get(Conversation, conversation_id)
         if conv is None:
             raise errors.NotFound(f"no conversation {conversation_id}", hint="`vpsagent conversations list` shows them")
-        rows = s.exec(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)).all()
-        msgs = [{"seq": r.seq, "role": r.role, "content": list(r.content), "created_at": r.created_at} for r in rows]
+        rows = s.exec(select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.seq))).all()
+        msgs: list[JSONObject] = [{"seq": r.seq, "role": r.role, "content": list(r.content), "created_at": r.created_at} for r in rows]
         return ConversationDetail(_summary(conv, len(msgs)), msgs)

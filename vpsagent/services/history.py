@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, overload
 
 from vpsagent import errors
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Engine, RowMapping
 
     from vpsagent.db.audit import VerifyResult
 
@@ -73,14 +73,18 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+@overload
+def _aware(dt: datetime) -> datetime: ...
+@overload
+def _aware(dt: datetime | None) -> datetime | None: ...
 def _aware(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
-def _entry(row: Any, detail: bool = False) -> HistoryEntry:
-    base = dict(
+def _entry(row: RowMapping) -> HistoryEntry:
+    return HistoryEntry(
         id=row["id"], started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
         status=row["status"], source=row["source"], server=row["server"], command=row["command"],
         sudo=bool(row["sudo"]), user=row["os_user"], user_email=row["user_email"],
@@ -89,10 +93,12 @@ def _entry(row: Any, detail: bool = False) -> HistoryEntry:
         error=row["error"], decision=row["decision"], conversation_id=row["conversation_id"],
         test_run_id=row["test_run_id"],
     )
-    if not detail:
-        return HistoryEntry(**base)
+
+
+def _detail(row: RowMapping) -> HistoryDetail:
+    """An entry with everything else the row holds (`history show`)."""
     return HistoryDetail(
-        **base, decision_reason=row["decision_reason"], pid=row["pid"], hostname=row["hostname"],
+        **vars(_entry(row)), decision_reason=row["decision_reason"], pid=row["pid"], hostname=row["hostname"],
         stdout_sha256=row["stdout_sha256"], stderr_sha256=row["stderr_sha256"],
         stdout_excerpt=row["stdout_excerpt"], stderr_excerpt=row["stderr_excerpt"], row_hash=row["row_hash"],
     )
@@ -159,7 +165,7 @@ def show_entry(engine: Engine, entry_id: int) -> HistoryDetail:
         conn.rollback()
     if row is None:
         raise errors.NotFound(f"no history entry {entry_id}", hint="`vpsagent history` lists them")
-    return _entry(row, detail=True)  # type: ignore[return-value]
+    return _detail(row)
 
 
 def verify_history(engine: Engine, anchor: str | None = None) -> VerifyResult:

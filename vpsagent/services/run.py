@@ -155,7 +155,7 @@ def _run_on(fleet: Fleet, request: RunRequest, on_output: OnOutput | None,
     else:
         try:
             outs = fan_out(fleet.names, work, forks=DEFAULT_FORKS if request.forks is None else request.forks, serial=request.serial,
-                           max_fail=request.max_fail, failed=lambda o: o.error is not None or not o.value.ok,
+                           max_fail=request.max_fail, failed=_failed,
                            on_done=done, on_interrupt=fleet.interrupt)
         except KeyboardInterrupt as exc:
             outcome.interrupted = True
@@ -163,6 +163,11 @@ def _run_on(fleet: Fleet, request: RunRequest, on_output: OnOutput | None,
     outcome.servers = [_to_run(o, request.keep_output, outcome.interrupted) for o in outs]
     outcome.exit_code = exit_code_for([s.status for s in outcome.servers], interrupted=outcome.interrupted)
     return outcome
+
+
+def _failed(o: Outcome[CommandResult]) -> bool:
+    """Counts towards --max-fail: the command could not run, or ran and did not succeed."""
+    return o.error is not None or o.value is None or not o.value.ok
 
 
 def _single(name: str, work: Callable[[str], CommandResult], outcome: RunOutcome) -> Outcome[CommandResult]:

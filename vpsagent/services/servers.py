@@ -26,6 +26,7 @@ from vpsagent.errors import AlreadyExists, InvalidInput, NotFound
 from vpsagent.secret import Secret
 
 if TYPE_CHECKING:
+    from paramiko.config import SSHConfigDict
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
@@ -156,7 +157,12 @@ def _needs_keyring(spec: ServerSpec) -> bool:
 
 def _apply(row: Server, spec: ServerSpec, keyring: Keyring | None, session: Session) -> None:
     """Validate `spec` and write it onto `row` (which already has an id)."""
+    _apply_address(row, spec, session)
+    _apply_credentials(row, spec, keyring)
 
+
+def _apply_address(row: Server, spec: ServerSpec, session: Session) -> None:
+    """Where the server is and how it is reached: host, port, user, tags, jump host, host key."""
     if spec.host is not None:
         row.host = check_host(spec.host)
     if spec.port is not None:
@@ -174,11 +180,17 @@ def _apply(row: Server, spec: ServerSpec, keyring: Keyring | None, session: Sess
     if spec.host_key is not None:
         row.host_key_type, row.host_key, row.host_key_fingerprint = parse_host_key(spec.host_key)
 
+
+def _apply_credentials(row: Server, spec: ServerSpec, keyring: Keyring | None) -> None:
+    """The secrets given and the auth kind they imply; each is stored as an envelope bound to
+    the row's id and column."""
+
     def enc(field_: str, value: Secret | bytes | None) -> str | None:
         if value is None:
             return None
         plain = value.reveal_bytes() if isinstance(value, Secret) else value
         assert keyring is not None, "resolve the keyring before opening the session"
+        assert row.id is not None, "flush the row first: its id is part of the envelope"
         return keyring.encrypt(plain, table="servers", record_id=row.id, field=field_)
 
     if spec.key_path is not None:
@@ -217,7 +229,8 @@ def _check_jump_chain(session: Session, name: str, jump: str) -> None:
         raise InvalidInput("a server cannot be its own jump host")
     if jump == LOCAL:
         raise InvalidInput("the built-in 'local' server cannot be a jump host")
-    chain, cur = [name], jump
+    chain: list[str] = [name]
+    cur: str | None = jump
     while cur:
         row = session.exec(select(Server).where(Server.name == cur)).first()
         if row is None:
@@ -369,45 +382,62 @@ def import_ssh_config(ctx: Context, path: Path, pattern: str | None = None) -> I
     # hosts reached through a ProxyJump come after the ones they jump through
     names.sort(key=lambda n: bool(cfg.lookup(n).get("proxyjump")))
     existing = {v.name for v in list_servers(ctx.engine)}
-    added: list[ServerRecord] = []
-    skipped: list[dict[str, str]] = []
-    warnings: list[dict[str, str]] = []
+    result = ImportResult(added=[], skipped=[])
     for alias in names:
         o = cfg.lookup(alias)
         if alias in existing:
-            skipped.append({"name": alias, "reason": "already in the inventory"})
+            result.skipped.append({"name": alias, "reason": "already in the inventory"})
             continue
-        spec = ServerSpec(name=alias, host=o.get("hostname", alias))
         try:
-            check_name(alias)
-            if "port" in o:
-                spec.port = int(o["port"])
-            if "user" in o:
-                spec.user = o["user"]
-            jump = o.get("proxyjump")
-            if jump and jump.lower() != "none":
-                first = jump.split(",")[0].split("@")[-1].split(":")[0]
-                spec.jump = first
-            idents = [Path(i).expanduser() for i in o.get("identityfile", [])]
-            if idents and not any(p.exists() for p in idents):
-                warnings.append({"name": alias, "reason": f"IdentityFile {idents[0]} does not exist; "
-                                "the server uses ssh-agent / default keys"})
-            for ident in o.get("identityfile", []):
-                p = Path(ident).expanduser()
-                if p.exists():
-                    try:
-                        read_key_file(p, None)
-                        spec.key_path = p
-                    except InvalidInput as exc:
-                        skipped_key = str(exc)
-                        spec.key_path = None
-                        warnings.append({"name": alias, "reason": f"key {p} not stored ({skipped_key}); "
-                                        "the server uses ssh-agent / default keys"})
-                    break
-            if spec.jump and spec.jump not in existing:
-                raise InvalidInput(f"ProxyJump {spec.jump!r} is not a known server")
-            added.append(add_server(ctx, spec))
+            spec = _spec_from_ssh_config(alias, o, existing, result.warnings)
+            result.added.append(add_server(ctx, spec))
             existing.add(alias)
         except (InvalidInput, NotFound, AlreadyExists, ValueError) as exc:
-            skipped.append({"name": alias, "reason": getattr(exc, "message", str(exc))})
-    return ImportResult(added=added, skipped=skipped, warnings=warnings)
+            result.skipped.append({"name": alias, "reason": getattr(exc, "message", str(exc))})
+    return result
+
+
+def _spec_from_ssh_config(alias: str, o: SSHConfigDict, existing: set[str],
+                          warnings: list[dict[str, str]]) -> ServerSpec:
+    """One Host entry as a ServerSpec; raises for an entry that cannot be imported, and notes
+    in `warnings` what is imported with a caveat (a key file missing or unusable)."""
+    spec = ServerSpec(name=alias, host=o.get("hostname", alias))
+    check_name(alias)
+    if "port" in o:
+        spec.port = int(o["port"])
+    if "user" in o:
+        spec.user = o["user"]
+    jump = o.get("proxyjump")
+    if jump and jump.lower() != "none":
+        first = jump.split(",")[0].split("@")[-1].split(":")[0]
+        spec.jump = first
+    _take_identity(alias, _identity_files(o), spec, warnings)
+    if spec.jump and spec.jump not in existing:
+        raise InvalidInput(f"ProxyJump {spec.jump!r} is not a known server")
+    return spec
+
+
+def _identity_files(o: SSHConfigDict) -> list[str]:
+    # a list at run time (IdentityFile may be repeated), though the paramiko stubs say str
+    files: object = o.get("identityfile", [])
+    return [str(f) for f in files] if isinstance(files, list) else []
+
+
+def _take_identity(alias: str, identities: list[str], spec: ServerSpec, warnings: list[dict[str, str]]) -> None:
+    """The first IdentityFile that exists becomes the stored key, if it is a usable key."""
+    idents = [Path(i).expanduser() for i in identities]
+    if idents and not any(p.exists() for p in idents):
+        warnings.append({"name": alias, "reason": f"IdentityFile {idents[0]} does not exist; "
+                        "the server uses ssh-agent / default keys"})
+    for ident in identities:
+        p = Path(ident).expanduser()
+        if p.exists():
+            try:
+                read_key_file(p, None)
+                spec.key_path = p
+            except InvalidInput as exc:
+                skipped_key = str(exc)
+                spec.key_path = None
+                warnings.append({"name": alias, "reason": f"key {p} not stored ({skipped_key}); "
+                                "the server uses ssh-agent / default keys"})
+            break

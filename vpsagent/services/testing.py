@@ -15,19 +15,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vpsagent.db.inventory import ServerRecord
 from vpsagent.errors import Interrupted, InvalidInput, NotFound, UsageError
+from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.outcomes import exit_code_for
 from vpsagent.plans import reporters
-from vpsagent.plans.runner import Execute, OnEvent, PlanResult, run_plan
+from vpsagent.plans.runner import Execute, OnEvent, PlanResult, StepResult, run_plan
 from vpsagent.plans.schema import Plan, PlanInvalid, Problem, load_plan, validate_text
 from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 
 if TYPE_CHECKING:
+    import anthropic
     from sqlalchemy.engine import Engine
+
+    from vpsagent.agent.loop import AgentEvent
+    from vpsagent.db.models import TestRun
+
+# How the agent's work is shown while it diagnoses or writes a plan (render.agent.Display).
+OnAgentEvent = Callable[["AgentEvent"], None]
 
 ENV_PREFIX = "VPSAGENT_VAR_"
 DEFAULT_FORKS = 10
@@ -35,7 +43,7 @@ DEFAULT_FORKS = 10
 
 @dataclass
 class ValidateResult:
-    plans: list[dict[str, Any]] = field(default_factory=list)  # name, path, steps
+    plans: list[JSONObject] = field(default_factory=list)  # name, path, steps
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -94,7 +102,7 @@ def check_flag_vars(plans: Sequence[Plan], names: Sequence[str]) -> None:
         raise InvalidInput(f"--var {unknown[0]} is not used by any plan given (their variables: {known})")
 
 
-def load_plans(paths: Sequence[str], overrides: Mapping[str, Any]) -> list[Plan]:
+def load_plans(paths: Sequence[str], overrides: Mapping[str, JSON]) -> list[Plan]:
     """Every plan, or PlanInvalid carrying the problems of all of them."""
     plans, problems = [], []
     for p in paths:
@@ -107,7 +115,7 @@ def load_plans(paths: Sequence[str], overrides: Mapping[str, Any]) -> list[Plan]
     return plans
 
 
-def validate(paths: Sequence[str], overrides: Mapping[str, Any]) -> ValidateResult:
+def validate(paths: Sequence[str], overrides: Mapping[str, JSON]) -> ValidateResult:
     res = ValidateResult()
     for p in paths:
         try:
@@ -163,13 +171,13 @@ def run_tests(
     *,
     servers: Sequence[str] = (),
     tags: Sequence[str] = (),
-    overrides: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, JSON] | None = None,
     flag_vars: Sequence[str] = (),
     forks: int = DEFAULT_FORKS,
     fail_fast: bool | None = None,
     on_event: OnEvent | None = None,
     explain: bool = False,
-    on_agent_event: Callable[[Any], None] | None = None,
+    on_agent_event: OnAgentEvent | None = None,
     execute: Execute | None = None,
 ) -> TestRunOutcome:
     from vpsagent.db.inventory import load_inventory
@@ -191,9 +199,9 @@ def run_tests(
     return TestRunOutcome(results, exit_code(results))
 
 
-def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overrides: dict[str, Any], forks: int,
+def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overrides: dict[str, JSON], forks: int,
              fail_fast: bool | None, on_event: OnEvent | None, execute: Execute | None, explain: bool,
-             on_agent_event: Callable[[Any], None] | None) -> PlanResult:
+             on_agent_event: OnAgentEvent | None) -> PlanResult:
     run_id = _start_run(ctx.engine, plan, names, ctx.identity().user_id)
     cancel = threading.Event()
     try:
@@ -294,7 +302,7 @@ def _finish_run(engine: Engine, run_id: int, result: PlanResult) -> None:
 # history
 
 
-def _run_dict(row: Any) -> dict[str, Any]:
+def _run_dict(row: TestRun) -> JSONObject:
     return {
         "id": row.id, "plan": row.plan_name, "path": row.plan_path, "status": row.status,
         "servers": list(row.servers or []), "passed": row.passed, "failed": row.failed,
@@ -305,7 +313,7 @@ def _run_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def history(engine: Engine, *, plan: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def history(engine: Engine, *, plan: str | None = None, limit: int = 20) -> list[JSONObject]:
     from sqlmodel import col, select
 
     from vpsagent.db.engine import session_scope
@@ -320,7 +328,7 @@ def history(engine: Engine, *, plan: str | None = None, limit: int = 20) -> list
         return [_run_dict(r) for r in s.exec(q).all()]
 
 
-def show_run(engine: Engine, run_id: int) -> dict[str, Any]:
+def show_run(engine: Engine, run_id: int) -> JSONObject:
     from sqlmodel import col, select
 
     from vpsagent.db.engine import session_scope
@@ -355,7 +363,7 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "[... cut ...]\n" + text[-limit:]
 
 
-def _explain_prompt(plan: Plan, server: str, st: Any) -> str:
+def _explain_prompt(plan: Plan, server: str, st: StepResult) -> str:
     return "\n".join([
         f"A step of the vpsagent test plan {plan.name!r} ({plan.path}) failed on server "
         f"{server!r}. Find out why, using read-only commands on that server only; do not "
@@ -371,15 +379,15 @@ def _explain_prompt(plan: Plan, server: str, st: Any) -> str:
     ])
 
 
-def _explain_context(st: Any) -> str:
+def _explain_context(st: StepResult) -> str:
     # Passed as context, not in the prompt: server output is untrusted and `ask` redacts
     # context with every credential in scope before the model (or the transcript) sees it.
     return "\n".join(["stdout (end):", _tail(st.stdout, EXPLAIN_EXCERPT) or "(empty)",
                       "stderr (end):", _tail(st.stderr, EXPLAIN_EXCERPT) or "(empty)"])
 
 
-def explain_failures(ctx: Context, result: PlanResult, *, on_event: Callable[[Any], None] | None = None,
-                     client: Any = None, fleet: Fleet | None = None) -> int:
+def explain_failures(ctx: Context, result: PlanResult, *, on_event: OnAgentEvent | None = None,
+                     client: anthropic.Anthropic | None = None, fleet: Fleet | None = None) -> int:
     """Attach a read-only AI diagnosis to each failed step; returns how many were explained.
 
     The diagnosis starts from evidence: the support collectors and analyzers run once on
@@ -486,7 +494,7 @@ def _extract_yaml(answer: str) -> str:
 
 
 def generate_plan(ctx: Context, server: str, request: str, *, output: str | None = None,
-                  on_event: Callable[[Any], None] | None = None, client: Any = None) -> GenerateResult:
+                  on_event: OnAgentEvent | None = None, client: anthropic.Anthropic | None = None) -> GenerateResult:
     """Claude inspects `server` read-only and writes a plan; validated, one retry on errors."""
     from vpsagent.db.inventory import load_record
     from vpsagent.errors import Failure
