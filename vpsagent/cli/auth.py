@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from vpsagent.cli._common import App, pass_app
+
+if TYPE_CHECKING:
+    from vpsagent.services.auth import Grant, LoginAttempt
 
 
 @click.command()
@@ -75,14 +79,14 @@ def _read_code() -> str:
     return code
 
 
-def _prompt_code(app: App, sent: object) -> object:
+def _prompt_code(app: App, sent: LoginAttempt) -> Grant:
     from vpsagent.errors import NotLoggedIn
     from vpsagent.services import auth
 
     for left in range(auth.MAX_TRIES, 0, -1):
         code = click.prompt("code", err=True).strip()
         try:
-            return auth.verify_code(app.ctx, sent.email, sent.attempt, code)  # type: ignore[attr-defined]
+            return auth.verify_code(app.ctx, sent.email, sent.attempt, code)
         except NotLoggedIn:
             if left == 1:
                 raise

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from vpsagent.cli._common import App, pass_app
+
+if TYPE_CHECKING:
+    from vpsagent.render import LazyConsole
 
 
 @click.group(name="safety")
@@ -51,7 +54,7 @@ def safety_check(app: App, commands: tuple[str, ...], null: bool, mode: str, ser
     lines = _commands(commands, null)
     report = check_commands(app.settings, lines, mode=mode, server=server, engine=lambda: app.engine)
 
-    def text(console: Any) -> None:  # rich's Console, imported lazily by render
+    def text(console: LazyConsole) -> None:
         width = max((len(r.risk.value) for r in report.results), default=0)
         for r in report.results:
             one_line = r.command.replace("\n", " ⏎ ")

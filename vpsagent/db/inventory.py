@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine, Row
 
     from vpsagent.crypto import Keyring
+    from vpsagent.db.models import Server
 
 LOCAL = "local"  # the built-in server: this machine, no SSH
 SECRET_COLUMNS = ENCRYPTED_FIELDS["servers"]
@@ -86,7 +87,8 @@ def local_record() -> ServerRecord:
                         has_sudo_password=False, key_source=None, builtin=True)
 
 
-def record_of(row: Row[tuple[object, ...]]) -> ServerRecord:
+def record_of(row: Row[tuple[object, ...]] | Server) -> ServerRecord:
+    """A stored record from a Core row of `servers` or from the ORM's Server (same columns)."""
     envelopes = {c: getattr(row, c) for c in SECRET_COLUMNS if getattr(row, c)}
     return ServerRecord(
         name=row.name, host=row.host, port=row.port, user=row.user, auth=row.auth_kind,

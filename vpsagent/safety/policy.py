@@ -27,11 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vpsagent.errors import ConfigError
 from vpsagent.outcomes import Decision, DenyCause, Risk
 from vpsagent.safety.classify import Classification, Part, classify
+
+if TYPE_CHECKING:
+    from vpsagent.safety.scripts import ScriptSource
 
 __all__ = ["Decision", "DenyCause", "Mode", "Policy", "Rule", "RuleSet", "Verdict", "check", "decide", "load_policy",
            "normalize_command", "parse_policy"]
@@ -139,7 +142,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 
 # PyYAML's node classes carry no type information: nodes are `Any` here.
-_Node = Any
+_Node = Any  # type: ignore[explicit-any]  # yaml.Node has no type stubs in the installed types-PyYAML
 
 
 def _sections(top: dict[str, tuple[_Node, _Node]], kind: str, source: str) -> dict[str, RuleSet]:
@@ -420,9 +423,7 @@ def _ask_unknown(c: _Ctx, what: str, rule: str | None) -> Verdict:
 
 
 def check(policy: Policy, command: str, *, server: str, tags: Sequence[str] = (),
-          mode: Mode = Mode.DEFAULT, scripts: Any = None) -> tuple[Classification, Verdict]:
-    """Classify and decide in one call — what the agent's run_command gate does.
-
-    `scripts` is a `ScriptSource` (typed Any here to keep the import light)."""
+          mode: Mode = Mode.DEFAULT, scripts: ScriptSource | None = None) -> tuple[Classification, Verdict]:
+    """Classify and decide in one call — what the agent's run_command gate does."""
     cls = classify(command, scripts)
     return cls, decide(policy, cls, server=server, tags=tags, mode=mode)

@@ -242,17 +242,17 @@ def identify(ctx: Context, token: Secret | None, *, explicit: bool) -> Identity:
     base = Identity(os_user=_os_user())
     if token is None:
         return base
-    found = _lookup(ctx.engine, token)
+    found = _lookup(ctx.engine, token, base.os_user)
     if found is None:
         if explicit or auth_mode(ctx.engine) == AuthMode.REQUIRED:
             what = "the API token" if explicit else "your login"
             raise errors.NotLoggedIn(f"{what} is not valid (expired, revoked or unknown)",
                                      hint="log in with `vpsagent login EMAIL`")
         return base
-    return Identity(os_user=base.os_user, **found)
+    return found
 
 
-def _lookup(engine: Engine, token: Secret) -> dict[str, object] | None:
+def _lookup(engine: Engine, token: Secret, os_user: str | None) -> Identity | None:
     """The user behind a session or API token that is valid now, or None."""
     from sqlalchemy import select, update
 
@@ -276,8 +276,9 @@ def _lookup(engine: Engine, token: Secret) -> dict[str, object] | None:
             role = Role(row.user_role)
             if via == "token":  # a token never has more than its owner has now
                 role = min(role, Role(row.role), key=lambda r: r.rank)
-            return {"user_id": row.user_id, "email": row.user_email, "name": row.user_name, "role": role,
-                    "via": via, "token_name": row.name if via == "token" else None, "expires_at": expires}
+            return Identity(os_user=os_user, user_id=row.user_id, email=row.user_email, name=row.user_name,
+                            role=role, via=via, token_name=row.name if via == "token" else None,
+                            expires_at=expires)
     return None
 
 

@@ -86,8 +86,9 @@ def _check_one(fleet: Fleet, name: str, events: _Events) -> CheckResult:
         res.status = _STATUS_OF.get(exc.code, CheckStatus.UNREACHABLE)
         res.error, res.error_code = exc.line(), exc.code
         if isinstance(exc, errors.HostKeyMismatch):
-            res.fingerprint = exc.data.get("offered_fingerprint", res.fingerprint)
-            res.old_fingerprint = exc.data.get("pinned_fingerprint")
+            offered, pinned = exc.data.get("offered_fingerprint"), exc.data.get("pinned_fingerprint")
+            res.fingerprint = offered if isinstance(offered, str) else res.fingerprint
+            res.old_fingerprint = pinned if isinstance(pinned, str) else None
     except errors.CredentialError:
         raise  # a wrong secret / tampered record: the whole command stops (exit 7)
     except errors.VpsAgentError as exc:

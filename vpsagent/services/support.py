@@ -223,7 +223,8 @@ def _prompt(report: SupportReport) -> str:
 
 def evidence(report: SupportReport) -> str:
     """The collectors' own output, bounded, as context (data, not instructions)."""
-    parts, used = [], 0
+    parts: list[str] = []
+    used = 0
     for s in report.servers:
         for c in s.collectors:
             if c.skipped or not c.output:

@@ -261,7 +261,7 @@ def error_burst(ctx: Context) -> list[Issue]:
     now, offset = _server_clock(ctx)
     start = now - ctx.since
     found: list[Issue] = []
-    source, counted = "", []
+    source, counted = "", list[str]()
     chunks: list[tuple[str, list[str]]] = []
     for line in ctx.text("log_errors").splitlines():
         m = re.match(r"^==> (.*) <==$", line)
