@@ -10,8 +10,11 @@ from typing import Any
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 
 
-def history(engine: Any, **where: Any) -> list[Any]:
-    """command_history rows (detached), oldest first, filtered by column == value."""
+def history(engine: Any, *, probes: bool = False, **where: Any) -> list[Any]:
+    """command_history rows (detached), oldest first, filtered by column == value.
+
+    vpsagent's own probe for a read-only sandbox (source `sandbox`) is left out unless
+    `probes`: these tests look at the commands the model asked for."""
     from sqlmodel import select
 
     from vpsagent.db.engine import session_scope
@@ -19,6 +22,8 @@ def history(engine: Any, **where: Any) -> list[Any]:
 
     with session_scope(engine) as s:
         q = select(CommandHistory)
+        if not probes and "source" not in where:
+            q = q.where(CommandHistory.source != "sandbox")
         for k, v in where.items():
             q = q.where(getattr(CommandHistory, k) == v)
         rows = s.exec(q.order_by(CommandHistory.id)).all()

@@ -128,7 +128,9 @@ def test_chat_keeps_one_conversation_across_turns(anthropic_api, cli, engine, ss
     second = anthropic_api.requests[1]["messages"]
     assert "hi there" in json.dumps(second[0]) and "Hello! Ask me about t1." in json.dumps(second[1])
     assert "run something" in json.dumps(second[2])
-    assert [h.conversation_id for h in history(engine)] == [conv.id]
+    # the command, and the probe for the read-only sandbox it ran in, both belong to the chat
+    assert [(h.source, h.conversation_id) for h in history(engine, probes=True)] == [("sandbox", conv.id),
+                                                                                     ("ask", conv.id)]
     assert f"conversation #{conv.id}" in r.stderr
 
 

@@ -26,6 +26,8 @@ from vpsagent.redact import DEFAULT_LIMIT, Redactor, bound
 
 if TYPE_CHECKING:
     from vpsagent.db.audit import AuditLog
+    from vpsagent.remote.sandbox import Sandbox
+    from vpsagent.safety.scripts import ScriptSource, WrittenFiles
     from vpsagent.db.inventory import ServerRecord
     from vpsagent.remote.base import CommandResult, Host, OutputCallback
     from vpsagent.safety.classify import Classification
@@ -186,7 +188,9 @@ class Runner(Protocol):
     def run(self, name: str, command: str, *, source: str, conversation_id: int | None = None,
             decision: str | None = None, decision_reason: str | None = None, timeout: float | None = None,
             on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
-            capture: int = ...) -> CommandResult: ...
+            capture: int = ..., sandbox: Sandbox = ...) -> CommandResult: ...
+
+    def sandbox(self, name: str, *, conversation_id: int | None = None) -> Sandbox: ...
 
     def operation(self, name: str, label: str, op: Callable[[], T], *, source: str,
                   size: Callable[[T], int] = ..., conversation_id: int | None = None,
@@ -208,6 +212,11 @@ class ToolEnv:
     conversation_id: int | None = None
     output_limit: int = DEFAULT_LIMIT
     source: str = "ask"  # how the audit log names what ran these commands
+    # Files this conversation wrote, per server: running one is judged by what was written.
+    written: dict[str, WrittenFiles] = field(default_factory=dict)
+    # Servers already told about (no read-only sandbox), and what was told: once per server.
+    notices: list[str] = field(default_factory=list)
+    unsandboxed: set[str] = field(default_factory=set)
 
     def emit(self, ev: ToolEvent) -> None:
         if self.on_event is not None:
@@ -350,10 +359,14 @@ def _run_command(env: ToolEnv, call: ToolCall) -> ToolOutcome:
         return _invalid(env, call, "command must be a non-empty string")
     call.command = command
     timeout = _number(call.input.get("timeout_s"), DEFAULT_TIMEOUT_S, 1.0, MAX_TIMEOUT_S)
-    if not _gate(env, call, classify(command)):
+    # scripts it runs are judged by their content: written here, or read from the server
+    if not _gate(env, call, classify(command, scripts=_scripts(env, call.server or ""))):
+        return _denied(env, call)
+    sandbox = _read_only_view(env, call)
+    if sandbox is None:
         return _denied(env, call)
     host = env.host(call.server or "")
-    result = _run_audited(env, host, command, timeout=timeout, call=call)
+    result = _run_audited(env, host, command, timeout=timeout, call=call, sandbox=sandbox)
     outcome = ToolOutcome(
         call,
         format_command_result(result, env.redactor, env.output_limit),
@@ -371,7 +384,8 @@ def _redact_bytes(env: ToolEnv, chunk: bytes) -> bytes:
     return env.redactor.redact(chunk.decode("utf-8", "replace")).encode()
 
 
-def _run_audited(env: ToolEnv, host: Host, command: str, *, timeout: float, call: ToolCall) -> CommandResult:
+def _run_audited(env: ToolEnv, host: Host, command: str, *, timeout: float, call: ToolCall,
+                 sandbox: Sandbox) -> CommandResult:
     # The live echo goes to the user's stderr, often a CI log: redact it like the model's
     # copy. (Per chunk: a secret split across two reads is caught by the final redaction
     # of what the model and the audit log get, not here.)
@@ -393,7 +407,60 @@ def _run_audited(env: ToolEnv, host: Host, command: str, *, timeout: float, call
         on_stdout=out,
         on_stderr=err,
         capture=env.output_limit * 4,
+        sandbox=sandbox,
     )
+
+
+# --------------------------------------------------------------------------- scripts and the sandbox
+
+
+def _scripts(env: ToolEnv, server: str) -> ScriptSource:
+    """Where the gate reads a script a command runs: the file this conversation wrote, else the
+    file on the server (read over the same connection, bounded, recorded); else unseen."""
+    from vpsagent.safety.scripts import ChainedSource, ReaderSource, WrittenFiles
+
+    written = env.written.setdefault(server, WrittenFiles())
+    if env.dry_run:
+        return written
+
+    def read(path: str, limit: int) -> bytes | None:
+        host = env.host(server)
+        label = f"read_file {shlex.quote(path)} (to judge the script before it runs)"
+        return env.runner.operation(server, label, lambda: host.read_file(path, max_bytes=limit), source=env.source,
+                                    size=len, conversation_id=env.conversation_id, decision="allow",
+                                    decision_reason="read by vpsagent's safety gate")
+
+    return ChainedSource((written, ReaderSource(read)))
+
+
+def _read_only_view(env: ToolEnv, call: ToolCall) -> Sandbox | None:
+    """The sandbox a command the gate rated read-only runs in (every command in --read-only);
+    None when the policy requires one and this server has none (the call is then denied)."""
+    from vpsagent.outcomes import DenyCause
+    from vpsagent.remote.sandbox import Sandbox
+    from vpsagent.safety.policy import Mode
+
+    server = call.server or ""
+    if call.risk != "read-only" and env.mode != Mode.READ_ONLY:
+        return Sandbox.NONE
+    kind = env.runner.sandbox(server, conversation_id=env.conversation_id)
+    if kind != Sandbox.NONE:
+        return kind
+    if env.policy.sandbox_required(server, tuple(env.scope[server].tags)):
+        call.decision, call.cause = "deny", DenyCause.SANDBOX_REQUIRED.value
+        call.policy_reason = (f"{server} offers no read-only sandbox (no bubblewrap, not root) and the policy "
+                              "requires one for read-only work")
+        env.runner.audit.record_decision(server=server, command=call.command or "", source=env.source,
+                                         conversation_id=env.conversation_id, decision="deny",
+                                         reason=call.policy_reason)
+        return None
+    if server not in env.unsandboxed:
+        env.unsandboxed.add(server)
+        note = (f"{server}: no read-only sandbox here (install bubblewrap, or connect as root): read-only "
+                "commands run unconfined")
+        env.notices.append(note)
+        env.emit(ToolEvent("notice", call, data=note.encode()))
+    return Sandbox.NONE
 
 
 def format_command_result(result: CommandResult, redactor: Redactor, limit: int = DEFAULT_LIMIT) -> str:
@@ -493,7 +560,7 @@ def _write_file(env: ToolEnv, call: ToolCall) -> ToolOutcome:
             tofile=f"{path} (new)",
         )
     )
-    if not _gate(env, call, classify_write(path)):
+    if not _gate(env, call, classify_write(path, new, mode, scripts=_scripts(env, call.server or ""))):
         return _denied(env, call)
     assert host is not None
     started = time.monotonic()
@@ -518,6 +585,10 @@ def _write_file(env: ToolEnv, call: ToolCall) -> ToolOutcome:
         outcome = ToolOutcome(call, f"error: cannot write {path}: {env.redactor.redact(msg)}", is_error=True, executed=True, exit_code=1)
         env.emit(ToolEvent("result", call, outcome=outcome))
         return outcome
+    from vpsagent.safety.scripts import WrittenFiles
+
+    # running this file later is judged by what was written here, not by a fresh read
+    env.written.setdefault(call.server or "", WrittenFiles()).record(path, new)
     text = f"wrote {len(new)} bytes to {path}" + (f"; the old file is at {backup}" if backup else " (new file)") + "\n" + call.diff
     outcome = ToolOutcome(call, bound(env.redactor.redact(text), env.output_limit), executed=True, exit_code=0, duration_s=time.monotonic() - started)
     env.emit(ToolEvent("result", call, outcome=outcome))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vpsagent.cli._common import App, pass_app
+from vpsagent.services.history import SOURCES
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
@@ -35,7 +36,7 @@ def _result(e: HistoryEntry) -> str:
 
 @click.group(name="history", invoke_without_command=True)
 @click.option("-s", "--server", metavar="NAME", help="Only this server.")
-@click.option("--source", type=click.Choice(["run", "ask", "test", "support", "deploy"]),
+@click.option("--source", type=click.Choice(list(SOURCES)),
               help="Only commands from this part of vpsagent.")
 @click.option("--since", metavar="WHEN", help="Since a duration ago (1h, 30m, 2d) or a date (2026-11-01).")
 @click.option("--status", type=click.Choice(["ok", "failed", "denied", "interrupted", "running", "timeout",

@@ -4,11 +4,14 @@ The safety gate's read-only class is a judgement; this makes it hold on the serv
 A command rated read-only (and every command of `ask --read-only`) runs inside a view of
 the filesystem where every write fails with EROFS and changes nothing:
 
-- **bubblewrap** (`bwrap --ro-bind / /`, with `/dev`, `/proc` and a private `/tmp`) when it
-  is installed and the server lets it create namespaces (root, or unprivileged user
-  namespaces);
+- **bubblewrap** (`bwrap --ro-bind / /`, with `/dev` and `/proc`) when it is installed and
+  the server lets it create namespaces (root, or unprivileged user namespaces);
 - otherwise, **as root**, a private mount namespace (`unshare -m`) in which every mount is
-  remounted read-only and `/tmp` is a private tmpfs.
+  remounted read-only.
+
+Either way `/var/tmp` is a private, empty, writable tmpfs and `TMPDIR` points at it, so
+tools that need scratch space (`sort`, `mktemp`) work, while `/tmp` stays visible (read-only):
+inspecting `/tmp/app.log` is common, and a private `/tmp` would hide it.
 
 Which one a server offers is found out once per connection (`detect`). Where neither is
 possible the command runs as it is, and the caller says so once per server.
@@ -35,7 +38,7 @@ class Sandbox(StrEnum):
 _PROBE = "/etc/.vpsagent-sandbox-probe"
 DETECT = (
     "if command -v bwrap >/dev/null 2>&1 && "
-    f"bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/sh -c '! true > {_PROBE}' 2>/dev/null; "
+    f"bwrap --ro-bind / / --dev /dev --proc /proc /bin/sh -c '! true > {_PROBE}' 2>/dev/null; "
     "then echo bwrap; "
     "elif [ \"$(id -u)\" = 0 ] && command -v unshare >/dev/null 2>&1 && "
     "unshare -m --propagation private /bin/sh -c 'mount -o remount,bind,ro / && ! true > "
@@ -46,7 +49,7 @@ _REMOUNT_ALL = (
     # every mount, deepest first, read-only; mount points in /proc/mounts escape spaces as \040
     "for m in $(awk '{print $2}' /proc/self/mounts | sort -r); do "
     "mount -o remount,bind,ro \"$(printf '%b' \"$m\")\" 2>/dev/null; done; "
-    "mount -t tmpfs -o mode=1777 tmpfs /tmp 2>/dev/null; "
+    "mount -t tmpfs -o mode=1777 tmpfs /var/tmp 2>/dev/null; TMPDIR=/var/tmp; export TMPDIR; "
 )
 
 
@@ -58,8 +61,8 @@ def parse_detect(stdout: str) -> Sandbox:
 def wrap(command: str, kind: Sandbox) -> str:
     """`command` to run inside the read-only view (unchanged for Sandbox.NONE)."""
     if kind == Sandbox.BWRAP:
-        return ("bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --die-with-parent "
-                f"/bin/sh -c {shlex.quote(command)}")
+        return ("bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /var/tmp --setenv TMPDIR /var/tmp "
+                f"--die-with-parent /bin/sh -c {shlex.quote(command)}")
     if kind == Sandbox.UNSHARE:
         inner = _REMOUNT_ALL + f"exec /bin/sh -c {shlex.quote(command)}"
         return f"unshare -m --propagation private /bin/sh -c {shlex.quote(inner)}"

@@ -53,6 +53,9 @@ class Display:
         tev = ev.tool
         assert tev is not None, "a tool event carries its ToolEvent"
         call = tev.call
+        if tev.kind == "notice":
+            self.out.warn(_safe(tev.data.decode("utf-8", "replace")))
+            return
         if tev.kind == "call":
             if call.name == "list_servers":
                 err.print("→ list_servers", markup=False, style="dim")

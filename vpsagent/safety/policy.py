@@ -40,7 +40,8 @@ __all__ = ["Decision", "DenyCause", "Mode", "Policy", "Rule", "RuleSet", "Verdic
            "normalize_command", "parse_policy"]
 
 _ACTIONS = ("allow", "ask", "deny")
-_TOP_KEYS = (*_ACTIONS, "servers", "tags")
+_TOP_KEYS = (*_ACTIONS, "require_sandbox", "servers", "tags")
+_SECTION_KEYS = (*_ACTIONS, "require_sandbox")
 _BARE_PROGRAM = re.compile(r"[A-Za-z0-9_.+:@-]+")
 _COMPOUND = re.compile(r"(^|\s)(\||\|\||&&|;|&)(\s|$)")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -65,6 +66,7 @@ class RuleSet:
     allow: tuple[str, ...] = ()
     ask: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    require_sandbox: bool | None = None  # None: not said here
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,20 @@ class Policy:
     servers: Mapping[str, RuleSet] = field(default_factory=dict)
     tags: Mapping[str, RuleSet] = field(default_factory=dict)
     source: str | None = None  # the file it came from, for messages
+    require_sandbox: bool = False  # read-only work only inside the read-only sandbox
+
+    def sandbox_required(self, server: str, tags: Sequence[str] = ()) -> bool:
+        """Whether read-only commands on this server must run in the read-only sandbox: the
+        server's own section says, else any of its tags' sections (requiring wins), else global."""
+        own = self.servers.get(server)
+        if own is not None and own.require_sandbox is not None:
+            return own.require_sandbox
+        by_tags = [self.tags[t].require_sandbox for t in tags if t in self.tags]
+        if any(v is True for v in by_tags):
+            return True
+        if any(v is False for v in by_tags):
+            return False
+        return self.require_sandbox
 
     def rules_for(self, server: str, tags: Sequence[str] = ()) -> list[Rule]:
         """Every rule that applies to this server: global, then per-tag, then per-server."""
@@ -138,7 +154,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     rules = {a: _rules(top[a][1], source, a) if a in top else () for a in _ACTIONS}
     servers = _sections(top, "servers", source)
     tags = _sections(top, "tags", source)
-    return Policy(rules["allow"], rules["ask"], rules["deny"], servers, tags, source)
+    require = _flag(top["require_sandbox"][1], source, "require_sandbox") if "require_sandbox" in top else False
+    return Policy(rules["allow"], rules["ask"], rules["deny"], servers, tags, source, bool(require))
 
 
 # PyYAML's node classes carry no type information: nodes are `Any` here.
@@ -154,14 +171,24 @@ def _sections(top: dict[str, tuple[_Node, _Node]], kind: str, source: str) -> di
             out[name] = RuleSet()
             continue
         entries = _mapping(section, source, f"{kind}.{name}")
-        bad = [k for k in entries if k not in _ACTIONS]
+        bad = [k for k in entries if k not in _SECTION_KEYS]
         if bad:
             raise ConfigError(f"{_where(source, entries[bad[0]][0])}: unknown key '{bad[0]}' in {kind}.{name} "
-                              "(expected allow, ask or deny)")
-        out[name] = RuleSet(
-            **{a: _rules(entries[a][1], source, f"{kind}.{name}.{a}") if a in entries else () for a in _ACTIONS}
-        )
+                              "(expected allow, ask, deny or require_sandbox)")
+        require = (_flag(entries["require_sandbox"][1], source, f"{kind}.{name}.require_sandbox")
+                   if "require_sandbox" in entries else None)
+        allow, ask, deny = (_rules(entries[a][1], source, f"{kind}.{name}.{a}") if a in entries else ()
+                            for a in _ACTIONS)
+        out[name] = RuleSet(allow, ask, deny, require_sandbox=require)
     return out
+
+
+def _flag(node: _Node, source: str, what: str) -> bool:
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+        return str(node.value).lower() in ("true", "yes", "on")
+    raise ConfigError(f"{_where(source, node)}: {what} must be true or false")
 
 
 def _where(source: str, node: _Node) -> str:

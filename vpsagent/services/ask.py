@@ -12,7 +12,7 @@ API failure or Ctrl-C leaves a conversation that `--continue` can resume.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 
 if TYPE_CHECKING:
+    from vpsagent.safety.scripts import WrittenFiles
     import anthropic
     from sqlalchemy.engine import Engine
 
@@ -92,6 +93,10 @@ class OpenConversation:
     kind: str = "chat"  # chat | support | testing
     titled: bool = True  # False until a chat's first line names it
     owns_fleet: bool = True  # closed with the conversation (not when lent by the caller)
+    # kept across the turns of a chat: files written (their content judges running them later),
+    # servers already said to have no read-only sandbox
+    written: dict[str, WrittenFiles] = field(default_factory=dict)
+    unsandboxed: set[str] = field(default_factory=set)
 
     @property
     def scope(self) -> dict[str, ServerRecord]:
@@ -328,6 +333,8 @@ def run_turn(
         dry_run=session.dry_run,
         conversation_id=session.conversation_id,
         source=SOURCES.get(session.kind, "ask"),
+        written=session.written,
+        unsandboxed=session.unsandboxed,
     )
     agent = Agent(
         session.client,
@@ -351,14 +358,14 @@ def run_turn(
         status = {errors.BudgetExceeded: "budget_exceeded", errors.AIServiceError: "ai_error"}.get(type(exc), "interrupted")
         _touch(session.ctx.engine, session.conversation_id, status=status)
         if partial is not None:
-            exc.data.update(_result(session, partial).__dict__)
+            exc.data.update(_result(session, partial, env.notices).__dict__)
         exc.data["conversation_id"] = session.conversation_id
         raise
     _touch(session.ctx.engine, session.conversation_id, status="open")
-    return _result(session, res)
+    return _result(session, res, env.notices)
 
 
-def _result(session: OpenConversation, res: AgentResult) -> AskResult:
+def _result(session: OpenConversation, res: AgentResult, tool_notices: Sequence[str] = ()) -> AskResult:
     return AskResult(
         conversation_id=session.conversation_id,
         model=session.model,
@@ -370,7 +377,7 @@ def _result(session: OpenConversation, res: AgentResult) -> AskResult:
         usage=res.usage.as_dict(),
         cost_usd=round(res.usage.cost_usd, 6),
         dry_run=session.dry_run,
-        notices=list(res.notices),
+        notices=[*tool_notices, *res.notices],
     )
 
 

@@ -20,6 +20,7 @@ server has two shapes on its way to a socket: the stored `ServerRecord` and the
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from vpsagent.db.inventory import (
 from vpsagent.outcomes import CommandStatus
 from vpsagent.redact import Redactor
 from vpsagent.remote.base import DEFAULT_CAPTURE, CommandResult, Host, OutputCallback
+from vpsagent.remote.sandbox import Sandbox
 from vpsagent.secret import Secret
 
 if TYPE_CHECKING:
@@ -146,6 +148,8 @@ class Fleet:
         self._tofu = trust_on_first_use
         self._replace = replace_host_key
         self.pool: HostPool = HostPool(self._connect, connect_timeout=connect_timeout)
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._sandbox_lock = threading.Lock()
 
     def unlock(self, keyring: Keyring | None) -> None:
         """Decrypt every stored record once: the chosen ones to connect with, all of them
@@ -227,12 +231,24 @@ class Fleet:
             conversation_id: int | None = None, test_run_id: int | None = None,
             decision: str | None = None, decision_reason: str | None = None, timeout: float | None = None,
             on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
-            capture: int = DEFAULT_CAPTURE) -> CommandResult:
+            capture: int = DEFAULT_CAPTURE, sandbox: Sandbox = Sandbox.NONE) -> CommandResult:
         """The audited run (`run_audited`) on this fleet's connection to `name`."""
         return run_audited(self.audit, self.host(name), command, source=source, sudo=sudo,
                            conversation_id=conversation_id, test_run_id=test_run_id, decision=decision,
                            decision_reason=decision_reason, timeout=timeout, on_stdout=on_stdout,
-                           on_stderr=on_stderr, capture=capture)
+                           on_stderr=on_stderr, capture=capture, sandbox=sandbox)
+
+    def sandbox(self, name: str, *, conversation_id: int | None = None) -> Sandbox:
+        """Which read-only sandbox `name` offers, found out once per connection. The probe is
+        recorded like any command, under its own source (`sandbox`), apart from what was asked."""
+        from vpsagent.remote.sandbox import DETECT, parse_detect
+
+        with self._sandbox_lock:
+            if name not in self._sandboxes:
+                result = self.run(name, DETECT, source="sandbox", timeout=30, conversation_id=conversation_id,
+                                  decision_reason="vpsagent: which read-only sandbox this server offers")
+                self._sandboxes[name] = parse_detect(result.stdout_text()) if result.ok else Sandbox.NONE
+            return self._sandboxes[name]
 
     def operation(self, name: str, label: str, op: Callable[[], T], *, source: str,
                   size: Callable[[T], int] = lambda _v: 0, conversation_id: int | None = None,
@@ -278,19 +294,25 @@ def run_audited(audit: AuditLog, host: Host, command: str, *, source: str, sudo:
                 conversation_id: int | None = None, test_run_id: int | None = None,
                 decision: str | None = None, decision_reason: str | None = None, timeout: float | None = None,
                 on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
-                capture: int = DEFAULT_CAPTURE) -> CommandResult:
+                capture: int = DEFAULT_CAPTURE, sandbox: Sandbox = Sandbox.NONE) -> CommandResult:
     """Record, run, complete: the one audited run. If the first write fails the command is not run.
 
     The row is completed on every path: a result, a connection error (re-raised),
-    Ctrl-C (`interrupted`, re-raised) or a bug (`error`, re-raised).
+    Ctrl-C (`interrupted`, re-raised) or a bug (`error`, re-raised). With a `sandbox`, the
+    command runs inside the server's read-only view; the row records the command as given
+    and says it was sandboxed.
     """
+    from vpsagent.remote.sandbox import wrap
+
+    if sandbox != Sandbox.NONE:
+        decision_reason = f"{decision_reason or ''}; in the read-only sandbox ({sandbox})".lstrip("; ")
     row_id = audit.start(server=host.name, command=command, source=source, sudo=sudo,
                          conversation_id=conversation_id, test_run_id=test_run_id, decision=decision,
                          decision_reason=decision_reason)
     t0 = time.monotonic()
     try:
-        result = host.run(command, sudo=sudo, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr,
-                          capture=capture)
+        result = host.run(wrap(command, sandbox), sudo=sudo, timeout=timeout, on_stdout=on_stdout,
+                          on_stderr=on_stderr, capture=capture)
     except BaseException as exc:
         status, why = _failure(exc)
         try:

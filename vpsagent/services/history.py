@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from vpsagent.db.audit import VerifyResult
 
-SOURCES = ("run", "ask", "test", "support", "deploy")
+SOURCES = ("run", "ask", "test", "support", "deploy", "apply", "ssh", "cp", "sandbox")
 STATUS_FILTERS = ("ok", "failed", "denied", "interrupted", "running", "timeout", "error", "connection_lost")
 # `--status failed` means "did not succeed and was not denied or interrupted".
 FAILED_GROUP = ("failed", "timeout", "error", "connection_lost")
