@@ -25,7 +25,9 @@ def render_check(out: Output, results: Sequence[CheckResult]) -> int:
                 how = "built-in, no SSH"
             key = f"{r.host_key_type} {r.fingerprint}" if r.fingerprint else ""
             ms = f"{r.connect_ms:.0f} ms" if r.connect_ms is not None else ""
-            console.print(f"{r.server}: ok  {r.address}  {key}  {ms}  ({how})".replace("    ", "  "), markup=False)
+            box = f"sandbox {r.sandbox}" if r.sandbox else ""
+            console.print(f"{r.server}: ok  {r.address}  {key}  {ms}  {box}  ({how})".replace("    ", "  "),
+                          markup=False)
 
     errs = [{"code": r.error_code or r.status, "message": r.error or r.status} for r in results if not r.ok]
     return out.emit({"servers": results}, text, exit_code=code, errors=errs)

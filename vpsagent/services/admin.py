@@ -54,9 +54,27 @@ def doctor(settings: Settings) -> DoctorReport:
     if settings.smtp_url:
         add(_check_smtp(settings.smtp_url))
     else:
-        add(Check("smtp", "ok", "not configured (VPSAGENT_SMTP_URL); no command needs mail yet"))
+        add(Check("smtp", "ok", "not configured (VPSAGENT_SMTP_URL): `login` needs it"))
     add(_check_policy(settings))
+    add(_check_sandbox())
     return report
+
+
+def _check_sandbox() -> Check:
+    """Whether this machine (the `local` server) offers the read-only sandbox."""
+    import subprocess
+
+    from vpsagent.remote.sandbox import DETECT, Sandbox, parse_detect
+
+    try:
+        out = subprocess.run(["/bin/sh", "-c", DETECT], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    kind = parse_detect(out)
+    if kind == Sandbox.NONE:
+        return Check("sandbox", "warn", "no read-only sandbox on this machine (install bubblewrap, or run as root): "
+                     "read-only commands on `local` run unconfined")
+    return Check("sandbox", "ok", f"read-only commands on `local` run in a read-only view ({kind})")
 
 
 def _doctor_paths(settings: Settings) -> dict[str, str]:

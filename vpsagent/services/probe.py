@@ -31,6 +31,7 @@ class CheckResult:
     fingerprint: str | None = None
     old_fingerprint: str | None = None
     connect_ms: float | None = None
+    sandbox: str | None = None  # the read-only sandbox it offers: bwrap | unshare | none
     error: str | None = None
     error_code: str | None = None
 
@@ -65,6 +66,7 @@ def _check_one(fleet: Fleet, name: str, events: _Events) -> CheckResult:
                       fingerprint=rec.host_key_fingerprint)
     if rec.is_local:
         res.address = "this machine"
+        res.sandbox = fleet.sandbox(name)
         return res
     from vpsagent.remote.ssh import SSHHost
 
@@ -78,6 +80,7 @@ def _check_one(fleet: Fleet, name: str, events: _Events) -> CheckResult:
             if line:
                 res.host_key_type = line.split()[0]
             res.fingerprint = host.host_key_fingerprint()
+        res.sandbox = fleet.sandbox(name)
         ev = events.by_server.get(name)
         if ev is not None:
             res.status = CheckStatus(ev.kind)  # pinned | replaced
