@@ -26,12 +26,12 @@ from vpsagent.redact import DEFAULT_LIMIT, Redactor, bound
 
 if TYPE_CHECKING:
     from vpsagent.db.audit import AuditLog
-    from vpsagent.remote.sandbox import Sandbox
-    from vpsagent.safety.scripts import ScriptSource, WrittenFiles
     from vpsagent.db.inventory import ServerRecord
     from vpsagent.remote.base import CommandResult, Host, OutputCallback
+    from vpsagent.remote.sandbox import Sandbox
     from vpsagent.safety.classify import Classification
     from vpsagent.safety.policy import Mode, Policy
+    from vpsagent.safety.scripts import ScriptSource, WrittenFiles
 
 T = TypeVar("T")
 

@@ -22,7 +22,6 @@ from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 
 if TYPE_CHECKING:
-    from vpsagent.safety.scripts import WrittenFiles
     import anthropic
     from sqlalchemy.engine import Engine
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from vpsagent.db.models import Conversation
     from vpsagent.redact import Redactor
     from vpsagent.safety.policy import Mode, Policy
+    from vpsagent.safety.scripts import WrittenFiles
 
 CONTEXT_LIMIT = 64 * 1024  # piped stdin attached to a prompt
 MODES = ("default", "yes", "read_only")
