@@ -113,7 +113,7 @@ def test_class_table_examples_classify_as_documented() -> None:
 
 def test_error_example_in_the_doc_is_the_real_message() -> None:
     text = _doc()
-    m = re.search(r"`error: (\S+?):(\d+): (unknown key '(\w+)' in servers\.web1\s+\(expected allow, ask or deny\))`", text)
+    m = re.search(r"`error: (\S+?):(\d+): (unknown key '(\w+)' in servers\.web1\s+\(expected allow, ask, deny or require_sandbox\))`", text)
     assert m, "the doc should show the real error for an unknown key"
     bad = "\n".join(["allow: []", "ask: []", "deny: []", "servers:", "  web1:", "    allow: [ok]", "    alow: [x]"])
     with pytest.raises(Exception) as info:

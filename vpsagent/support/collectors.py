@@ -31,8 +31,9 @@ class Collector:
 
 
 COLLECTORS: tuple[Collector, ...] = (
-    Collector("os", "operating system and kernel",
-              "uname -srm; cat /etc/os-release 2>/dev/null | head -n 12"),
+    Collector("os", "operating system, kernel and clock",
+              # the server's own time and offset: log lines are read against them, not ours
+              "uname -srm; echo \"date $(date +%s) $(date +%z)\"; cat /etc/os-release 2>/dev/null | head -n 12"),
     Collector("uptime", "uptime and load",
               "cat /proc/uptime; cat /proc/loadavg; uptime"),
     Collector("cpu", "processors",
@@ -92,10 +93,10 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("tls_certs", "certificates of listening services",
               "for p in $( (ss -Hltn 2>/dev/null || netstat -ltn 2>/dev/null) | awk '{print $4}' "
               "| sed 's/.*[:.]//' | sort -un | grep -vx 22 | head -n 20); do "
-              "( c=$(echo | timeout 2 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
+              "( c=$(echo | timeout 3 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
               "| openssl x509 -noout -enddate -subject 2>/dev/null | tr '\\n' ' '); "
               "[ -n \"$c\" ] && echo \"port $p $c\" ) & done; wait",
-              applies="command -v openssl && command -v timeout", timeout=5.0),
+              applies="command -v openssl && command -v timeout", timeout=6.0),
     Collector("nginx", "nginx configuration and errors",
               "nginx -t 2>&1; echo '-- error log'; tail -n 40 /var/log/nginx/error.log 2>/dev/null",
               applies="command -v nginx"),
