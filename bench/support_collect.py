@@ -106,14 +106,19 @@ def main() -> None:
         one_v = [vp, "support", "--no-ai", "-s", "srv01", "--json"]
         all_v = [vp, "support", "--no-ai", "--all", "--json"]
         a0, p0 = targets[0]
-        one_ssh = [*ssh, "-p", str(p0), a0, script]
+        script_file = work / "collect.sh"
+        script_file.write_text(script + "\n")
+        import shlex
+
+        def over_ssh(a: str, p: int) -> str:  # the script on stdin: it is too long for a command line
+            return f"{shlex.join([*ssh, '-p', str(p), a, 'sh -s'])} < {shlex.quote(str(script_file))} >/dev/null"
+
+        one_ssh = ["sh", "-c", over_ssh(a0, p0)]
         # warm every master (a ControlMaster that is already open), and check each side works
         for a, p in targets:
             timed([*ssh, "-p", str(p), a, "true"], env)
         timed(one_v, env)
-        import shlex
-
-        par = " ".join(f"{shlex.join([*ssh, '-p', str(p), a, script])} >/dev/null &" for a, p in targets) + " wait"
+        par = " ".join(f"{over_ssh(a, p)} &" for a, p in targets) + " wait"
         loop = " ; ".join(shlex.join([*ssh, "-p", str(p0), a0, c.script.replace("{minutes}", "120")
                                       .replace("{log_files}", "")]) + " >/dev/null" for c in COLLECTORS)
         res: dict[str, list[float]] = {k: [] for k in ("one_v", "one_ssh", "loop", "all_v", "all_ssh")}

@@ -81,7 +81,7 @@ COLLECTORS: tuple[Collector, ...] = (
               "if [ -r /var/lib/update-notifier/updates-available ]; then "
               "cat /var/lib/update-notifier/updates-available; "
               "elif command -v apt-get >/dev/null; then "
-              "out=$(timeout 3 apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null); "
+              "out=$(timeout 1.5 nice -n 10 apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null); "
               "if [ $? -eq 124 ]; then echo 'apt-upgradable unknown'; else "
               "printf 'apt-upgradable %s\\n' \"$(printf '%s\\n' \"$out\" | grep -c '^Inst')\"; fi; "
               "elif command -v dnf >/dev/null; then printf 'dnf-upgradable %s\\n' \"$(dnf -q -C check-update "
@@ -93,10 +93,10 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("tls_certs", "certificates of listening services",
               "for p in $( (ss -Hltn 2>/dev/null || netstat -ltn 2>/dev/null) | awk '{print $4}' "
               "| sed 's/.*[:.]//' | sort -un | grep -vx 22 | head -n 20); do "
-              "( c=$(echo | timeout 3 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
+              "( c=$(echo | timeout 1 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
               "| openssl x509 -noout -enddate -subject 2>/dev/null | tr '\\n' ' '); "
               "[ -n \"$c\" ] && echo \"port $p $c\" ) & done; wait",
-              applies="command -v openssl && command -v timeout", timeout=6.0),
+              applies="command -v openssl && command -v timeout", timeout=4.0),
     Collector("nginx", "nginx configuration and errors",
               "nginx -t 2>&1; echo '-- error log'; tail -n 40 /var/log/nginx/error.log 2>/dev/null",
               applies="command -v nginx"),
