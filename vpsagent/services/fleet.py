@@ -39,6 +39,7 @@ from vpsagent.outcomes import CommandStatus
 from vpsagent.redact import Redactor
 from vpsagent.remote.base import DEFAULT_CAPTURE, CommandResult, Host, OutputCallback
 from vpsagent.remote.sandbox import Sandbox
+from vpsagent.remote.sandbox import wrap as wrap_in_sandbox
 from vpsagent.secret import Secret
 
 if TYPE_CHECKING:
@@ -302,8 +303,6 @@ def run_audited(audit: AuditLog, host: Host, command: str, *, source: str, sudo:
     command runs inside the server's read-only view; the row records the command as given
     and says it was sandboxed.
     """
-    from vpsagent.remote.sandbox import wrap
-
     if sandbox != Sandbox.NONE:
         decision_reason = f"{decision_reason or ''}; in the read-only sandbox ({sandbox})".lstrip("; ")
     row_id = audit.start(server=host.name, command=command, source=source, sudo=sudo,
@@ -311,7 +310,7 @@ def run_audited(audit: AuditLog, host: Host, command: str, *, source: str, sudo:
                          decision_reason=decision_reason)
     t0 = time.monotonic()
     try:
-        result = host.run(wrap(command, sandbox), sudo=sudo, timeout=timeout, on_stdout=on_stdout,
+        result = host.run(wrap_in_sandbox(command, sandbox), sudo=sudo, timeout=timeout, on_stdout=on_stdout,
                           on_stderr=on_stderr, capture=capture)
     except BaseException as exc:
         status, why = _failure(exc)
