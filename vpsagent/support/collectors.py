@@ -93,10 +93,10 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("tls_certs", "certificates of listening services",
               "for p in $( (ss -Hltn 2>/dev/null || netstat -ltn 2>/dev/null) | awk '{print $4}' "
               "| sed 's/.*[:.]//' | sort -un | grep -vx 22 | head -n 128); do "
-              "( c=$(echo | timeout 1 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
+              "( c=$(echo | timeout 2 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
               "| openssl x509 -noout -enddate -subject 2>/dev/null | tr '\\n' ' '); "
               "[ -n \"$c\" ] && echo \"port $p $c\" ) & done; wait",
-              applies="command -v openssl && command -v timeout", timeout=4.0),
+              applies="command -v openssl && command -v timeout", timeout=5.0),
     Collector("nginx", "nginx configuration and errors",
               "nginx -t 2>&1; echo '-- error log'; tail -n 40 /var/log/nginx/error.log 2>/dev/null",
               applies="command -v nginx"),
