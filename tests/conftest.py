@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fakes.anthropic_api import anthropic_api  # noqa: F401  (fixture: the fake Messages API)
+from tests.fakes.github_api import github_api  # noqa: F401  (fixture: the fake GitHub REST API)
 from tests.fakes.smtp import smtp_ca, smtp_server  # noqa: F401  (fixtures: a real SMTP server)
 from tests.sshd import ssh_server, sshd, sshd_factory  # noqa: F401  (fixtures)
 

@@ -215,20 +215,53 @@ class GithubIntegration(SQLModel, table=True):  # type: ignore[explicit-any]  # 
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Deployment(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
-    __tablename__ = "deployments"
+class Deploy(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """One `vpsagent deploy` (or rollback): who, what, where, and how each server's stages went."""
+
+    __tablename__ = "deploys"
     id: int | None = Field(default=None, primary_key=True)
-    integration_id: int | None = Field(default=None, foreign_key="github_integrations.id", ondelete="SET NULL")
-    server_id: int | None = Field(default=None, foreign_key="servers.id", ondelete="SET NULL")
-    server_name: str = Field(max_length=200)
-    ref: str = Field(max_length=300)
+    kind: str = Field(default="deploy", max_length=20)  # deploy | rollback
+    app: str = Field(index=True, max_length=100)
+    repo: str = Field(default="", max_length=300)
+    ref: str = Field(default="", max_length=300)
     sha: str | None = Field(default=None, max_length=64)
-    status: str = Field(default="pending", max_length=20)
-    release_path: str | None = Field(default=None, max_length=1024)
-    github_deployment_id: int | None = None
-    log: str | None = None
+    environment: str = Field(default="production", max_length=100)
+    status: str = Field(default="running", max_length=20)  # running | deployed | failed | interrupted
+    servers: list[str] = _json([])
+    results: JSONObject = _json({})  # server -> {outcome, release, previous, stages: [...]}
+    github_deployment_id: int | None = Field(default=None, sa_type=sa.BigInteger)  # GitHub's ids pass 2**31
+    path: str = Field(default="", max_length=1024)  # the app's directory on the servers
+    config: str | None = None  # the deploy config as deployed (names of secrets only, never values)
+    error: str | None = None
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    user_email: str | None = Field(default=None, max_length=320)
+    os_user: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeployLock(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """The database side of a deploy lock: one app on one server at a time."""
+
+    __tablename__ = "deploy_locks"
+    app: str = Field(primary_key=True, max_length=100)
+    server: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=500)  # who, from where, which deploy
+    path: str = Field(default="", max_length=1024)  # where the server side of the lock is
+    deploy_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeploySecret(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """An environment value of an app that is a secret: stored only as an envelope."""
+
+    __tablename__ = "deploy_secrets"
+    __table_args__ = (sa.UniqueConstraint("app", "name", name="uq_deploy_secrets_app_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    app: str = Field(index=True, max_length=100)
+    name: str = Field(max_length=200)
+    value_enc: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class SupportReport(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)

@@ -92,19 +92,47 @@ db_settings = sa.Table(
     sa.Column('updated_by', sa.String(320), nullable=True),
 )
 
-deployments = sa.Table(
-    'deployments',
+deploy_locks = sa.Table(
+    'deploy_locks',
+    metadata,
+    sa.Column('app', sa.String(100), primary_key=True),
+    sa.Column('server', sa.String(200), primary_key=True),
+    sa.Column('holder', sa.String(500), nullable=False),
+    sa.Column('path', sa.String(1024), nullable=False),
+    sa.Column('deploy_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+)
+
+deploy_secrets = sa.Table(
+    'deploy_secrets',
     metadata,
     sa.Column('id', sa.Integer(), primary_key=True),
-    sa.Column('integration_id', sa.Integer(), nullable=True),
-    sa.Column('server_id', sa.Integer(), nullable=True),
-    sa.Column('server_name', sa.String(200), nullable=False),
+    sa.Column('app', sa.String(100), nullable=False),
+    sa.Column('name', sa.String(200), nullable=False),
+    sa.Column('value_enc', sa.String(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+)
+
+deploys = sa.Table(
+    'deploys',
+    metadata,
+    sa.Column('id', sa.Integer(), primary_key=True),
+    sa.Column('kind', sa.String(20), nullable=False),
+    sa.Column('app', sa.String(100), nullable=False),
+    sa.Column('repo', sa.String(300), nullable=False),
     sa.Column('ref', sa.String(300), nullable=False),
     sa.Column('sha', sa.String(64), nullable=True),
+    sa.Column('environment', sa.String(100), nullable=False),
     sa.Column('status', sa.String(20), nullable=False),
-    sa.Column('release_path', sa.String(1024), nullable=True),
+    sa.Column('servers', sa.JSON(), nullable=False),
+    sa.Column('results', sa.JSON(), nullable=False),
     sa.Column('github_deployment_id', sa.Integer(), nullable=True),
-    sa.Column('log', sa.String(), nullable=True),
+    sa.Column('path', sa.String(1024), nullable=False),
+    sa.Column('config', sa.String(), nullable=True),
+    sa.Column('error', sa.String(), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('user_email', sa.String(320), nullable=True),
+    sa.Column('os_user', sa.String(100), nullable=True),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('finished_at', UTCDateTime(), nullable=True),
 )
@@ -267,7 +295,9 @@ TABLES: dict[str, CoreTable] = {
     'command_history': command_history,
     'conversations': conversations,
     'db_settings': db_settings,
-    'deployments': deployments,
+    'deploy_locks': deploy_locks,
+    'deploy_secrets': deploy_secrets,
+    'deploys': deploys,
     'github_integrations': github_integrations,
     'messages': messages,
     'otp_codes': otp_codes,

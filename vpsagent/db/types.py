@@ -28,6 +28,7 @@ CoreTable: TypeAlias = "Table[ReadOnlyColumnCollection[str, Column[Any]]]"  # ty
 ENCRYPTED_FIELDS: dict[str, tuple[str, ...]] = {
     "servers": ("private_key_enc", "key_passphrase_enc", "password_enc", "sudo_password_enc"),
     "github_integrations": ("token_enc",),
+    "deploy_secrets": ("value_enc",),
 }
 
 

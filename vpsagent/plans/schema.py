@@ -849,3 +849,29 @@ def load_plan(path: str | Path, overrides: Mapping[str, object] | None = None) -
     if problems or plan is None:
         raise PlanInvalid(problems)
     return plan
+
+
+# ---------------------------------------------------------------------------
+# for other YAML formats that embed a plan (the deploy config's health check)
+
+PositionedDoc = _Doc
+
+
+def load_positioned(text: str, file: str) -> tuple[JSON, PositionedDoc]:
+    """Safe YAML as plain data, with where each value was written (problems as file:line:col)."""
+    doc = _Doc(file)
+    return _load(text, doc), doc
+
+
+def embedded_plan(doc: PositionedDoc, prefix: Path_, data: JSON, name: str) -> Plan | None:
+    """Validate the plan written at `prefix` inside another document; problems go to `doc`
+    at their places in that document."""
+    sub = _Doc(doc.file)
+    n = len(prefix)
+    sub.pos = {k[n:]: v for k, v in doc.pos.items() if k[:n] == prefix}
+    sub.kpos = {k[n:]: v for k, v in doc.kpos.items() if k[:n] == prefix}
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": name, **data}
+    plan = _Validator(sub, {}).plan(data, doc.file)
+    doc.problems += sub.problems
+    return plan

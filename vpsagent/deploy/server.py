@@ -1,0 +1,109 @@
+"""What a deploy does on a server, as POSIX `sh` commands: the release layout of Capistrano
+and Deployer, with the switch done atomically.
+
+    PATH/releases/<UTC time>-<short sha>/   one directory per release, kept for rollback
+    PATH/shared/                              files and directories every release links to
+    PATH/current -> releases/...              the live release (`ln -s` then `mv -T`)
+    PATH/.deploy-lock/                        the server side of the deploy lock (mkdir is atomic)
+
+Every command here is built from quoted values (`shlex.quote`), never from unquoted input.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+
+RELEASE_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{7,40}$")
+LOCK_DIR = ".deploy-lock"
+ENV_FILE = ".vpsagent.env"
+
+
+def q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def resolve_path(path: str) -> str:
+    """Create PATH (and releases/, shared/) and print its absolute form (`~` is the login's home)."""
+    spelled = f'"$HOME"/{q(path[2:])}' if path.startswith("~/") else q(path)
+    return f"mkdir -p {spelled}/releases {spelled}/shared && cd {spelled} && pwd -P"
+
+
+def take_lock(base: str, holder: str) -> str:
+    """Exit 0 when this deploy now holds the server's lock; 75 and who holds it otherwise."""
+    lock = f"{base}/{LOCK_DIR}"
+    return (f"if mkdir {q(lock)} 2>/dev/null; then printf '%s\\n' {q(holder)} > {q(lock)}/holder; "
+            f"else echo \"held by: $(cat {q(lock)}/holder 2>/dev/null || echo unknown)\"; exit 75; fi")
+
+
+def release_lock(base: str) -> str:
+    return f"rm -f {q(base)}/{LOCK_DIR}/holder && rmdir {q(base)}/{LOCK_DIR} 2>/dev/null; true"
+
+
+def current_release(base: str) -> str:
+    """Print the release `current` points to (nothing on a first deploy)."""
+    return f"readlink {q(base)}/current 2>/dev/null || true"
+
+
+def unpack(base: str, release: str, archive: str) -> str:
+    r = f"{base}/releases/{release}"
+    return (f"mkdir {q(r)} && tar -xzf {q(archive)} -C {q(r)} --strip-components=1 && rm -f {q(archive)}")
+
+
+def clone(base: str, release: str, git_url: str, sha: str) -> str:
+    r = f"{base}/releases/{release}"
+    return f"git clone -q {q(git_url)} {q(r)} && git -C {q(r)} -c advice.detachedHead=false checkout -q {q(sha)}"
+
+
+def link_shared(base: str, release: str, files: Sequence[str], dirs: Sequence[str]) -> str | None:
+    """Every shared directory and file, linked into the release from PATH/shared/ (created empty
+    the first time, so a release never ships its own copy of what must persist)."""
+    r, s = f"{base}/releases/{release}", f"{base}/shared"
+    parts = []
+    for d in dirs:
+        parts.append(f"mkdir -p {q(f'{s}/{d}')} && rm -rf {q(f'{r}/{d}')} && mkdir -p \"$(dirname {q(f'{r}/{d}')})\" "
+                     f"&& ln -s {q(f'{s}/{d}')} {q(f'{r}/{d}')}")
+    for f in files:
+        parts.append(f"mkdir -p \"$(dirname {q(f'{s}/{f}')})\" && touch {q(f'{s}/{f}')} && rm -f {q(f'{r}/{f}')} "
+                     f"&& mkdir -p \"$(dirname {q(f'{r}/{f}')})\" && ln -s {q(f'{s}/{f}')} {q(f'{r}/{f}')}")
+    return " && ".join(parts) if parts else None
+
+
+def env_file(values: Mapping[str, str]) -> bytes:
+    """The variables every deploy command sees, as a file the commands source (written 0600)."""
+    return "".join(f"export {k}={q(v)}\n" for k, v in sorted(values.items())).encode()
+
+
+def in_release(base: str, where: str, command: str, variables: Mapping[str, str]) -> str:
+    """`command` in the directory `where` with the deploy variables and the env file."""
+    exports = " ".join(f"{k}={q(v)}" for k, v in sorted(variables.items()))
+    env = f"{base}/shared/{ENV_FILE}"
+    return (f"export {exports}; if [ -f {q(env)} ]; then set -a; . {q(env)}; set +a; fi; "
+            f"cd {q(where)} && {command}")
+
+
+def switch(base: str, release: str) -> str:
+    """Point `current` at the release atomically: a new link renamed over the old one."""
+    tmp = f"{base}/.current.{release}"
+    return f"ln -sfn {q(f'{base}/releases/{release}')} {q(tmp)} && mv -T {q(tmp)} {q(base)}/current"
+
+
+def list_releases(base: str) -> str:
+    return f"ls -1 {q(base)}/releases 2>/dev/null; echo '--'; readlink {q(base)}/current 2>/dev/null || true"
+
+
+def parse_releases(stdout: str) -> tuple[list[str], str | None]:
+    """(release names oldest first, the current one's name)."""
+    names, _sep, cur = stdout.partition("--")
+    releases = sorted(n for n in names.split() if RELEASE_RE.match(n))
+    current = cur.strip().rstrip("/").rsplit("/", 1)[-1] if cur.strip() else None
+    return releases, current
+
+
+def remove_releases(base: str, names: Sequence[str]) -> str | None:
+    """Remove old releases by name — only names of the release pattern, only under releases/."""
+    safe = [n for n in names if RELEASE_RE.match(n)]
+    if not safe:
+        return None
+    return "cd " + q(f"{base}/releases") + " && rm -rf -- " + " ".join(q(n) for n in safe)
