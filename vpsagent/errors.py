@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     AI_ERROR = 6  # the AI service failed after retries
     CREDENTIAL = 7  # wrong secret, tampered or corrupted credential record
     BUDGET = 8  # turns, tokens or cost budget exceeded
+    TEMPFAIL = 75  # busy: another run holds the lock; try again later (sysexits EX_TEMPFAIL)
     INTERRUPTED = 130
 
 
@@ -123,6 +124,11 @@ class CredentialError(VpsAgentError):
 class BudgetExceeded(VpsAgentError):
     exit_code = ExitCode.BUDGET
     code = "budget_exceeded"
+
+
+class Busy(VpsAgentError):
+    exit_code = ExitCode.TEMPFAIL
+    code = "busy"
 
 
 class Interrupted(VpsAgentError):

@@ -57,6 +57,19 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class DeployOutcome(StrEnum):
+    """A deploy (or rollback) on one server."""
+
+    PLANNED = "planned"  # --dry-run: what would happen
+    RUNNING = "running"
+    DEPLOYED = "deployed"
+    FAILED = "failed"  # failed before the switch: the live release never changed
+    ROLLED_BACK = "rolled_back"  # failed after the switch: the previous release is live again
+    SKIPPED = "skipped"  # not started: a canary failed, --max-fail was reached, or interrupted first
+    UNREACHABLE = "unreachable"
+    INTERRUPTED = "interrupted"
+
+
 class CheckStatus(StrEnum):
     """`servers check`: can we reach the server and is it the one we pinned?"""
 
@@ -134,6 +147,7 @@ _EXIT_OF: dict[str, ExitCode] = {
     "host_key_mismatch": ExitCode.UNREACHABLE,
     "denied": ExitCode.NEEDS_APPROVAL,
     "failed": ExitCode.FAILURE,
+    "rolled_back": ExitCode.FAILURE,
     "timeout": ExitCode.FAILURE,
     "error": ExitCode.FAILURE,
 }

@@ -132,11 +132,22 @@ def test_stored_key_material_never_reaches_the_audit_log(cli, engine, ssh_server
     assert "[REDACTED]" in row["stdout_excerpt"]
 
 
-def test_server_killed_mid_command_in_a_fan_out(cli, engine, keyring, fleet, sshd_factory) -> None:
+def test_server_killed_mid_command_in_a_fan_out(cli, engine, keyring, fleet, sshd_factory, tmp_path) -> None:
     doomed: SSHD = sshd_factory(["127.0.0.33"])
     register_sshd(engine, keyring, doomed, "doomed", tags=["web"])
-    threading.Timer(1.0, doomed.kill_all).start()
-    r = cli("run", "-t", "web", "--json", "echo start; sleep 3; echo end")
+    started = tmp_path / "started-on-doomed"
+
+    def kill_once_started() -> None:
+        # mid-command on the doomed server, however slow the machine is to get there
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # let "start" reach the client
+        doomed.kill_all()
+
+    threading.Thread(target=kill_once_started, daemon=True).start()
+    mark = f'case "$SSH_CONNECTION" in *" 127.0.0.33 "*) touch {started};; esac'
+    r = cli("run", "-t", "web", "--json", f"echo start; {mark}; sleep 3; echo end")
     by = {s["server"]: s for s in r.json()["data"]["servers"]}
     assert r.exit_code == 5
     assert by["doomed"]["status"] == "connection_lost" and by["doomed"]["stdout"] == "start\n"

@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "auth": "vpsagent.cli.auth:auth_group",
     "support": "vpsagent.cli.support:support",
     "safety": "vpsagent.cli.safety:safety",
+    "deploy": "vpsagent.cli.deploy:deploy",
+    "github": "vpsagent.cli.deploy:github",
 }
 
 
@@ -60,7 +62,7 @@ class LazyGroup(click.Group):
 EXIT_CODES_HELP = """\b
 Exit codes: 0 ok · 1 failure · 2 usage/bad input · 3 not allowed ·
 4 approval needed · 5 unreachable/SSH/host key · 6 AI service ·
-7 credential integrity · 8 budget exceeded · 130 interrupted"""
+7 credential integrity · 8 budget exceeded · 75 busy (a lock is held) · 130 interrupted"""
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EXIT_CODES_HELP,

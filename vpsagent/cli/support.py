@@ -6,34 +6,7 @@ from pathlib import Path
 
 import click
 
-from vpsagent.cli._common import App, pass_app, selection_options
-
-
-class QuestionGroup(click.Group):
-    """`support list` and `support show ID` are subcommands; anything else is a question to
-    the group's own command (`support -s web1 "why is it slow?"`)."""
-
-    def __init__(self, *args: object, question: click.Command, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # click's own keyword arguments
-        self.question = question
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and (args[0] in self.commands or args[0] in ("-h", "--help") and len(args) == 1):
-            return super().parse_args(ctx, args)
-        ctx.meta["question_args"] = list(args)
-        return []
-
-    def invoke(self, ctx: click.Context) -> object:
-        args = ctx.meta.pop("question_args", None)
-        if args is None:
-            return super().invoke(ctx)
-        sub = self.question.make_context(ctx.info_name, args, parent=ctx.parent)
-        with sub:
-            return self.question.invoke(sub)
-
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        self.question.format_help(ctx, formatter)
-        self.format_commands(ctx, formatter)
+from vpsagent.cli._common import App, QuestionGroup, pass_app, selection_options
 
 
 @click.command(name="support")

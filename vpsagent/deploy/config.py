@@ -47,6 +47,11 @@ class DeployConfig:
     max_fail: int = 0
     hooks: dict[str, list[str]] = field(default_factory=dict)
 
+    def path_for(self, server: str) -> str:
+        """The app's directory on `server`: `{server}` in `path:` is the inventory name (several
+        names for one machine — a staging and a production instance — need their own)."""
+        return self.path.replace("{server}", server)
+
 
 class _Check:
     """Collects problems at the places they were written."""
@@ -54,8 +59,9 @@ class _Check:
     def __init__(self, doc: object) -> None:
         self.doc = doc
 
-    def err(self, path: tuple[str | int, ...], message: str) -> None:
-        self.doc.add(path, message)  # type: ignore[attr-defined]  # plans.schema.PositionedDoc
+    def err(self, path: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
+        """At the value written at `path` (at its key, with `key`: a bad name, not a bad value)."""
+        self.doc.add(path, message, key=key)  # type: ignore[attr-defined]  # plans.schema.PositionedDoc
 
 
 def _text(c: _Check, data: JSONObject, key: str, default: str | None = None) -> str | None:
@@ -125,7 +131,7 @@ def _env(c: _Check, data: JSONObject, cfg: DeployConfig) -> None:
     if isinstance(env, dict):
         for k, v in env.items():
             if not ENV_NAME_RE.match(k):
-                c.err(("env", k), f"env: {k!r} is not a variable name")
+                c.err(("env", k), f"env: {k!r} is not a variable name", key=True)
             elif not isinstance(v, str | int | float | bool):
                 c.err(("env", k), f"env.{k}: expected a string or number")
             else:
@@ -146,7 +152,7 @@ def _commands(c: _Check, data: JSONObject, cfg: DeployConfig) -> None:
     if isinstance(hooks, dict):
         for k in hooks:
             if k not in HOOKS:
-                c.err(("hooks", k), f"hooks: unknown hook {k!r} (before, after, on_failure)")
+                c.err(("hooks", k), f"hooks: unknown hook {k!r} (before, after, on_failure)", key=True)
             else:
                 cfg.hooks[k] = _texts(c, hooks, k)
     elif hooks is not None:

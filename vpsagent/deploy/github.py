@@ -49,7 +49,7 @@ class GitHub:
         if self._repo is None:
             from github import Auth, Github, GithubRetry
 
-            retry = GithubRetry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504))
+            retry = GithubRetry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
             client = Github(base_url=self.api_url.rstrip("/"), auth=Auth.Token(self.token.reveal_str()),
                             retry=retry, timeout=30)
             try:
@@ -57,6 +57,13 @@ class GitHub:
             except Exception as exc:  # noqa: BLE001 - every failure is one line (see _fail)
                 raise _fail(exc, f"open {self.repo_name}") from None
         return self._repo
+
+    def check(self) -> None:
+        """The token can read the repository (a connection is refused otherwise)."""
+        self._api()
+
+    def default_branch(self) -> str:
+        return str(self._api().default_branch)
 
     def resolve(self, ref: str) -> str:
         try:

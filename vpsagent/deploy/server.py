@@ -5,6 +5,7 @@ and Deployer, with the switch done atomically.
     PATH/shared/                              files and directories every release links to
     PATH/current -> releases/...              the live release (`ln -s` then `mv -T`)
     PATH/.deploy-lock/                        the server side of the deploy lock (mkdir is atomic)
+    PATH/releases/<name>/.vpsagent.env        `env:` and secrets, 0600, sourced by every command
 
 Every command here is built from quoted values (`shlex.quote`), never from unquoted input.
 """
@@ -24,21 +25,24 @@ def q(text: str) -> str:
     return shlex.quote(text)
 
 
-def resolve_path(path: str) -> str:
-    """Create PATH (and releases/, shared/) and print its absolute form (`~` is the login's home)."""
-    spelled = f'"$HOME"/{q(path[2:])}' if path.startswith("~/") else q(path)
-    return f"mkdir -p {spelled}/releases {spelled}/shared && cd {spelled} && pwd -P"
+def spell(path: str) -> str:
+    """`path` for the shell: quoted, with a leading `~/` as the login's home."""
+    return f'"$HOME"/{q(path[2:])}' if path.startswith("~/") else q(path)
 
 
-def take_lock(base: str, holder: str) -> str:
-    """Exit 0 when this deploy now holds the server's lock; 75 and who holds it otherwise."""
-    lock = f"{base}/{LOCK_DIR}"
-    return (f"if mkdir {q(lock)} 2>/dev/null; then printf '%s\\n' {q(holder)} > {q(lock)}/holder; "
-            f"else echo \"held by: $(cat {q(lock)}/holder 2>/dev/null || echo unknown)\"; exit 75; fi")
+def open_app(path: str, holder: str) -> str:
+    """Create PATH (releases/, shared/), take the server's deploy lock, and print PATH's
+    absolute form and the release `current` points to (empty on a first deploy).
+    Exit 75 with who holds the lock when another deploy has it."""
+    lock = LOCK_DIR
+    return (f"mkdir -p {spell(path)}/releases {spell(path)}/shared && cd {spell(path)} && "
+            f"if mkdir {lock} 2>/dev/null; then printf '%s\\n' {q(holder)} > {lock}/holder; "
+            f"else echo \"held by: $(cat {lock}/holder 2>/dev/null || echo unknown)\" >&2; exit 75; fi; "
+            f"pwd -P; readlink current 2>/dev/null || true")
 
 
-def release_lock(base: str) -> str:
-    return f"rm -f {q(base)}/{LOCK_DIR}/holder && rmdir {q(base)}/{LOCK_DIR} 2>/dev/null; true"
+def release_lock(path: str) -> str:
+    return f"rm -f {spell(path)}/{LOCK_DIR}/holder; rmdir {spell(path)}/{LOCK_DIR} 2>/dev/null; true"
 
 
 def current_release(base: str) -> str:
@@ -71,16 +75,17 @@ def link_shared(base: str, release: str, files: Sequence[str], dirs: Sequence[st
 
 
 def env_file(values: Mapping[str, str]) -> bytes:
-    """The variables every deploy command sees, as a file the commands source (written 0600)."""
+    """The variables every deploy command sees, as a file the commands source (written 0600
+    into the release; the app may source it too)."""
     return "".join(f"export {k}={q(v)}\n" for k, v in sorted(values.items())).encode()
 
 
-def in_release(base: str, where: str, command: str, variables: Mapping[str, str]) -> str:
-    """`command` in the directory `where` with the deploy variables and the env file."""
+def in_release(where: str, command: str, variables: Mapping[str, str]) -> str:
+    """`command` in the directory `where` with the deploy variables and the release's env file
+    (each release has its own, so a rollback also brings back the values it was built with)."""
     exports = " ".join(f"{k}={q(v)}" for k, v in sorted(variables.items()))
-    env = f"{base}/shared/{ENV_FILE}"
-    return (f"export {exports}; if [ -f {q(env)} ]; then set -a; . {q(env)}; set +a; fi; "
-            f"cd {q(where)} && {command}")
+    return (f"export {exports}; cd {q(where)} && if [ -f {ENV_FILE} ]; then set -a; . ./{ENV_FILE}; set +a; fi "
+            f"&& {command}")
 
 
 def switch(base: str, release: str) -> str:
@@ -90,7 +95,7 @@ def switch(base: str, release: str) -> str:
 
 
 def list_releases(base: str) -> str:
-    return f"ls -1 {q(base)}/releases 2>/dev/null; echo '--'; readlink {q(base)}/current 2>/dev/null || true"
+    return f"ls -1 {spell(base)}/releases 2>/dev/null; echo '--'; readlink {spell(base)}/current 2>/dev/null || true"
 
 
 def parse_releases(stdout: str) -> tuple[list[str], str | None]:
@@ -107,3 +112,8 @@ def remove_releases(base: str, names: Sequence[str]) -> str | None:
     if not safe:
         return None
     return "cd " + q(f"{base}/releases") + " && rm -rf -- " + " ".join(q(n) for n in safe)
+
+
+def unlink_current(base: str) -> str:
+    """No live release any more (a first deploy that failed after its switch)."""
+    return f"rm -f {q(base)}/current"

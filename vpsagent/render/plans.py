@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from vpsagent.plans.runner import Event
 
 
+# How a step's (or a deploy stage's) outcome looks in a progress line.
+MARKS = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red"), "skipped": ("-", "yellow"),
+         "planned": ("·", "cyan")}
+
+
 class Progress:
     """Live progress on stderr: one line per finished step (colours on a TTY)."""
 
@@ -24,8 +29,7 @@ class Progress:
             return
         r = event.result
         assert r is not None, "step_done carries the step's result"
-        mark, style = {"passed": ("✓", "green"), "failed": ("✗", "red"),
-                       "error": ("!", "red"), "skipped": ("-", "yellow")}[r.status]
+        mark, style = MARKS[r.status]
         text = f"  {mark} [{event.server}] {r.name}"
         if r.status in ("failed", "error"):
             text += f" — {r.message}"

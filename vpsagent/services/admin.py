@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from vpsagent.crypto import Keyring
-    from vpsagent.db.models import GithubIntegration, Server
+    from vpsagent.db.models import DeploySecret, GithubIntegration, Server
 
 MIN_SECRET_LEN = 16
 
@@ -346,19 +346,21 @@ def _reencrypt_all(engine: Engine, old: Keyring, new: Keyring) -> tuple[int, int
     return records, fields
 
 
-def _rows(s: Session, table: str) -> Sequence[Server | GithubIntegration]:
+def _rows(s: Session, table: str) -> Sequence[Server | GithubIntegration | DeploySecret]:
     """Every row of a table that holds envelopes (db.types.ENCRYPTED_FIELDS names them)."""
     from sqlmodel import select
 
-    from vpsagent.db.models import GithubIntegration, Server
+    from vpsagent.db.models import DeploySecret, GithubIntegration, Server
 
     if table == "servers":
         return s.exec(select(Server)).all()
     if table == "github_integrations":
         return s.exec(select(GithubIntegration)).all()
-    raise KeyError(table)
+    if table == "deploy_secrets":
+        return s.exec(select(DeploySecret)).all()
+    raise KeyError(table)  # a table added to ENCRYPTED_FIELDS must be added here (a test rekeys every one)
 
 
-def _row_id(row: Server | GithubIntegration) -> int:
+def _row_id(row: Server | GithubIntegration | DeploySecret) -> int:
     assert row.id is not None, "a stored row has its id"
     return row.id

@@ -71,7 +71,8 @@ COMMAND_ROLES: Mapping[str, Role | None] = {
     "test run": Role.OPERATOR, "test generate": Role.OPERATOR, "support": Role.OPERATOR,
     "deploy": Role.OPERATOR, "deploy rollback": Role.OPERATOR, "deploy unlock": Role.OPERATOR,
     "deploy validate": Role.VIEWER, "apply": Role.OPERATOR, "ssh": Role.OPERATOR, "cp": Role.OPERATOR,
-    "github list": Role.VIEWER,
+    "github list": Role.VIEWER, "github connect": Role.ADMIN, "github remove": Role.ADMIN,
+    "deploy secret list": Role.VIEWER, "deploy secret set": Role.ADMIN, "deploy secret remove": Role.ADMIN,
 }
 
 CODE_DIGITS = 8

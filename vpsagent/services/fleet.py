@@ -140,6 +140,7 @@ class Fleet:
         self.ctx = ctx
         self.names = list(names)  # the servers chosen, in order
         self.records = dict(records)  # every server in the inventory; decrypted by `unlock`
+        self._brought: list[Secret] = []  # secrets this command brought (see also_redact)
         self.redactor = Redactor(known_secrets(ctx.settings))
         who = ctx.identity()  # every row says who ran it (and with which API token)
         self.audit: AuditLog = AuditLog(ctx.engine, redact=self.redactor.redact, user_id=who.user_id,
@@ -156,7 +157,16 @@ class Fleet:
         """Decrypt every stored record once: the chosen ones to connect with, all of them
         to redact (a server may print another server's stored password)."""
         self.records = {n: decrypt(rec, keyring) for n, rec in self.records.items()}
-        self.redactor = Redactor(known_secrets(self.ctx.settings, self.records.values()))
+        self._redact_all()
+
+    def also_redact(self, secrets: Iterable[Secret]) -> None:
+        """Secrets a command brought besides the stored credentials (a GitHub token, an app's
+        secret environment values): kept out of output, records and the model alike."""
+        self._brought += list(secrets)
+        self._redact_all()
+
+    def _redact_all(self) -> None:
+        self.redactor = Redactor([*known_secrets(self.ctx.settings, self.records.values()), *self._brought])
         self.audit.redact = self.redactor.redact
 
     # -- connections -------------------------------------------------------------------

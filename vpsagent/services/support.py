@@ -240,6 +240,18 @@ def evidence(report: SupportReport) -> str:
 # --------------------------------------------------------------------------- storing and reading
 
 
+def evidence_for(ctx: Context, fleet: Fleet, server: str, *, since: timedelta = timedelta(hours=1)
+                 ) -> tuple[list[Finding], str]:
+    """What `vpsagent support` finds on one server (a failed test step, a failed deploy):
+    the findings, and the findings with the bounded collector output as text for a model."""
+    servers, findings = collect(fleet, [server], since=since, limits=thresholds(ctx, {}))
+    report = SupportReport(id=None, question="", since_s=int(since.total_seconds()), servers=servers,
+                           findings=findings)
+    text = "\n".join(f"- [{f.severity}] {f.title} (collector {f.collector})" for f in findings) or "- none"
+    return findings, ("\n\nWhat vpsagent's support checks found on this server (last hour):\n" + text
+                      + "\n\nCollector output:\n" + evidence(report)[:12000])
+
+
 def _bounded(text: str) -> str:
     if len(text) <= STORED_OUTPUT:
         return text

@@ -423,18 +423,10 @@ def explain_failures(ctx: Context, result: PlanResult, *, on_event: OnAgentEvent
 
 
 def _support_evidence(ctx: Context, fleet: Fleet | None, server: str) -> str:
-    """What `vpsagent support` would find on `server` (its findings and collector output)."""
-    from datetime import timedelta
-
+    """What `vpsagent support` would find on `server`, for the model."""
     from vpsagent.services import support
 
-    if fleet is None:
-        return ""
-    servers, findings = support.collect(fleet, [server], since=timedelta(hours=1), limits=support.thresholds(ctx, {}))
-    report = support.SupportReport(id=None, question="", since_s=3600, servers=servers, findings=findings)
-    text = "\n".join(f"- [{f.severity}] {f.title} (collector {f.collector})" for f in findings) or "- none"
-    return ("\n\nWhat vpsagent's support checks found on this server (last hour):\n" + text
-            + "\n\nCollector output:\n" + support.evidence(report)[:12000])
+    return support.evidence_for(ctx, fleet, server)[1] if fleet is not None else ""
 
 
 GENERATE_TURNS = 20
