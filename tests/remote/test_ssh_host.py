@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -207,6 +208,22 @@ def test_files_round_trip_over_sftp(host: Host, tmp_path) -> None:
     with pytest.raises(errors.NotFound):
         host.read_file(str(d / "missing"))
     assert [p.name for p in d.iterdir()] == ["remote.conf"]  # no temp file left
+
+
+def test_upload_streams_a_large_file_whole_or_not_at_all(host: Host, tmp_path) -> None:
+    d = tmp_path / "up dir's"
+    d.mkdir()
+    data = os.urandom(3 * 1024 * 1024 + 17)  # more than one chunk, not a multiple of it
+    target = d / "release.tar.gz"
+    host.upload(str(target), data)
+    assert target.read_bytes() == data and (target.stat().st_mode & 0o777) == 0o600
+    host.upload(str(target), b"v2", mode=0o640)  # replaces, with the mode asked for
+    assert target.read_bytes() == b"v2" and (target.stat().st_mode & 0o777) == 0o640
+    assert [p.name for p in d.iterdir()] == ["release.tar.gz"]  # no temp file left
+    with pytest.raises(errors.Failure) as exc:
+        host.upload(str(d / "missing" / "x"), data)
+    assert "upload of" in exc.value.message and "exit" in exc.value.message
+    assert host.run("true").ok  # the connection is still good
 
 
 def test_proxyjump_goes_through_the_jump_host(ctx, settings, engine, keyring, sshd: SSHD, sshd_factory) -> None:

@@ -129,4 +129,9 @@ class Host(Protocol):
 
     def write_file(self, path: str, content: bytes, mode: int | None = None) -> None: ...
 
+    def upload(self, path: str, content: bytes, mode: int = 0o600) -> None:
+        """A new file of any size, as fast as the link allows (a deploy's archive); written
+        beside `path` and renamed, so it appears whole or not at all."""
+        ...
+
     def close(self) -> None: ...

@@ -135,6 +135,9 @@ class LocalHost:
             tmp.unlink(missing_ok=True)
             raise
 
+    def upload(self, path: str, content: bytes, mode: int = 0o600) -> None:
+        self.write_file(path, content, mode)
+
     def close(self) -> None:
         return None
 

@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # paramiko's 2 MiB: a bigger one lets that backlog grow and measured slower.
 READ_CHUNK = 1024 * 1024
 WINDOW_SIZE = 2 * 1024 * 1024
+UPLOAD_CHUNK = 1024 * 1024  # per sendall of an upload; paramiko splits it into packets
+UPLOAD_STATUS_WAIT = 600.0  # for `mv` to answer after the last byte (a slow disk flushing)
 # How often a waiting command checks its deadline and interrupt flag. Data wakes the
 # loop at once; this only bounds how late a timeout or interrupt is noticed.
 TICK_S = 0.2
@@ -766,6 +768,38 @@ class SSHHost:
             pass
 
     # -- files --------------------------------------------------------------
+    def upload(self, path: str, content: bytes, mode: int = 0o600) -> None:
+        """Streams `content` into `cat` on an exec channel: for large files about a third
+        faster than SFTP's request/ack framing in paramiko (bench/deploy_upload.py), on par
+        with scp. Ctrl-C (`interrupt`) stops it between chunks."""
+        tmp = f"{path}.vpsagent-{secrets.token_hex(4)}.tmp"
+        q = shlex.quote
+        command = (f"umask 077 && cat > {q(tmp)} && chmod {mode:o} {q(tmp)} && mv -f {q(tmp)} {q(path)} "
+                   f"|| {{ rc=$?; rm -f {q(tmp)}; exit $rc; }}")
+        self._interrupt.clear()
+        chan = self._open_channel()
+        try:
+            chan.exec_command(command)
+            for i in range(0, len(content), UPLOAD_CHUNK):
+                if self._interrupt.is_set():
+                    raise errors.Interrupted(f"{self.name}: upload of {path} interrupted")
+                chan.sendall(content[i:i + UPLOAD_CHUNK])
+            chan.shutdown_write()
+        except OSError as e:
+            if not self._conn_alive():
+                self._drop()
+                chan.close()
+                raise errors.ConnectionLost(f"{self.name}: connection lost during the upload of {path}: {e}") from e
+            # the remote side ended first (a missing directory, a full disk): say why below
+        try:
+            chan.status_event.wait(UPLOAD_STATUS_WAIT)
+            code = chan.exit_status
+            err = chan.recv_stderr(4096).decode("utf-8", "replace").strip() if chan.recv_stderr_ready() else ""
+        finally:
+            chan.close()
+        if code != 0:
+            raise errors.Failure(f"{self.name}: upload of {path} failed (exit {code})" + (f": {err}" if err else ""))
+
     def _sftp(self) -> paramiko.SFTPClient:
         self._transport()
         assert self._conn is not None

@@ -143,7 +143,14 @@ class Pipeline:
             raise Stopped
         started = time.monotonic()
         try:
-            value = fn()
+            try:
+                value = fn()
+            except errors.Interrupted:
+                raise Stopped from None
+            except errors.VpsAgentError as exc:
+                if isinstance(exc, errors.Unreachable):
+                    raise
+                raise StageFailed(exc.line()) from None  # an SFTP write refused, a disk full: this stage failed
         except StageFailed as exc:
             self._record(Stage(name, StepStatus.FAILED, time.monotonic() - started, exc.reason))
             raise
@@ -242,7 +249,7 @@ class Pipeline:
         data, path = self.r.archive, self._upload_path()
         host = self.r.fleet.host(self.name)
         self.r.fleet.operation(self.name, f"upload {self.r.repo}@{self.r.sha[:7]} ({len(data)} bytes) to {path}",
-                               lambda: host.write_file(path, data, mode=0o600), source="deploy")
+                               lambda: host.upload(path, data, mode=0o600), source="deploy")
 
     def _env(self) -> None:
         values = {**self.cfg.env, **self.r.secrets}
