@@ -31,6 +31,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.sshd import SSHD
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,6 +80,44 @@ def upload_only(settings: object, data: bytes, names: list[str], work: Path) -> 
         return time.perf_counter() - t0
 
 
+def rounds(runs: int, deploy: list[str], env: dict[str, str], archive: Path, base: list[str], sshd: SSHD,
+           addrs: list[str], work: Path, settings: object) -> dict[str, list[float]]:
+    """Each round: the deploy's upload alone, a whole deploy, then scp — the same archive."""
+    res: dict[str, list[float]] = {"deploy": [], "fetch": [], "upload": [], "scp": []}
+    data = archive.read_bytes()
+    for _ in range(runs):
+        res["upload"].append(upload_only(settings, data, [f"srv{i:02d}" for i in range(1, N + 1)], work))
+        t0 = time.perf_counter()
+        p = subprocess.run(deploy, capture_output=True, env=env)
+        res["deploy"].append(time.perf_counter() - t0)
+        if p.returncode != 0:
+            raise SystemExit(f"deploy failed ({p.returncode}): {p.stderr.decode()[-2000:]}")
+        servers = json.loads(p.stdout)["data"]["servers"]
+        res["fetch"].append(max(s["duration_s"] for x in servers for s in x["stages"] if s["name"] == "fetch"))
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(["scp", "-q", *base, "-P", str(sshd.port), str(archive),
+                                   f"{sshd.user}@{a}:{work}/scp/{a}.tar.gz"]) for a in addrs]
+        codes = [pr.wait() for pr in procs]
+        res["scp"].append(time.perf_counter() - t0)
+        if any(codes):
+            raise SystemExit(f"scp failed: {codes}")
+    return res
+
+
+def report(res: dict[str, list[float]], runs: int, archive: Path) -> None:
+    med = {k: statistics.median(v) for k, v in res.items()}
+    print(f"archive {archive.stat().st_size / 1024**2:.1f} MiB to {N} servers; median of {runs} runs\n")
+    print("| case | seconds |")
+    print("|---|---:|")
+    print(f"| `vpsagent deploy` to {N} servers (whole process) | {med['deploy']:.2f} |")
+    print(f"| its upload (`fetch` stage, slowest server) | {med['fetch']:.2f} |")
+    print(f"| the deploy's upload path alone (the fleet, `Host.upload`, {N} at once) | {med['upload']:.2f} |")
+    print(f"| `scp` of the same archive to the same {N} servers at once (warm masters) | {med['scp']:.2f} |")
+    print(f"| upload alone / scp | {med['upload'] / med['scp']:.2f}x |")
+    print(f"| fetch stage within the deploy / scp | {med['fetch'] / med['scp']:.2f}x |")
+    print(f"\nall runs: { {k: [round(x, 2) for x in v] for k, v in res.items()} }")
+
+
 def main() -> None:
     from tests.fakes.github_api import FakeGitHubAPI
     from tests.sshd import register_sshd, start_sshd
@@ -115,35 +157,8 @@ def main() -> None:
             subprocess.run(["ssh", *base, "-p", str(sshd.port), "-l", sshd.user, a, f"mkdir -p {work}/scp"], check=True)
         vp = shutil.which("vpsagent") or sys.exit("install the package first (pip install -e .)")
         deploy = [vp, "deploy", "bench/app", "--ref", "main", "--json", "--no-diagnose"]
-        res: dict[str, list[float]] = {"deploy": [], "fetch": [], "upload": [], "scp": []}
-        data = archive.read_bytes()
-        for _ in range(runs):
-            res["upload"].append(upload_only(settings, data, [f"srv{i:02d}" for i in range(1, N + 1)], work))
-            t0 = time.perf_counter()
-            p = subprocess.run(deploy, capture_output=True, env=env)
-            res["deploy"].append(time.perf_counter() - t0)
-            if p.returncode != 0:
-                raise SystemExit(f"deploy failed ({p.returncode}): {p.stderr.decode()[-2000:]}")
-            servers = json.loads(p.stdout)["data"]["servers"]
-            res["fetch"].append(max(s["duration_s"] for x in servers for s in x["stages"] if s["name"] == "fetch"))
-            t0 = time.perf_counter()
-            procs = [subprocess.Popen(["scp", "-q", *base, "-P", str(sshd.port), str(archive),
-                                       f"{sshd.user}@{a}:{work}/scp/{a}.tar.gz"]) for a in addrs]
-            codes = [pr.wait() for pr in procs]
-            res["scp"].append(time.perf_counter() - t0)
-            if any(codes):
-                raise SystemExit(f"scp failed: {codes}")
-        med = {k: statistics.median(v) for k, v in res.items()}
-        print(f"archive {archive.stat().st_size / 1024**2:.1f} MiB to {N} servers; median of {runs} runs\n")
-        print("| case | seconds |")
-        print("|---|---:|")
-        print(f"| `vpsagent deploy` to {N} servers (whole process) | {med['deploy']:.2f} |")
-        print(f"| its upload (`fetch` stage, slowest server) | {med['fetch']:.2f} |")
-        print(f"| the deploy's upload path alone (the fleet, `Host.upload`, {N} at once) | {med['upload']:.2f} |")
-        print(f"| `scp` of the same archive to the same {N} servers at once (warm masters) | {med['scp']:.2f} |")
-        print(f"| upload alone / scp | {med['upload'] / med['scp']:.2f}x |")
-        print(f"| fetch stage within the deploy / scp | {med['fetch'] / med['scp']:.2f}x |")
-        print(f"\nall runs: { {k: [round(x, 2) for x in v] for k, v in res.items()} }")
+        res = rounds(runs, deploy, env, archive, base, sshd, addrs, work, settings)
+        report(res, runs, archive)
     finally:
         for a in addrs if base else []:  # close the masters this script opened
             subprocess.run(["ssh", *base, "-p", str(sshd.port), "-O", "exit", a], capture_output=True)
