@@ -68,26 +68,24 @@ def test_ctrl_c_while_the_answer_streams(anthropic_api, engine, ssh_server):
 
 
 def test_ctrl_c_while_a_command_runs(anthropic_api, engine, ssh_server):
-    anthropic_api.push(tool_use("run_command", {"server": ssh_server, "command": "echo started; sleep 30"}, id="toolu_slp"))
+    anthropic_api.push(tool_use("run_command", {"server": ssh_server, "command": "echo started; sleep 600"}, id="toolu_slp"))
     proc = _start("ask", "-s", ssh_server, "wait a while")
-    started = time.monotonic()
     try:
-        _wait_for(lambda: any(h.command == "echo started; sleep 30" for h in history(engine)))
+        _wait_for(lambda: any(h.command == "echo started; sleep 600" for h in history(engine)))
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=300)  # it does not wait for the 600 s sleep
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err.decode()
-    assert time.monotonic() - started < 25  # it did not wait for the sleep
     assert b"Traceback" not in err
     (conv,) = conversations(engine)
     assert conv.status == "interrupted"
     _, msgs = conversation(engine, conv.id)
     stored = [m.content for m in msgs]
     assert any(b.get("type") == "tool_result" and b.get("tool_use_id") == "toolu_slp" for c in stored for b in c)
-    (row,) = [h for h in history(engine) if h.command == "echo started; sleep 30"]
+    (row,) = [h for h in history(engine) if h.command == "echo started; sleep 600"]
     assert row.status != "running"  # the audit row was completed
 
     anthropic_api.push(text("ok, stopped"))

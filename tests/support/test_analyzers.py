@@ -188,3 +188,12 @@ def test_the_collection_script_parses_back_per_collector():
     slow = parse_output(subprocess.run(["/bin/sh", "-c", collection_script(picked, minutes=60, timeout=0.001)],
                                        capture_output=True, text=True, timeout=60).stdout, picked)
     assert any(c.timed_out for c in slow.values())
+
+
+def test_tls_probe_timeout_reaches_the_probe_and_the_collectors_bound():
+    """`--set tls_probe_timeout=S` bounds each handshake and widens the collector's own bound to fit."""
+    (tls,) = [c for c in COLLECTORS if c.id == "tls_certs"]
+    assert "timeout 2 openssl" in collection_script([tls], minutes=60)
+    script = collection_script([tls], minutes=60, tls_probe=15)
+    assert "timeout 15 openssl" in script and "timeout -k 1 18 sh" in script
+    assert Thresholds().with_settings({"tls_probe_timeout": "15"}).tls_probe_timeout == 15

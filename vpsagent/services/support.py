@@ -30,7 +30,13 @@ from vpsagent.outcomes import CommandStatus, exit_code_for
 from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 from vpsagent.support.analyzers import Finding, Thresholds, analyze, compare_peers
-from vpsagent.support.collectors import COLLECTORS, Collected, collection_script, parse_output
+from vpsagent.support.collectors import (
+    COLLECTORS,
+    Collected,
+    collection_script,
+    own_bound,
+    parse_output,
+)
 
 if TYPE_CHECKING:
     from vpsagent.agent.loop import AgentEvent
@@ -93,8 +99,8 @@ class SupportReport:
 
 def _collect_one(fleet: Fleet, name: str, *, minutes: int, limits: Thresholds) -> ServerCollection:
     script = collection_script(COLLECTORS, minutes=minutes, log_files=limits.log_files,
-                               timeout=limits.collector_timeout or None)
-    bound = (limits.collector_timeout or max(c.timeout for c in COLLECTORS)) + 10
+                               timeout=limits.collector_timeout or None, tls_probe=limits.tls_probe_timeout)
+    bound = (limits.collector_timeout or max(own_bound(c, limits.tls_probe_timeout) for c in COLLECTORS)) + 10
     started = time.monotonic()
     try:
         result = fleet.run(name, script, source="support", timeout=bound, capture=8 * 1024 * 1024)

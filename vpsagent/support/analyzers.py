@@ -26,6 +26,7 @@ class Thresholds:
     cert_days: float = 14.0  # certificates expiring sooner
     error_burst: float = 50.0  # error lines within the window, per log
     collector_timeout: float = 0.0  # 0: each collector's own bound
+    tls_probe_timeout: float = 2.0  # one certificate probe (TLS handshake) per listening port
     log_files: tuple[str, ...] = ()  # more logs to scan for errors
 
     def with_settings(self, values: Mapping[str, str]) -> Thresholds:

@@ -93,7 +93,7 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("tls_certs", "certificates of listening services",
               "for p in $( (ss -Hltn 2>/dev/null || netstat -ltn 2>/dev/null) | awk '{print $4}' "
               "| sed 's/.*[:.]//' | sort -un | grep -vx 22 | head -n 128); do "
-              "( c=$(echo | timeout 2 openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
+              "( c=$(echo | timeout {tls_probe} openssl s_client -connect 127.0.0.1:$p -servername localhost 2>/dev/null "
               "| openssl x509 -noout -enddate -subject 2>/dev/null | tr '\\n' ' '); "
               "[ -n \"$c\" ] && echo \"port $p $c\" ) & done; wait",
               applies="command -v openssl && command -v timeout", timeout=5.0),
@@ -112,13 +112,16 @@ COLLECTORS: tuple[Collector, ...] = (
 )
 
 BY_ID = {c.id: c for c in COLLECTORS}
+# One TLS handshake probe (`tls_probe_timeout`): 2 s finds a certificate on a loaded 2-core box
+# (1 s missed one); a slow link or a heavily loaded server may need more.
+TLS_PROBE_S = 2.0
 MARK = "@@vpsagent"  # control lines: `ID|@@vpsagent rc=N` and `ID|@@vpsagent skipped`
 
 
-def _job(c: Collector, minutes: int, log_files: Sequence[str], timeout: float | None) -> str:
+def _job(c: Collector, minutes: int, log_files: Sequence[str], timeout: float | None, tls_probe: float) -> str:
     script = c.script.replace("{minutes}", str(max(1, minutes))).replace(
-        "{log_files}", " ".join(shlex.quote(f) for f in log_files))
-    t = timeout if timeout is not None else c.timeout
+        "{log_files}", " ".join(shlex.quote(f) for f in log_files)).replace("{tls_probe}", f"{tls_probe:g}")
+    t = timeout if timeout is not None else own_bound(c, tls_probe)
     run = (f"if command -v timeout >/dev/null 2>&1; then timeout -k 1 {t:g} sh -c {shlex.quote(script)}; "
            f"else sh -c {shlex.quote(script)}; fi")
     tag = shlex.quote(f"{c.id}|")
@@ -129,10 +132,15 @@ def _job(c: Collector, minutes: int, log_files: Sequence[str], timeout: float | 
             f"else echo {tag}'{MARK} skipped'; fi ) &")
 
 
+def own_bound(c: Collector, tls_probe: float = TLS_PROBE_S) -> float:
+    """A collector's time bound; the certificate probes' grows with their own bound."""
+    return max(c.timeout, tls_probe + 3) if "{tls_probe}" in c.script else c.timeout
+
+
 def collection_script(collectors: Sequence[Collector], *, minutes: int, log_files: Sequence[str] = (),
-                      timeout: float | None = None) -> str:
+                      timeout: float | None = None, tls_probe: float = TLS_PROBE_S) -> str:
     """One POSIX sh command running every collector in parallel; see `parse_output`."""
-    jobs = [_job(c, minutes, log_files, timeout) for c in collectors]
+    jobs = [_job(c, minutes, log_files, timeout, tls_probe) for c in collectors]
     return "LC_ALL=C; export LC_ALL; " + " ".join(jobs) + " wait"
 
 
