@@ -207,7 +207,8 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
     try:
         result = run_plan(plan, names, open_host=fleet.host, execute=execute or fleet.executor("test", test_run_id=run_id),
                           overrides=overrides, forks=forks, fail_fast=fail_fast,
-                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt)
+                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt,
+                          redact=lambda text: fleet.redactor.redact(text))
     except KeyboardInterrupt:
         cancel.set()
         fleet.interrupt()
@@ -222,6 +223,9 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
     result.run_id = run_id
     if explain and result.status != "passed":
         explain_failures(ctx, result, on_event=on_agent_event, fleet=fleet)
+        for srv in result.servers:  # the model's answers, like everything else in the reports
+            for st in srv.steps:
+                st.explanation = fleet.redactor.redact(st.explanation) if st.explanation else st.explanation
     _finish_run(ctx.engine, run_id, result)
     return result
 
