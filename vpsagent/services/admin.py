@@ -47,6 +47,7 @@ def doctor(settings: Settings) -> DoctorReport:
     report = DoctorReport(paths=_doctor_paths(settings), settings=_doctor_settings(settings))
     add = report.checks.append
     engine = _check_database(settings, add)
+    _check_permissions(settings, add)
     _check_secret(settings, engine, add)
     add(Check("anthropic api key", "ok" if settings.anthropic_api_key else "warn",
               "set" if settings.anthropic_api_key else "ANTHROPIC_API_KEY not set: `ask`, `chat`, "
@@ -112,7 +113,7 @@ def _check_database(settings: Settings, add: Callable[[Check], None]) -> Engine 
     from vpsagent.db.engine import KNOWN_REVISIONS, SCHEMA_HEAD, current_revision, make_engine
 
     try:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, default_dir=settings.data_dir)
         with engine.connect() as conn:
             rev = current_revision(conn)
     except VpsAgentError as exc:
@@ -130,6 +131,19 @@ def _check_database(settings: Settings, add: Callable[[Check], None]) -> Engine 
     else:
         add(Check("database", "fail", f"schema {rev} is newer than this vpsagent: upgrade vpsagent"))
     return engine
+
+
+def _check_permissions(settings: Settings, add: Callable[[Check], None]) -> None:
+    """The SQLite database holds the audit log and the encrypted credentials: owner-only."""
+    from vpsagent.db.engine import exposed_files
+
+    if not settings.database_url.startswith("sqlite"):
+        return
+    exposed = exposed_files(settings.database_url)
+    if exposed:
+        add(Check("database permissions", "fail", "; ".join(exposed)))
+    else:
+        add(Check("database permissions", "ok", "the database and its directory are readable by you only"))
 
 
 def _check_secret(settings: Settings, engine: Engine | None, add: Callable[[Check], None]) -> None:
@@ -221,7 +235,7 @@ class DbRevision:
 def db_current(settings: Settings) -> DbRevision:
     from vpsagent.db.engine import SCHEMA_HEAD, current_revision, make_engine
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, default_dir=settings.data_dir)
     try:
         with engine.connect() as conn:
             rev = current_revision(conn)
@@ -237,7 +251,7 @@ def db_upgrade(settings: Settings) -> DbRevision:
     from vpsagent.db.engine import SCHEMA_HEAD, ensure_schema, make_engine
 
     before = db_current(settings).revision
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, default_dir=settings.data_dir)
     ensure_schema(engine)
     return DbRevision(mask_url(settings.database_url), engine.dialect.name, SCHEMA_HEAD, SCHEMA_HEAD, before)
 
