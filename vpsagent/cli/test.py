@@ -300,13 +300,15 @@ def test_show(app: App, run_id: int) -> int:
     run = testing.show_run(app.engine, run_id)
 
     def text(console: LazyConsole) -> None:
-        app.out.line(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
+        from vpsagent.redact import inert
+
+        app.out.line(inert(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}"))
         app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
                    f"{run['passed']} passed, {run['failed']} failed, {run['errors']} errors, "
                    f"{run['skipped']} skipped")
         for st in run["steps"]:
-            app.out.line(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}")
+            app.out.line(inert(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}"))
             if st["status"] in ("failed", "error") and st["message"]:
-                app.out.line(f"         {st['message']}")
+                app.out.line(f"         {inert(str(st['message']))}")
 
     return app.out.emit(run, text)
