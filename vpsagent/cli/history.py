@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, pass_app
+from vpsagent.cli._common import App, Limit, RowId, pass_app
 from vpsagent.redact import inert
 from vpsagent.services.history import SOURCES
 
@@ -45,7 +45,7 @@ def _result(e: HistoryEntry) -> str:
               help="Only this outcome (failed includes timeout, error, connection_lost).")
 @click.option("--grep", metavar="TEXT", help="Only commands containing TEXT (case-insensitive).")
 @click.option("--user", "user_email", metavar="EMAIL", help="Only commands run by this logged-in user.")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most N entries, newest first (0: all).")
+@click.option("--limit", type=Limit(min=0), default=50, show_default=True, help="At most N entries, newest first (0: all).")
 @click.option("--csv", "csv_", is_flag=True, help="CSV on stdout (one header line).")
 @pass_app
 @click.pass_context
@@ -104,7 +104,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
 
 
 @history.command(name="show")
-@click.argument("entry_id", type=int, metavar="ID")
+@click.argument("entry_id", type=RowId("history entry", "`vpsagent history` lists them"), metavar="ID")
 @pass_app
 def history_show(app: App, entry_id: int) -> int:
     """One entry in full: output excerpts, hashes, who and where.
