@@ -8,6 +8,7 @@ as it arrives and returns a `RunOutcome` whose exit code follows the contract:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -112,8 +113,8 @@ def _check(request: RunRequest) -> None:
 
     if not request.command.strip():
         raise errors.InvalidInput("the command is empty")
-    if request.timeout is not None and request.timeout <= 0:
-        raise errors.InvalidInput("--timeout must be a positive number of seconds")
+    if request.timeout is not None and not (0 < request.timeout < math.inf):  # nan fails both
+        raise errors.InvalidInput("--timeout must be a finite duration above zero")
     check_limits(DEFAULT_FORKS if request.forks is None else request.forks, request.serial, request.max_fail)
 
 
