@@ -22,15 +22,22 @@ def seconds(text: str | float, *, what: str = "duration", maximum: float = YEAR)
     """The duration in seconds; InvalidInput (exit 2) unless 0 < value <= maximum and finite."""
     if isinstance(text, bool):
         raise InvalidInput(f"{what}: {text!r} is not a duration", hint=HINT)
-    if isinstance(text, int | float):
-        value = float(text)
-    else:
-        value = _parse(text.strip(), what)
+    value = parse(text, what=what)
     if not math.isfinite(value) or value <= 0:
         raise InvalidInput(f"{what}: {text!r} must be a finite duration above zero", hint=HINT)
     if value > maximum:
         raise InvalidInput(f"{what}: {text!r} is longer than the maximum of {_say(maximum)}")
     return value
+
+
+def parse(text: str | float, *, what: str = "duration") -> float:
+    """The number of seconds as written, unchecked (it may be `inf`, `nan`, zero or negative):
+    InvalidInput only when it is not a duration at all."""
+    if isinstance(text, bool):
+        raise InvalidInput(f"{what}: {text!r} is not a duration", hint=HINT)
+    if isinstance(text, int | float):
+        return float(text)
+    return _parse(text.strip(), what)
 
 
 def _parse(text: str, what: str) -> float:

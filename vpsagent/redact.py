@@ -1,10 +1,10 @@
-"""What server output may look like before it reaches the model.
+"""What server output may look like before it is stored, shown or sent to the model.
 
 Server output is untrusted data that can hold credentials: our own stored ones (a
 password echoed by a misconfigured script, a key file someone `cat`s) and anything
 else secret-looking. `Redactor.redact` replaces them; `bound` keeps the head and the
 tail of what is left with the cut marked and the full size stated, so one 5 MB log
-never fills the context window.
+never fills the context window; `inert` makes it harmless for a terminal.
 """
 
 from __future__ import annotations
@@ -62,6 +62,22 @@ _TOKENS = [
 ]
 # Values that look like a secret's key name but are obviously not a credential.
 _HARMLESS_VALUES = {"true", "false", "none", "null", "yes", "no", "required", "optional", "prompt", MASK}
+
+
+# C0 controls but tab and newline, DEL and the C1 controls: ESC and CSI start the sequences
+# that recolour, retitle, redraw or (on some terminals) answer back into the input.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+
+
+def inert(text: str | None) -> str:
+    """Text from a server or the model, made inert for a terminal (control bytes shown as \\xNN).
+
+    The one function every human-readable rendering of such text goes through (many-server
+    `run`, `history`, test reports and progress, `ask`, `support`, `deploy`); only raw
+    output the user asked for unchanged (one server's `run`) and data formats (--json,
+    --csv, JUnit, JSON reports) skip it.
+    """
+    return (text or "").translate(_CONTROL)
 
 
 def _secret_text(value: str | bytes | Secret) -> str:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpsagent.durations import seconds
-from vpsagent.errors import ConfigError
+from vpsagent.errors import ConfigError, InvalidInput
 from vpsagent.secret import Secret
+from vpsagent.userfiles import DEFAULT_MAX_BYTES, read_bounded, size_limit
 
 APP = "vpsagent"
 # A current Sonnet that the installed SDK does not list as deprecated; tests check it.
@@ -32,6 +33,7 @@ _FILE_KEYS = {
     "session_ttl": "VPSAGENT_SESSION_TTL",
     "github_api_url": "GITHUB_API_URL",
     "policy_file": "VPSAGENT_POLICY",
+    "max_file_size": "VPSAGENT_MAX_FILE_SIZE",
 }
 
 
@@ -59,14 +61,18 @@ class Settings:
     session_ttl: float = 30 * 86400.0  # how long a login lasts
     token: Secret | None = None  # VPSAGENT_TOKEN: an API token for CI and cron
     support: dict[str, str] = field(default_factory=dict)  # [support] thresholds in the config file
+    max_file_bytes: int = DEFAULT_MAX_BYTES  # plans, deploy configs, policy: larger ones are refused unread
 
 
 def _read_config(path: Path) -> dict[str, object]:
     if not path.exists():
         return {}
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(read_bounded(path).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte {exc.start})") from None
+    except InvalidInput as exc:
+        raise ConfigError(f"cannot read config file {exc.message}") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     unknown = sorted(set(data) - set(_FILE_KEYS) - {"support"})
@@ -156,6 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: object) -> Sett
         session_ttl=seconds(pick("session_ttl", "30d") or "30d", what="VPSAGENT_SESSION_TTL"),
         token=secret_env("VPSAGENT_TOKEN"),
         support=_support_table(file_values.get("support")),
+        max_file_bytes=size_limit(pick("max_file_size", None) or str(DEFAULT_MAX_BYTES), what="VPSAGENT_MAX_FILE_SIZE"),
     )
 
 

@@ -30,7 +30,7 @@ def test_a_database_of_the_first_release_upgrades_in_place(db_url, home, tmp_pat
     from vpsagent.remote.local import LocalHost
     from vpsagent.services.fleet import run_audited
 
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, default_dir=home / "data")
     _upgrade_to(engine, "0001")
     with engine.begin() as conn:
         assert current_revision(conn) == "0001"

@@ -63,7 +63,8 @@ def test_environment_problems_are_one_line_not_a_bug(cli, tmp_path):
     cases = [
         ({"DATABASE_URL": "mysql://x@127.0.0.1/db"}, 2, "unsupported database 'mysql'"),
         ({"DATABASE_URL": "nonsense"}, 2, "not a database URL"),
-        ({"DATABASE_URL": "sqlite:////proc/no/such/x.db"}, 1, "cannot create the database directory"),
+        ({"DATABASE_URL": "sqlite:////proc/no/such/x.db"}, 2, "/proc/no/such does not exist"),
+        ({"VPSAGENT_HOME": "/proc/no-such-home", "DATABASE_URL": ""}, 1, "cannot create the database directory"),
     ]
     for env, code, needle in cases:
         r = cli("servers", "list", env=env)

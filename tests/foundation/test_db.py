@@ -81,9 +81,10 @@ def test_schema_newer_than_code_is_refused(cli, engine):
 
 
 def test_unreachable_database_url(cli):
-    for url in ["postgresql://nobody@127.0.0.1:1/none", "sqlite:////proc/no/such/dir/x.db"]:
+    # an explicit SQLite path in a missing directory is bad input (exit 2), not created
+    for url, code in [("postgresql://nobody@127.0.0.1:1/none", 1), ("sqlite:////proc/no/such/dir/x.db", 2)]:
         r = cli("servers", "list", env={"DATABASE_URL": url})
-        assert r.exit_code == 1, r.stderr
+        assert r.exit_code == code, r.stderr
         assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
         assert r.stderr.count("\n") == 1
     r = cli("servers", "list", "--json", env={"DATABASE_URL": "postgresql://u:pw-secret@127.0.0.1:1/x"})

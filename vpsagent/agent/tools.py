@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import shlex
 import time
 from collections.abc import Callable, Mapping
@@ -243,6 +244,9 @@ def execute(env: ToolEnv, block_id: str, name: str, input: JSON) -> ToolOutcome:
     if not isinstance(server, str) or server not in env.scope:
         in_scope = ", ".join(sorted(env.scope)) or "(none)"
         return _invalid(env, call, f"unknown server {server!r}: not a registered server in scope; servers in scope: {in_scope}")
+    problem = schema_problem(name, input)
+    if problem is not None:
+        return _invalid(env, call, problem)
     try:
         if name == "run_command":
             return _run_command(env, call)
@@ -253,6 +257,34 @@ def execute(env: ToolEnv, block_id: str, name: str, input: JSON) -> ToolOutcome:
         outcome = ToolOutcome(call, f"error: server {server} unreachable: {exc.message}", is_error=True)
         env.emit(ToolEvent("result", call, outcome=outcome))
         return outcome
+
+
+# JSON Schema's types as Python sees a parsed document (bool is an int to Python, not here)
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "integer": (int,),
+                                           "boolean": (bool,), "object": (dict,), "array": (list,)}
+_SCHEMAS = {t["name"]: t["input_schema"] for t in TOOL_SCHEMAS}
+
+
+def schema_problem(name: str, given: JSONObject) -> str | None:
+    """What is wrong with a tool's input against its input_schema (required keys, types),
+    said so the model can correct the call; None when it fits. The schema is the one the
+    model was given: a `timeout_s: "abc"` is an error result, never a silent default."""
+    schema = _SCHEMAS[name]
+    props: JSONObject = schema.get("properties") or {}
+    missing = [k for k in schema.get("required") or [] if k not in given]
+    if missing:
+        return f"{name}: missing required {', '.join(repr(k) for k in missing)}"
+    for key, value in given.items():
+        spec = props.get(key)
+        if not isinstance(spec, dict):
+            continue  # not in the schema: ignored, as JSON Schema allows
+        kind = str(spec.get("type"))
+        ok = isinstance(value, _JSON_TYPES.get(kind, (object,))) and not (isinstance(value, bool) and kind != "boolean")
+        if ok and kind == "number" and not math.isfinite(value):
+            ok = False
+        if not ok:
+            return f"{name}: {key} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {json.dumps(value)[:80]}"
+    return None
 
 
 def _invalid(env: ToolEnv, call: ToolCall, message: str) -> ToolOutcome:

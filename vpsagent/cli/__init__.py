@@ -6,6 +6,7 @@ import gc
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -274,7 +275,13 @@ def execute(argv: Sequence[str] | None = None) -> int:
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     try:
-        rv = cli.main(args=args, prog_name="vpsagent", standalone_mode=False, obj=inv)
+        with warnings.catch_warnings():
+            if not sys.warnoptions:
+                # A library's warning (a deprecated key type, an SDK notice) is not for the person
+                # at the command line: what matters is said in our own words, on one line.
+                # `python -W ...` or PYTHONWARNINGS still shows them.
+                warnings.simplefilter("ignore")
+            rv = cli.main(args=args, prog_name="vpsagent", standalone_mode=False, obj=inv)
         return int(rv) if isinstance(rv, int) else 0
     except VpsAgentError as exc:
         rep.output().error(exc)

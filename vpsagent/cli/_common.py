@@ -72,7 +72,9 @@ def pass_app(f: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
         ctx = click.get_current_context()
         out = Output(json_mode=json_, command=command_name(ctx))
         inv = ctx.find_object(Invocation)
-        if inv is not None:
+        # A group's own callback before its subcommand (`history show ID`) is not where the
+        # result goes: an error in parsing the subcommand is rendered by its own --json
+        if inv is not None and not (isinstance(ctx.command, click.Group) and ctx.invoked_subcommand):
             inv.out = out
         app = App(out, token_file=token_file or (inv.token_file if inv is not None else None))
         from vpsagent.services.auth import authorize
@@ -90,10 +92,15 @@ def _read_token_file(path: str) -> Secret:
 
     if path == "-":
         return Secret(read_stdin_secret("--token-file -"))
+    from vpsagent.errors import InvalidInput
+    from vpsagent.userfiles import read_bounded
+
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8").strip()
+        text = read_bounded(Path(path).expanduser(), 64 * 1024).decode("utf-8", "replace").strip()
     except OSError as exc:
         raise UsageError(f"--token-file {path}: {exc.strerror}") from None
+    except InvalidInput as exc:  # /dev/zero, a FIFO: never read until memory runs out
+        raise UsageError(f"--token-file {exc.message}") from None
     if not text:
         raise UsageError(f"--token-file {path} is empty")
     return Secret(text.splitlines()[0].strip())
@@ -176,3 +183,84 @@ class QuestionGroup(click.Group):
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self.question.format_help(ctx, formatter)
         self.format_commands(ctx, formatter)
+
+
+# Row ids are 32-bit integer columns on PostgreSQL: anything outside is no row at all, and
+# must not reach the database (an overflow there is an internal error, with SQL in it).
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowId(click.ParamType[int]):
+    """A stored row's id (`history show ID`, `--conversation ID`): a whole number that may
+    name a row; otherwise "no such ..." (exit 2), the same answer as for an id never used."""
+
+    name = "id"
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        self.what = what
+        self.hint = hint
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from vpsagent.errors import NotFound
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        else:
+            text = str(value).strip()
+            if not text.lstrip("+-").isdigit() or len(text) > 30:
+                self.fail(f"{value!r} is not an id (a whole number)", param, ctx)
+            n = int(text)
+        if not 1 <= n <= MAX_ROW_ID:
+            raise NotFound(f"no {self.what} {value}", hint=self.hint)
+        return n
+
+
+class Duration(click.ParamType[float]):
+    """A duration flag: `30s`, `2m`, `1h30m`, `500ms` or seconds — finite, above zero and at
+    most `maximum` (`inf`, `nan` and negatives are refused before anything runs)."""
+
+    name = "duration"
+
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from vpsagent.durations import seconds
+        from vpsagent.errors import InvalidInput
+
+        if isinstance(value, float):
+            return value
+        flag = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "duration"
+        try:
+            return seconds(str(value), what=flag, maximum=self.maximum)
+        except InvalidInput as exc:
+            self.fail(exc.line().removeprefix(f"{flag}: "), param, ctx)
+
+
+class FiniteFloat(click.ParamType[float]):
+    """A positive, finite number (`--max-cost`): `nan` would mean "no limit", `inf` too."""
+
+    name = "number"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            n = float(value)  # type: ignore[arg-type]  # click hands the option's text (or a float default)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(n) or n <= 0:
+            self.fail(f"{value!r} must be a finite number above zero", param, ctx)
+        return n
+
+
+class Limit(click.IntRange):
+    """How many rows to show (`--limit`): at least `min`, and any larger number means "all
+    there are" (a number past what the database can compare would be an internal error)."""
+
+    def __init__(self, min: int = 1) -> None:  # noqa: A002 - click.IntRange's own name
+        super().__init__(min=min)
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        n: int = super().convert(value, param, ctx)
+        return min(n, MAX_ROW_ID)

@@ -11,12 +11,14 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, P, R, pass_app
+from vpsagent.cli._common import App, FiniteFloat, Limit, P, R, RowId, pass_app
 
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
     from vpsagent.render import LazyConsole
     from vpsagent.services.ask import AskResult
+
+CONVERSATION = RowId("conversation", "`vpsagent conversations list` shows them")
 
 
 def _agent_options(f: Callable[P, R]) -> Callable[P, R]:
@@ -25,7 +27,7 @@ def _agent_options(f: Callable[P, R]) -> Callable[P, R]:
         click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Every server with this tag (repeatable)."),
         click.option("--model", metavar="MODEL", help="Claude model (default: VPSAGENT_MODEL or a current Sonnet)."),
         click.option("--max-turns", type=click.IntRange(min=1), default=20, show_default=True, help="Stop after this many model turns (exit 8)."),
-        click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD", help="Stop when the estimated cost passes this (exit 8)."),
+        click.option("--max-cost", type=FiniteFloat(), metavar="USD", help="Stop when the estimated cost passes this (exit 8)."),
         click.option("--read-only", is_flag=True, help="Deny every command that is not read-only."),
         click.option("-y", "--yes", is_flag=True, help="Approve commands that change servers (never destructive ones)."),
         click.option("--dry-run", is_flag=True, help="Execute nothing; show what the agent would run and what the policy says."),
@@ -116,7 +118,7 @@ def _warn_deprecated(app: App, model: str | None) -> None:
 @click.command()
 @_agent_options
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last conversation.")
-@click.option("--conversation", "conversation_id", type=int, metavar="ID", help="Continue conversation ID.")
+@click.option("--conversation", "conversation_id", type=CONVERSATION, metavar="ID", help="Continue conversation ID.")
 @click.argument("prompt", nargs=-1)
 @pass_app
 def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | None, max_turns: int,
@@ -179,7 +181,7 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
 
 @click.command()
 @_agent_options
-@click.option("--conversation", "conversation_id", type=int, metavar="ID", help="Resume conversation ID.")
+@click.option("--conversation", "conversation_id", type=CONVERSATION, metavar="ID", help="Resume conversation ID.")
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Resume the last conversation.")
 @pass_app
 def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | None, max_turns: int,
@@ -266,7 +268,7 @@ def conversations() -> None:
 
 
 @conversations.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most this many.")
+@click.option("--limit", type=Limit(), default=50, show_default=True, help="Show at most this many.")
 @click.option("--mode", type=click.Choice(["chat", "testing", "support"]), help="Only this kind.")
 @pass_app
 def conversations_list(app: App, limit: int, mode: str | None) -> int:
@@ -293,7 +295,7 @@ def conversations_list(app: App, limit: int, mode: str | None) -> int:
 
 
 @conversations.command("show")
-@click.argument("conversation_id", type=int, metavar="ID")
+@click.argument("conversation_id", type=CONVERSATION, metavar="ID")
 @pass_app
 def conversations_show(app: App, conversation_id: int) -> int:
     """Show one conversation as Markdown (with --json: every stored message).
@@ -311,7 +313,7 @@ def conversations_show(app: App, conversation_id: int) -> int:
 
 
 @conversations.command("export")
-@click.argument("conversation_id", type=int, metavar="ID")
+@click.argument("conversation_id", type=CONVERSATION, metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Markdown or JSON.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
 @pass_app

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, QuestionGroup, pass_app, read_stdin_secret, selection_options
+from vpsagent.cli._common import (
+    App,
+    Limit,
+    QuestionGroup,
+    RowId,
+    pass_app,
+    read_stdin_secret,
+    selection_options,
+)
 
 if TYPE_CHECKING:
     from vpsagent.secret import Secret
@@ -78,7 +86,7 @@ def deploy_validate(app: App, file: Path) -> int:
     from vpsagent.render.deploy import render_validated
     from vpsagent.services import deploy as svc
 
-    return render_validated(app.out, svc.validate(file))
+    return render_validated(app.out, svc.validate(file, max_bytes=app.settings.max_file_bytes))
 
 
 @deploy.command("rollback")
@@ -126,7 +134,7 @@ def deploy_releases(app: App, app_name: str | None, selection: object) -> int:
 
 @deploy.command("list")
 @click.option("--app", "app_name", metavar="APP", help="Only this app.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=Limit(), default=20, show_default=True)
 @pass_app
 def deploy_list(app: App, app_name: str | None, limit: int) -> int:
     """Past deploys and rollbacks, newest first.
@@ -142,7 +150,7 @@ def deploy_list(app: App, app_name: str | None, limit: int) -> int:
 
 
 @deploy.command("show")
-@click.argument("deploy_id", type=click.IntRange(min=1), metavar="ID")
+@click.argument("deploy_id", type=RowId("deploy", "`vpsagent deploy list` shows them"), metavar="ID")
 @pass_app
 def deploy_show(app: App, deploy_id: int) -> int:
     """One deploy: each server's stages, their times and outcomes.

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, pass_app
+from vpsagent.cli._common import App, Limit, RowId, pass_app
+from vpsagent.redact import inert
 from vpsagent.services.history import SOURCES
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _result(e: HistoryEntry) -> str:
               help="Only this outcome (failed includes timeout, error, connection_lost).")
 @click.option("--grep", metavar="TEXT", help="Only commands containing TEXT (case-insensitive).")
 @click.option("--user", "user_email", metavar="EMAIL", help="Only commands run by this logged-in user.")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most N entries, newest first (0: all).")
+@click.option("--limit", type=Limit(min=0), default=50, show_default=True, help="At most N entries, newest first (0: all).")
 @click.option("--csv", "csv_", is_flag=True, help="CSV on stdout (one header line).")
 @pass_app
 @click.pass_context
@@ -92,7 +93,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
         # so `vpsagent history | grep` works.
         head = ("ID", "STARTED (UTC)", "SERVER", "SOURCE", "USER", "RESULT", "TIME", "COMMAND")
         rows = [(str(e.id), _when(e.started_at), e.server, e.source, e.user_email or e.user or "", _result(e),
-                 _dur(e.duration_ms), ("sudo " if e.sudo else "") + e.command.replace("\n", " ⏎ "))
+                 _dur(e.duration_ms), inert(("sudo " if e.sudo else "") + e.command.replace("\n", " ⏎ ")))
                 for e in entries]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
         for r in [head, *rows]:
@@ -103,7 +104,7 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
 
 
 @history.command(name="show")
-@click.argument("entry_id", type=int, metavar="ID")
+@click.argument("entry_id", type=RowId("history entry", "`vpsagent history` lists them"), metavar="ID")
 @pass_app
 def history_show(app: App, entry_id: int) -> int:
     """One entry in full: output excerpts, hashes, who and where.
@@ -120,19 +121,20 @@ def history_show(app: App, entry_id: int) -> int:
         from vpsagent.render import key_values
 
         console.print(key_values([
-            ("id", e.id), ("server", e.server), ("command", e.command), ("sudo", "yes" if e.sudo else "no"),
+            ("id", e.id), ("server", e.server), ("command", inert(e.command)), ("sudo", "yes" if e.sudo else "no"),
             ("source", e.source), ("status", _result(e)), ("exit code", e.exit_code),
             ("started", _when(e.started_at) + " UTC"), ("finished", _when(e.finished_at)),
             ("duration", _dur(e.duration_ms)), ("user", e.user), ("from", f"{e.hostname} pid {e.pid}"),
-            ("decision", f"{e.decision}: {e.decision_reason}" if e.decision else None),
-            ("conversation", e.conversation_id), ("test run", e.test_run_id), ("error", e.error),
+            ("decision", inert(f"{e.decision}: {e.decision_reason}") if e.decision else None),
+            ("conversation", e.conversation_id), ("test run", e.test_run_id),
+            ("error", inert(e.error) if e.error else None),
             ("stdout", f"{e.stdout_bytes} bytes, sha256 {e.stdout_sha256}" if e.stdout_bytes is not None else None),
             ("stderr", f"{e.stderr_bytes} bytes, sha256 {e.stderr_sha256}" if e.stderr_bytes is not None else None),
         ]))
         for label, body in (("stdout", e.stdout_excerpt), ("stderr", e.stderr_excerpt)):
             if body:
                 console.print(f"\n--- {label} (excerpt) ---", markup=False)
-                console.print(body.rstrip("\n"), markup=False, highlight=False)
+                console.print(inert(body.rstrip("\n")), markup=False, highlight=False)
 
     return app.out.emit({"entry": e}, text)
 

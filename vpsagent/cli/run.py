@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from vpsagent.cli._common import App, pass_app, quiet_stdout, selection_options
+from vpsagent.cli._common import App, Duration, pass_app, quiet_stdout, selection_options
 
 
 @click.command(name="run")
 @click.argument("command", nargs=-1, required=True)
 @selection_options(all_help="Every server in the inventory (not `local`).")
 @click.option("--sudo", is_flag=True, help="Run through sudo (the stored sudo password answers its prompt).")
-@click.option("--timeout", type=float, metavar="S", help="Stop the command after S seconds (status timeout).")
+@click.option("--timeout", type=Duration(maximum=7 * 86400), metavar="DURATION",
+              help="Stop the command after this long (30, 90s, 5m, 2h; status timeout).")
 @click.option("--forks", type=int, metavar="N", help="Servers at once (default 64).")
 @click.option("--serial", type=int, metavar="N", help="Run in batches of N servers, one batch after the other.")
 @click.option("--max-fail", type=int, metavar="N", help="Start no new server after N have failed.")

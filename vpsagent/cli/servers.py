@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, P, R, pass_app, read_stdin_secret
+from vpsagent.cli._common import App, Duration, P, R, pass_app, read_stdin_secret
 
 if TYPE_CHECKING:
     from vpsagent.db.inventory import ServerRecord
@@ -253,8 +253,8 @@ def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
 @click.option("--all", "all_", is_flag=True, help="Every server in the inventory.")
 @click.option("--update-host-key", is_flag=True,
               help="Accept and pin the key the server presents now (after a legitimate reinstall).")
-@click.option("--timeout", "connect_timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
-              help="Connect timeout (default 10).")
+@click.option("--timeout", "connect_timeout", type=Duration(maximum=300), metavar="DURATION",
+              help="Connect timeout (default 10s, at most 5m).")
 @pass_app
 def servers_check(app: App, names: tuple[str, ...], tags: tuple[str, ...], all_: bool, update_host_key: bool,
                   connect_timeout: float | None) -> int:

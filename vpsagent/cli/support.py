@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from vpsagent.cli._common import App, QuestionGroup, pass_app, selection_options
+from vpsagent.cli._common import (
+    App,
+    FiniteFloat,
+    Limit,
+    QuestionGroup,
+    RowId,
+    pass_app,
+    selection_options,
+)
 
 
 @click.command(name="support")
@@ -20,7 +28,7 @@ from vpsagent.cli._common import App, QuestionGroup, pass_app, selection_options
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="The bundle to write.")
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Ask a follow-up in the last support conversation.")
 @click.option("--model", metavar="MODEL", help="Claude model (default: VPSAGENT_MODEL or a current Sonnet).")
-@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD",
+@click.option("--max-cost", type=FiniteFloat(), metavar="USD",
               help="Stop when the estimated cost passes this (exit 8).")
 @pass_app
 def support_question(app: App, question: tuple[str, ...], selection: object, since: str, no_ai: bool,
@@ -89,7 +97,7 @@ def support() -> None:
 
 
 @support.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many reports.")
+@click.option("--limit", type=Limit(), default=20, show_default=True, help="How many reports.")
 @pass_app
 def support_list(app: App, limit: int) -> int:
     """Past support reports, newest first.
@@ -105,7 +113,7 @@ def support_list(app: App, limit: int) -> int:
 
 
 @support.command("show")
-@click.argument("report_id", type=click.IntRange(min=1), metavar="ID")
+@click.argument("report_id", type=RowId("support report", "`vpsagent support list` shows them"), metavar="ID")
 @pass_app
 def support_show(app: App, report_id: int) -> int:
     """One support report: findings and what each collector saw.

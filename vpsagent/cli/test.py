@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, pass_app
+from vpsagent.cli._common import App, Limit, RowId, pass_app
 
 if TYPE_CHECKING:
     from vpsagent.plans.schema import PlanInvalid
@@ -238,7 +238,7 @@ def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> i
     from vpsagent.errors import ExitCode
     from vpsagent.services import testing
 
-    res = testing.validate(_expand(plans), testing.parse_vars(vars_))
+    res = testing.validate(_expand(plans), testing.parse_vars(vars_), max_bytes=app.settings.max_file_bytes)
     code = ExitCode.OK if res.ok else ExitCode.USAGE
     data = {"plans": res.plans, "problems": [p.to_dict() for p in res.problems]}
 
@@ -257,7 +257,7 @@ def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> i
 
 @test.command("history")
 @click.option("--plan", "plan_name", metavar="NAME", help="Only runs of this plan (its name).")
-@click.option("--limit", type=int, default=20, show_default=True, help="How many runs.")
+@click.option("--limit", type=Limit(), default=20, show_default=True, help="How many runs.")
 @pass_app
 def test_history(app: App, plan_name: str | None, limit: int) -> int:
     """Past test runs, newest first.
@@ -286,7 +286,7 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
 
 
 @test.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RowId("test run", "`vpsagent test history` lists runs"), metavar="ID")
 @pass_app
 def test_show(app: App, run_id: int) -> int:
     """One past test run with every step's result.
@@ -300,13 +300,15 @@ def test_show(app: App, run_id: int) -> int:
     run = testing.show_run(app.engine, run_id)
 
     def text(console: LazyConsole) -> None:
-        app.out.line(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
+        from vpsagent.redact import inert
+
+        app.out.line(inert(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}"))
         app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
                    f"{run['passed']} passed, {run['failed']} failed, {run['errors']} errors, "
                    f"{run['skipped']} skipped")
         for st in run["steps"]:
-            app.out.line(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}")
+            app.out.line(inert(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}"))
             if st["status"] in ("failed", "error") and st["message"]:
-                app.out.line(f"         {st['message']}")
+                app.out.line(f"         {inert(str(st['message']))}")
 
     return app.out.emit(run, text)

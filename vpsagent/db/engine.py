@@ -8,6 +8,8 @@ so two processes starting at once do not both migrate.
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,13 +42,95 @@ def _sqlite_path(url: str) -> Path | None:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+    db = _sqlite_database(url)
+    if u.get_backend_name() != "sqlite" or not db or db == ":memory:":
         return None
-    return Path(u.database)
+    return Path(db)
 
 
-def make_engine(url: str) -> Engine:
-    """A new engine for `url` with our connection settings (no migration)."""
+def _sqlite_database(url: str) -> str:
+    """The database part of an SQLite URL, `file:` URIs (`?uri=true`) as the path they name."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    db = u.database or ""
+    if u.query.get("uri") and db.startswith("file:"):
+        db = db[len("file:"):].partition("?")[0].removeprefix("//")
+    return db
+
+
+def _in_memory(url: str) -> bool:
+    """An SQLite URL whose database vanishes with the process (`sqlite://`, `sqlite:///`,
+    `:memory:`, a memory URI): the audit log would accept rows and forget them."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    raw = u.database or ""
+    db = _sqlite_database(url)
+    return (u.get_backend_name() == "sqlite"
+            and (not db.strip() or db == ":memory:" or "mode=memory" in raw or u.query.get("mode") == "memory"))
+
+
+def _prepare_sqlite(url: str, default_dir: Path | None) -> None:
+    """Refuse a database that would be lost or land somewhere unexpected, and create the
+    file owner-only before SQLite does: its -wal and -shm files take the same mode.
+
+    Only the default data directory is created (0700); an explicit path whose directory
+    does not exist is a typo more often than a wish for a new tree.
+    """
+    if _in_memory(url):
+        raise ConfigError(f"DATABASE_URL {mask_url(url)!r} is an in-memory SQLite database: the audit log "
+                          "would be lost when the command ends",
+                          hint="use sqlite:///PATH (a file) or postgresql://...")
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        if default_dir is None or path.parent.resolve() != default_dir.resolve():
+            raise ConfigError(f"{path.parent} does not exist (the directory of the SQLite database {path.name} "
+                              "in DATABASE_URL)",
+                              hint="create it first, or fix DATABASE_URL")
+        try:
+            path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the database directory {path.parent}: {exc.strerror}",
+                                hint="check VPSAGENT_HOME / DATABASE_URL") from None
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database {path}: {exc.strerror}",
+                            hint="check VPSAGENT_HOME / DATABASE_URL") from None
+
+
+def exposed_files(url: str) -> list[str]:
+    """What of an SQLite database others can read: the directory, the file, -wal and -shm,
+    one line each with the fix (empty when all are owner-only, or not SQLite)."""
+    try:
+        path = _sqlite_path(normalize_url(url))
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported where it is used
+        return []
+    if path is None:
+        return []
+    found = []
+    for p in (path.parent, path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(p.stat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            want = "700" if p.is_dir() else "600"
+            found.append(f"{p} (mode {mode:04o}) is open to other users: chmod {want} {p}")
+    return found
+
+
+def make_engine(url: str, *, default_dir: Path | None = None) -> Engine:
+    """A new engine for `url` with our connection settings (no migration).
+
+    `default_dir` is the data directory of the settings: the one directory an SQLite
+    database may be created in when it does not exist yet.
+    """
     from sqlalchemy import create_engine, event
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -62,13 +146,7 @@ def make_engine(url: str) -> Engine:
                           hint="use sqlite:///PATH or postgresql://user@host/db")
     try:
         if url.startswith("sqlite"):
-            path = _sqlite_path(url)
-            if path is not None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise DatabaseError(f"cannot create the database directory {path.parent}: {exc.strerror}",
-                                        hint="check VPSAGENT_HOME / DATABASE_URL") from None
+            _prepare_sqlite(url, default_dir)
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
             @event.listens_for(engine, "connect")
@@ -123,7 +201,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         if path is None:
             yield
             return
-        with open(path.with_name(path.name + ".migrate-lock"), "w") as fh:
+        fd = os.open(path.with_name(path.name + ".migrate-lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+        with open(fd, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -193,10 +272,10 @@ def first_line(exc: BaseException) -> str:
 _ENGINES: dict[str, Engine] = {}
 
 
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, default_dir: Path | None = None) -> Engine:
     engine = _ENGINES.get(url)
     if engine is None:
-        engine = make_engine(url)
+        engine = make_engine(url, default_dir=default_dir)
         ensure_schema(engine)
         engine = _ENGINES.setdefault(url, engine)
     return engine
@@ -211,8 +290,8 @@ def dispose_engines() -> None:
 def get_engine(settings: Settings, *, migrate: bool = True) -> Engine:
     """The process's engine for the configured database, migrated on first use."""
     if not migrate:
-        return make_engine(settings.database_url)
-    return _engine_for(normalize_url(settings.database_url))
+        return make_engine(settings.database_url, default_dir=settings.data_dir)
+    return _engine_for(normalize_url(settings.database_url), settings.data_dir)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from vpsagent.jsondata import JSONObject
 from vpsagent.plans.runner import PlanResult, ServerResult, StepResult
+from vpsagent.redact import inert
 
 FORMATS = ("text", "json", "junit", "tap")
 JSON_FORMAT_VERSION = 1
@@ -60,6 +61,8 @@ _MARK = {"passed": "ok  ", "failed": "FAIL", "error": "ERR ", "skipped": "skip"}
 
 
 def text_report(results: list[PlanResult], exit_code: int) -> str:
+    """For people, on a terminal or in a file someone `cat`s later: every text that came
+    from a server (or the model) is made inert."""
     lines: list[str] = []
     duration = 0.0
     for r in results:
@@ -68,34 +71,39 @@ def text_report(results: list[PlanResult], exit_code: int) -> str:
             head = f"{r.plan.name} on {s.server}: {s.status}"
             if s.error:
                 head += f" ({s.error})"
-            lines.append(head)
+            lines.append(inert(head))
             for st in s.steps:
-                line = f"  {_MARK.get(st.status, st.status)} {st.seq:>3}. {st.name}"
-                if st.status in ("passed", "failed", "error") and st.attempts:
-                    line += f"  ({st.duration_s:.2f}s)"
-                if st.status == "skipped" and st.message:
-                    line += f"  ({st.message})"
-                lines.append(line)
-                if st.status in ("failed", "error"):
-                    if st.message:
-                        lines.append(f"         {st.message}")
-                    if st.command:
-                        cmd = st.command if len(st.command) <= 200 else st.command[:197] + "..."
-                        lines.append(f"         $ {cmd}")
-                    for label, text in (("stdout", st.stdout), ("stderr", st.stderr)):
-                        body = text.strip()
-                        if body:
-                            shown = body.splitlines()[-5:]
-                            lines.append(f"         {label}: " + shown[0][:300])
-                            lines += [f"                 {x[:300]}" for x in shown[1:]]
-                    if st.explanation:
-                        lines.append("         explanation: " + st.explanation.strip()
-                                     .replace("\n", "\n         "))
+                lines += _text_step(st)
             lines.append("")
     t = totals(results)
     lines.append(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
                  f"{t['skipped']} skipped in {duration:.2f}s")
     return "\n".join(lines) + "\n"
+
+
+def _text_step(st: StepResult) -> list[str]:
+    line = f"  {_MARK.get(st.status, st.status)} {st.seq:>3}. {inert(st.name)}"
+    if st.status in ("passed", "failed", "error") and st.attempts:
+        line += f"  ({st.duration_s:.2f}s)"
+    if st.status == "skipped" and st.message:
+        line += f"  ({inert(st.message)})"
+    lines = [line]
+    if st.status not in ("failed", "error"):
+        return lines
+    if st.message:
+        lines.append(f"         {inert(st.message)}")
+    if st.command:
+        cmd = st.command if len(st.command) <= 200 else st.command[:197] + "..."
+        lines.append(f"         $ {inert(cmd)}")
+    for label, text in (("stdout", st.stdout), ("stderr", st.stderr)):
+        body = text.strip()
+        if body:
+            shown = body.splitlines()[-5:]
+            lines.append(f"         {label}: " + inert(shown[0][:300]))
+            lines += [f"                 {inert(x[:300])}" for x in shown[1:]]
+    if st.explanation:
+        lines.append("         explanation: " + "\n         ".join(inert(x) for x in st.explanation.strip().splitlines()))
+    return lines
 
 
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ STOP_WAIT_S = 10.0
 
 Execute = Callable[[Host, str, float, bool], CommandResult]
 OnEvent = Callable[["Event"], None]
+Redact = Callable[[str], str]
 
 
 @dataclass
@@ -56,6 +57,18 @@ class StepResult:
     @property
     def ok(self) -> bool:
         return self.status in ("passed", "skipped")
+
+    def redact(self, redact: Redact) -> None:
+        """Every text a report, the database or the terminal gets from this step, through
+        `redact`: a step may print any stored credential, and its command may hold one."""
+        self.name, self.description = redact(self.name), redact(self.description)
+        self.command = redact(self.command) if self.command is not None else None
+        self.message, self.expected, self.actual = redact(self.message), redact(self.expected), redact(self.actual)
+        self.stdout, self.stderr = redact(self.stdout), redact(self.stderr)
+        # a new dict: the runner's own copy feeds later steps' variables unchanged
+        self.captured = {k: redact(v) for k, v in self.captured.items()}
+        if self.explanation is not None:
+            self.explanation = redact(self.explanation)
 
 
 @dataclass
@@ -133,7 +146,7 @@ def _summary(result: CommandResult) -> str:
 class _ServerRun:
     def __init__(self, plan: Plan, server: str, overrides: Mapping[str, object], fail_fast: bool,
                  open_host: Callable[[str], Host], execute: Execute, on_event: OnEvent,
-                 cancel: threading.Event):
+                 cancel: threading.Event, redact: Redact | None = None):
         self.plan, self.server = plan, server
         # what `{{ name }}` may refer to; captures are added as steps pass
         self.context: dict[str, object] = {**plan.vars, **overrides, "server": server,
@@ -141,6 +154,7 @@ class _ServerRun:
         self.fail_fast = fail_fast
         self.open_host, self.execute, self.on_event = open_host, execute, on_event
         self.cancel = cancel
+        self.redact = redact
 
     def run(self) -> ServerResult:
         started = time.monotonic()
@@ -174,6 +188,8 @@ class _ServerRun:
                                     message=f"unreachable: {e.line()}")
             if sr.status in ("failed", "error") and failed_at is None:
                 failed_at = step.index
+            if self.redact is not None:
+                sr.redact(self.redact)
             res.steps.append(sr)
             self.on_event(Event("step_done", self.plan, self.server, step=step, result=sr))
         if res.status != "unreachable":
@@ -277,8 +293,11 @@ def run_plan(
     on_event: OnEvent | None = None,
     cancel: threading.Event | None = None,
     on_cancel: Callable[[], None] | None = None,
+    redact: Redact | None = None,
 ) -> PlanResult:
     """Run one plan on each server (in parallel, at most `forks` at once).
+
+    Each step's result passes through `redact` before anyone sees it (events, reports).
 
     When the run is stopped (Ctrl-C, or a worker raised), `on_cancel()` is called to
     interrupt the commands still running on the other servers.
@@ -290,7 +309,7 @@ def run_plan(
 
     def one(server: str) -> ServerResult:
         return _ServerRun(plan, server, dict(overrides or {}), ff, open_host, execute,
-                          on_event or (lambda e: None), cancel).run()
+                          on_event or (lambda e: None), cancel, redact).run()
 
     if len(servers) == 1:
         result.servers = [one(servers[0])]

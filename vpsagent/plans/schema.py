@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from vpsagent.errors import InvalidInput
 from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.plans import templating
+from vpsagent.userfiles import DEFAULT_MAX_BYTES, read_bounded
 
 if TYPE_CHECKING:
     import yaml
@@ -59,18 +60,19 @@ KIND_KEYS: dict[str, dict[str, str]] = {
     "process": {"name": "str!", "running": "bool"},
 }
 DEFAULT_TIMEOUT = 30.0
+MAX_DURATION = 86400.0  # a step's timeout, retry interval or `eventually`: a day is already absurd
 # Names every plan can use without defining them.
 BUILTIN_VARS = ("server", "plan")
 # Alias bombs ("billion laughs") expand exponentially when converted; a real plan
 # has a few hundred nodes.
 MAX_NODES = 200_000
+# Steps run one after the other, each audited: a plan of more is a mistake (or a generator gone wrong).
+MAX_STEPS = 1000
 
 _SAFE_TAGS = {
     "tag:yaml.org,2002:" + t
     for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
 }
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _VERSION_SPEC = re.compile(r"\s*(>=|<=|==|!=|>|<|=)?\s*([A-Za-z0-9][A-Za-z0-9.+~:_-]*)\s*")
 
 Path_: TypeAlias = tuple[str | int, ...]  # a path into the document: ("steps", 0, "expect", "stdout")
@@ -139,30 +141,24 @@ class Plan:
 
 
 def parse_duration(value: object) -> float:
-    """`30s`, `2m`, `1m30s`, `500ms`, `1h`, or a bare number of seconds; > 0."""
-    if isinstance(value, bool):
+    """`30s`, `2m`, `1m30s`, `500ms`, `1h`, or a bare number of seconds: finite, > 0 and at
+    most a day (YAML's `.inf` and `.nan` are numbers too); ValueError otherwise."""
+    import math
+
+    from vpsagent import durations
+
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise ValueError(f"bad duration {value!r}: use e.g. 30s, 2m, 1m30s, 500ms")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            pos, seconds = 0, 0.0
-            for m in _DURATION.finditer(text):
-                if m.start() != pos:
-                    break
-                seconds += float(m.group(1)) * _UNITS[m.group(2)]
-                pos = m.end()
-            if pos != len(text) or not text:
-                raise ValueError(
-                    f"bad duration {value!r}: use e.g. 30s, 2m, 1m30s, 500ms"
-                ) from None
-    else:
-        raise ValueError(f"bad duration {value!r}: use e.g. 30s, 2m, 1m30s, 500ms")
+    try:
+        seconds = durations.parse(value)
+    except InvalidInput:
+        raise ValueError(f"bad duration {value!r}: use e.g. 30s, 2m, 1m30s, 500ms") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"bad duration {value!r}: must be a finite number of seconds")
     if seconds <= 0:
         raise ValueError(f"bad duration {value!r}: must be more than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"bad duration {value!r}: at most 1d")
     return seconds
 
 
@@ -241,10 +237,15 @@ def _convert(doc: _Doc, loader: yaml.SafeLoader, node: yaml.Node, path: Path_) -
         # (YAML alone would read 644 as decimal and 0644 as 420)
         return node.value
     try:
-        return loader.construct_object(node, deep=True)
+        value: JSON = loader.construct_object(node, deep=True)
     except yaml.YAMLError as e:
         doc.add(path, f"bad value: {getattr(e, 'problem', None) or e}")
         return None
+    if isinstance(value, str) and "\x00" in value:
+        # "\0" in a double-quoted string: no command, path or pattern can carry one
+        doc.add(path, "a NUL character (\\0) cannot be part of a command, a path or a pattern")
+        return None
+    return value
 
 
 class _TooBig(Exception):
@@ -589,6 +590,9 @@ class _Validator:
         if not raw_steps:
             self.err(("steps",), "steps is empty: a plan needs at least one step")
             return []
+        if len(raw_steps) > MAX_STEPS:
+            self.err(("steps",), f"{len(raw_steps)} steps is more than the {MAX_STEPS} a plan may have: split it")
+            return []
         steps: list[Step] = []
         for i, raw in enumerate(raw_steps):
             step = self.step(raw, i, timeout, defined)
@@ -834,13 +838,16 @@ def validate_text(
     return (None if problems else plan), problems
 
 
-def load_plan(path: str | Path, overrides: Mapping[str, object] | None = None) -> Plan:
-    """Load and validate a plan file; raises PlanInvalid with every problem."""
-    p = Path(path)
+def load_plan(path: str | Path, overrides: Mapping[str, object] | None = None, *,
+              max_bytes: int = DEFAULT_MAX_BYTES) -> Plan:
+    """Load and validate a plan file (a regular file of at most `max_bytes`); raises
+    PlanInvalid with every problem."""
     try:
-        raw = p.read_bytes()
+        raw = read_bounded(path, max_bytes)
     except OSError as e:
         raise PlanInvalid([Problem(str(path), 0, 0, f"cannot read the plan: {e.strerror}")]) from None
+    except InvalidInput as e:  # a device, a FIFO, a file above the limit: refused before parsing
+        raise PlanInvalid([Problem(str(path), 0, 0, e.line().removeprefix(f"{path}: "))]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -6,6 +6,7 @@ import json
 
 from vpsagent import errors
 from vpsagent.jsondata import JSONObject
+from vpsagent.redact import inert
 from vpsagent.render import to_jsonable
 from vpsagent.services.conversations import FORMATS, ConversationDetail
 
@@ -55,4 +56,5 @@ def export(detail: ConversationDetail, fmt: str = "md") -> str:
         lines += [f"## {heading}", ""]
         for b in blocks:
             lines += [_block_md(b, tool_names), ""]
-    return "\n".join(lines).rstrip() + "\n"
+    # tool results are server output: read on a terminal or in a viewer, never live escapes
+    return inert("\n".join(lines).rstrip()) + "\n"

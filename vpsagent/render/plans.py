@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vpsagent.redact import inert
 from vpsagent.render import Output
 
 if TYPE_CHECKING:
@@ -30,11 +31,11 @@ class Progress:
         r = event.result
         assert r is not None, "step_done carries the step's result"
         mark, style = MARKS[r.status]
-        text = f"  {mark} [{event.server}] {r.name}"
+        text = f"  {mark} [{event.server}] {inert(r.name)}"
         if r.status in ("failed", "error"):
-            text += f" — {r.message}"
+            text += f" — {inert(r.message)}"
         elif r.status == "skipped":
-            text += f" ({r.message})"
+            text += f" ({inert(r.message)})"
         else:
             text += f" ({r.duration_s:.2f}s)"
         self.console.print(text, markup=False, highlight=False, style=style, soft_wrap=True)

@@ -1,9 +1,9 @@
 """Output that streams while a command runs: server output as it arrives, one summary after.
 
 `run` on one server passes its output through unchanged; on several it prefixes each
-complete line with the server name, keeping every server's partial line apart. Text a
-server sends to a terminal is made inert first (escape sequences could redraw the screen);
-bytes for a pipe pass unchanged when the user asked for one server's output as it is.
+complete line with the server name, keeping every server's partial line apart, and makes
+it inert first (escape sequences could redraw the screen), on a terminal or a pipe alike:
+only one server's output, asked for as it is, passes unchanged.
 """
 
 from __future__ import annotations
@@ -13,13 +13,7 @@ import threading
 from typing import IO
 
 from vpsagent.outcomes import CommandStatus
-
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
-
-
-def inert(text: str | None) -> str:
-    """Text from a server or the model, made inert for a terminal (control bytes shown as \\xNN)."""
-    return (text or "").translate(_CONTROL)
+from vpsagent.redact import inert as inert  # re-exported: renderers import it from here
 
 
 def _binary(which: str) -> IO[bytes]:
@@ -64,9 +58,8 @@ class Prefixer:
 
 
 def _inert_line(line: bytes, which: str) -> bytes:
-    # Only where a person reads it: interleaved lines from many servers on a terminal
-    if not _binary(which).isatty():
-        return line
+    # Prefixed lines from many servers are a listing for people (on a terminal now, or from
+    # a log file later), never the raw bytes: only one server's `run` passes those through
     return inert(line.decode("utf-8", "replace")).encode()
 
 

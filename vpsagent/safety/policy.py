@@ -29,9 +29,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpsagent.errors import ConfigError
+from vpsagent.errors import ConfigError, InvalidInput
 from vpsagent.outcomes import Decision, DenyCause, Risk
 from vpsagent.safety.classify import Classification, Part, classify
+from vpsagent.userfiles import read_bounded
 
 if TYPE_CHECKING:
     from vpsagent.safety.scripts import ScriptSource
@@ -124,9 +125,11 @@ def load_policy(path: Path | None) -> Policy:
         return Policy()
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path).decode("utf-8")
     except FileNotFoundError:
         return Policy()
+    except InvalidInput as e:  # a device, a FIFO, a huge file: refused unread
+        raise ConfigError(f"cannot read the policy file {e.message}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read the policy file ({e.__class__.__name__}: {e})") from None
     return parse_policy(text, str(path))

@@ -47,6 +47,7 @@ def doctor(settings: Settings) -> DoctorReport:
     report = DoctorReport(paths=_doctor_paths(settings), settings=_doctor_settings(settings))
     add = report.checks.append
     engine = _check_database(settings, add)
+    _check_permissions(settings, add)
     _check_secret(settings, engine, add)
     add(Check("anthropic api key", "ok" if settings.anthropic_api_key else "warn",
               "set" if settings.anthropic_api_key else "ANTHROPIC_API_KEY not set: `ask`, `chat`, "
@@ -112,7 +113,7 @@ def _check_database(settings: Settings, add: Callable[[Check], None]) -> Engine 
     from vpsagent.db.engine import KNOWN_REVISIONS, SCHEMA_HEAD, current_revision, make_engine
 
     try:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, default_dir=settings.data_dir)
         with engine.connect() as conn:
             rev = current_revision(conn)
     except VpsAgentError as exc:
@@ -132,10 +133,25 @@ def _check_database(settings: Settings, add: Callable[[Check], None]) -> Engine 
     return engine
 
 
+def _check_permissions(settings: Settings, add: Callable[[Check], None]) -> None:
+    """The SQLite database holds the audit log and the encrypted credentials: owner-only."""
+    from vpsagent.db.engine import exposed_files
+
+    if not settings.database_url.startswith("sqlite"):
+        return
+    exposed = exposed_files(settings.database_url)
+    if exposed:
+        add(Check("database permissions", "fail", "; ".join(exposed)))
+    else:
+        add(Check("database permissions", "ok", "the database and its directory are readable by you only"))
+
+
 def _check_secret(settings: Settings, engine: Engine | None, add: Callable[[Check], None]) -> None:
     """The master secret (the variable or the key file), and whether it opens the vault."""
     secret: Secret | None
     try:
+        if settings.secret is None and engine is not None and _check_pending_key(settings, engine, add):
+            return  # the pending key is the one that opens the credentials (said in its check)
         if settings.secret is not None:
             secret = settings.secret
             if len(secret.reveal_str()) < MIN_SECRET_LEN:
@@ -152,11 +168,51 @@ def _check_secret(settings: Settings, engine: Engine | None, add: Callable[[Chec
                 add(Check("secret", "ok", f"key file {settings.key_file} (mode {mode:04o})"))
         else:
             secret = None
-            add(Check("secret", "ok", "no secret yet: a key file is created when the first credential is stored"))
+            add(_no_key_file(settings, engine))
         if secret is not None and engine is not None:
             _check_vault(engine, secret, add)
     except VpsAgentError as exc:
         add(Check("secret", "fail", exc.line()))
+
+
+def _vault_verifier(engine: Engine) -> str | None:
+    from sqlalchemy import inspect
+
+    from vpsagent.services.vault import read_verifier
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("vault"):
+            return None
+    return read_verifier(engine)
+
+
+def _no_key_file(settings: Settings, engine: Engine | None) -> Check:
+    if engine is not None and _vault_verifier(engine) is not None:
+        from vpsagent.services.vault import stored_credentials
+
+        if stored_credentials(engine):
+            return Check("secret", "fail", f"VPSAGENT_SECRET is not set and the key file {settings.key_file} is "
+                         "missing, but the database holds encrypted credentials: set VPSAGENT_SECRET or restore "
+                         "the key file")
+    return Check("secret", "ok", "no secret yet: a key file is created when the first credential is stored")
+
+
+def _check_pending_key(settings: Settings, engine: Engine, add: Callable[[Check], None]) -> bool:
+    """A `secret.key.new` left by an interrupted `secret rekey`: True when it is the key the
+    vault verifies (the next command adopts it)."""
+    from vpsagent.services.vault import pending_key_file, pending_key_opens
+
+    pending = pending_key_file(settings.key_file)
+    if not pending.exists():
+        return False
+    verifier = _vault_verifier(engine)
+    if verifier is not None and pending_key_opens(settings.key_file, verifier):
+        add(Check("pending key", "warn", f"{pending} is the key the credentials are encrypted with (a `secret "
+                  f"rekey` was interrupted after its commit): the next command adopts it as {settings.key_file}"))
+        return True
+    add(Check("pending key", "warn", f"{pending} is left from a `secret rekey` that did not commit: the "
+              f"credentials still use {settings.key_file}; remove {pending.name} once no rekey is running"))
+    return False
 
 
 def _check_policy(settings: Settings) -> Check:
@@ -221,7 +277,7 @@ class DbRevision:
 def db_current(settings: Settings) -> DbRevision:
     from vpsagent.db.engine import SCHEMA_HEAD, current_revision, make_engine
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, default_dir=settings.data_dir)
     try:
         with engine.connect() as conn:
             rev = current_revision(conn)
@@ -237,7 +293,7 @@ def db_upgrade(settings: Settings) -> DbRevision:
     from vpsagent.db.engine import SCHEMA_HEAD, ensure_schema, make_engine
 
     before = db_current(settings).revision
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, default_dir=settings.data_dir)
     ensure_schema(engine)
     return DbRevision(mask_url(settings.database_url), engine.dialect.name, SCHEMA_HEAD, SCHEMA_HEAD, before)
 
@@ -276,7 +332,10 @@ def rekey(settings: Settings, engine: Engine, new_secret: Secret | None, notify:
             pending.unlink(missing_ok=True)
         raise
     if pending is not None:
-        os.replace(pending, settings.key_file)
+        try:
+            os.replace(pending, settings.key_file)
+        except FileNotFoundError:  # another vpsagent adopted it first (services/vault.py)
+            pass
         return RekeyResult(records, fields, str(settings.key_file), "the key file now holds the new secret")
     return RekeyResult(records, fields, None,
                        f"set {settings.secret_source} to the new secret everywhere vpsagent runs "

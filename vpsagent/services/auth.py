@@ -171,7 +171,7 @@ def _code_key(ctx: Context) -> bytes:
 
     from vpsagent.services.vault import master_secret
 
-    secret = master_secret(ctx.settings, ctx.notify)
+    secret = master_secret(ctx.settings, ctx.engine, ctx.notify)
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=b"vpsagent login codes v1").derive(secret.reveal_bytes())
 

@@ -55,9 +55,11 @@ class Context:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from vpsagent.db.engine import get_engine
+            from vpsagent.db.engine import exposed_files, get_engine
 
             self._engine = get_engine(self.settings)
+            for line in exposed_files(self.settings.database_url):
+                self.notify(f"warning: {line} (`vpsagent doctor` checks it)")
         return self._engine
 
     def keyring(self) -> Keyring:

@@ -32,6 +32,7 @@ from vpsagent.secret import Secret
 from vpsagent.services.context import Context
 from vpsagent.services.deploy_flow import Pipeline, Rollout, ServerDeploy, Stage
 from vpsagent.services.fleet import Fleet, Selection, open_fleet
+from vpsagent.userfiles import DEFAULT_MAX_BYTES
 
 STOP_WAIT_S = 15.0  # after Ctrl-C: how long the servers get to stop and release their locks
 HOW = "-s NAME or -t TAG (or servers:/tags: in the deploy config)"
@@ -88,16 +89,22 @@ class Target:
 # --------------------------------------------------------------------------- resolving
 
 
-def _read_local(path: Path) -> str:
+def _read_local(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    from vpsagent.userfiles import read_bounded
+
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_bounded(path, max_bytes).decode("utf-8")
     except OSError as exc:
         raise errors.InvalidInput(f"{path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise errors.InvalidInput(f"{path}: not UTF-8 text") from None
 
 
-def _text(raw: bytes, what: str) -> str:
+def _text(raw: bytes, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    from vpsagent.userfiles import too_big
+
+    if len(raw) > max_bytes:
+        raise too_big(what, len(raw), max_bytes)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -120,7 +127,8 @@ def resolve(ctx: Context, req: DeployRequest) -> Target:
     from vpsagent.plans.schema import PlanInvalid, validate_text
     from vpsagent.services import github
 
-    local = _read_local(req.config_file) if req.config_file else None
+    limit = ctx.settings.max_file_bytes
+    local = _read_local(req.config_file, limit) if req.config_file else None
     local_cfg = load_config(local, str(req.config_file)) if local is not None else None
     repo = _repo(ctx, req, local_cfg.app if local_cfg else None)
     gh = github.client(ctx, repo)
@@ -131,14 +139,14 @@ def resolve(ctx: Context, req: DeployRequest) -> Target:
         if raw is None:
             raise errors.InvalidInput(f"{repo} has no {CONFIG_PATH} at {sha[:7]} ({ref})",
                                       hint="add one (docs/deploy.md), or pass --config FILE")
-        local = _text(raw, CONFIG_PATH)
+        local = _text(raw, CONFIG_PATH, limit)
     cfg = local_cfg or load_config(local, CONFIG_PATH)
     health_text = None
     if cfg.health_plan_path:
         raw = gh.file_at(cfg.health_plan_path, sha)
         if raw is None:
             raise errors.InvalidInput(f"health: plan {cfg.health_plan_path!r} is not in {repo} at {sha[:7]}")
-        health_text = _text(raw, cfg.health_plan_path)
+        health_text = _text(raw, cfg.health_plan_path, limit)
         cfg.health, problems = validate_text(health_text, cfg.health_plan_path)
         if problems:
             raise PlanInvalid(problems)
@@ -777,12 +785,12 @@ class Validated:
     problems: list[Problem]
 
 
-def validate(path: Path) -> Validated:
+def validate(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Validated:
     """Every problem of a deploy config (and of a `health: plan:` file in the same repository)."""
     from vpsagent.deploy.config import parse_config
     from vpsagent.plans.schema import validate_text
 
-    cfg, problems = parse_config(_read_local(path), str(path))
+    cfg, problems = parse_config(_read_local(path, max_bytes), str(path))
     if cfg is not None and cfg.health_plan_path:
         here = path.resolve().parent
         root = here.parent if here.name == ".vpsagent" else here
@@ -790,5 +798,5 @@ def validate(path: Path) -> Validated:
         if not plan_file.is_file():
             problems = [Problem(str(path), 1, 1, f"health: plan {cfg.health_plan_path!r} is not at {plan_file}")]
         else:
-            cfg.health, problems = validate_text(_read_local(plan_file), str(plan_file))
+            cfg.health, problems = validate_text(_read_local(plan_file, max_bytes), str(plan_file))
     return Validated(str(path), None if problems else cfg, problems)

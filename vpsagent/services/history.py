@@ -57,13 +57,19 @@ class HistoryDetail(HistoryEntry):
     row_hash: str | None
 
 
+MAX_SINCE_S = 100 * 366 * 86400
+
+
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`1h`, `30m`, `2d`, `1w`, `90s`, or a date/time (`2026-11-01`, `2026-11-01T08:00`, UTC)."""
     now = now or datetime.now(UTC)
     t = text.strip()
     m = re.fullmatch(r"(\d+)\s*([smhdw])", t)
     if m:
-        return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        ago = int(m.group(1)) * _UNITS[m.group(2)]
+        if ago > MAX_SINCE_S:  # before any row could exist, and past what a datetime can hold
+            raise errors.InvalidInput(f"--since {text!r} is more than 100 years ago")
+        return now - timedelta(seconds=ago)
     try:
         dt = datetime.fromisoformat(t)
     except ValueError:

@@ -8,6 +8,7 @@ as it arrives and returns a `RunOutcome` whose exit code follows the contract:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 
 OnOutput = Callable[[str, str, bytes], None]  # (server, "stdout" | "stderr", chunk)
+Redact = Callable[[str], str]
 # What each result keeps of its output when streaming to a terminal (the audit row keeps
 # an 8 KiB head+tail of it). --json keeps more: that is the output.
 STREAM_CAPTURE = 64 * 1024
@@ -72,14 +74,16 @@ class RunOutcome:
         return c
 
 
-def _from_result(r: CommandResult, keep_output: bool) -> ServerRun:
+def _from_result(r: CommandResult, keep_output: bool, redact: Redact) -> ServerRun:
+    # --json is a record that ends up in CI logs and files: redacted like the audit log (the
+    # sha256 and byte counts still describe the output as it was)
     return ServerRun(
         server=r.host, status=CommandStatus(r.status), exit_code=r.exit_code,
-        stdout=r.stdout_text() if keep_output else "", stderr=r.stderr_text() if keep_output else "",
+        stdout=redact(r.stdout_text()) if keep_output else "", stderr=redact(r.stderr_text()) if keep_output else "",
         stdout_bytes=r.stdout_bytes, stderr_bytes=r.stderr_bytes,
         stdout_sha256=r.stdout_sha256 or None, stderr_sha256=r.stderr_sha256 or None,
         stdout_truncated=r.stdout_truncated, stderr_truncated=r.stderr_truncated,
-        duration_s=round(r.duration_s, 4), error=r.error,
+        duration_s=round(r.duration_s, 4), error=redact(r.error) if r.error else r.error,
     )
 
 
@@ -94,14 +98,14 @@ def _from_error(name: str, exc: BaseException, interrupted: bool) -> ServerRun:
                      error_code="internal")
 
 
-def _to_run(o: Outcome[CommandResult], keep_output: bool, interrupted: bool) -> ServerRun:
+def _to_run(o: Outcome[CommandResult], keep_output: bool, interrupted: bool, redact: Redact) -> ServerRun:
     if o.skipped:
         why = "not started: interrupted" if interrupted else "not started: --max-fail reached"
         return ServerRun(server=o.name, status=CommandStatus.SKIPPED, error=why)
     if o.error is not None:
         return _from_error(o.name, o.error, interrupted)
     assert o.value is not None
-    return _from_result(o.value, keep_output)
+    return _from_result(o.value, keep_output, redact)
 
 
 def _check(request: RunRequest) -> None:
@@ -109,8 +113,8 @@ def _check(request: RunRequest) -> None:
 
     if not request.command.strip():
         raise errors.InvalidInput("the command is empty")
-    if request.timeout is not None and request.timeout <= 0:
-        raise errors.InvalidInput("--timeout must be a positive number of seconds")
+    if request.timeout is not None and not (0 < request.timeout < math.inf):  # nan fails both
+        raise errors.InvalidInput("--timeout must be a finite duration above zero")
     check_limits(DEFAULT_FORKS if request.forks is None else request.forks, request.serial, request.max_fail)
 
 
@@ -135,7 +139,7 @@ def _run_on(fleet: Fleet, request: RunRequest, on_output: OnOutput | None,
     from vpsagent.remote.fanout import DEFAULT_FORKS, fan_out
 
     capture = JSON_CAPTURE if request.keep_output else STREAM_CAPTURE
-    outcome = RunOutcome(command=request.command)
+    outcome = RunOutcome(command=fleet.redactor.redact(request.command))
 
     def work(name: str) -> CommandResult:
         out = (lambda b: on_output(name, "stdout", b)) if on_output is not None else None
@@ -145,7 +149,7 @@ def _run_on(fleet: Fleet, request: RunRequest, on_output: OnOutput | None,
 
     def done(o: Outcome[CommandResult]) -> None:
         if on_server_done is not None and not o.skipped:
-            on_server_done(_to_run(o, request.keep_output, outcome.interrupted))
+            on_server_done(_to_run(o, request.keep_output, outcome.interrupted, fleet.redactor.redact))
 
     outs: Sequence[Outcome[CommandResult]]
     if len(fleet.names) == 1:
@@ -160,7 +164,7 @@ def _run_on(fleet: Fleet, request: RunRequest, on_output: OnOutput | None,
         except KeyboardInterrupt as exc:
             outcome.interrupted = True
             outs = getattr(exc, "outcomes", [])
-    outcome.servers = [_to_run(o, request.keep_output, outcome.interrupted) for o in outs]
+    outcome.servers = [_to_run(o, request.keep_output, outcome.interrupted, fleet.redactor.redact) for o in outs]
     outcome.exit_code = exit_code_for([s.status for s in outcome.servers], interrupted=outcome.interrupted)
     return outcome
 

@@ -26,6 +26,7 @@ from vpsagent.plans.runner import Execute, OnEvent, PlanResult, StepResult, run_
 from vpsagent.plans.schema import Plan, PlanInvalid, Problem, load_plan, validate_text
 from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
+from vpsagent.userfiles import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     import anthropic
@@ -102,12 +103,13 @@ def check_flag_vars(plans: Sequence[Plan], names: Sequence[str]) -> None:
         raise InvalidInput(f"--var {unknown[0]} is not used by any plan given (their variables: {known})")
 
 
-def load_plans(paths: Sequence[str], overrides: Mapping[str, JSON]) -> list[Plan]:
+def load_plans(paths: Sequence[str], overrides: Mapping[str, JSON], *,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> list[Plan]:
     """Every plan, or PlanInvalid carrying the problems of all of them."""
     plans, problems = [], []
     for p in paths:
         try:
-            plans.append(load_plan(p, dict(overrides)))
+            plans.append(load_plan(p, dict(overrides), max_bytes=max_bytes))
         except PlanInvalid as e:
             problems += e.problems
     if problems:
@@ -115,11 +117,12 @@ def load_plans(paths: Sequence[str], overrides: Mapping[str, JSON]) -> list[Plan
     return plans
 
 
-def validate(paths: Sequence[str], overrides: Mapping[str, JSON]) -> ValidateResult:
+def validate(paths: Sequence[str], overrides: Mapping[str, JSON], *,
+             max_bytes: int = DEFAULT_MAX_BYTES) -> ValidateResult:
     res = ValidateResult()
     for p in paths:
         try:
-            plan = load_plan(p, dict(overrides))
+            plan = load_plan(p, dict(overrides), max_bytes=max_bytes)
         except PlanInvalid as e:
             res.problems += e.problems
             continue
@@ -186,7 +189,7 @@ def run_tests(
     if forks < 1:
         raise UsageError("--forks must be at least 1")
     overrides = dict(overrides or {})
-    plans = load_plans(paths, overrides)
+    plans = load_plans(paths, overrides, max_bytes=ctx.settings.max_file_bytes)
     check_flag_vars(plans, flag_vars)
     inventory = load_inventory(ctx.engine)
     targets = resolve_targets(inventory, plans, servers, tags)
@@ -207,7 +210,8 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
     try:
         result = run_plan(plan, names, open_host=fleet.host, execute=execute or fleet.executor("test", test_run_id=run_id),
                           overrides=overrides, forks=forks, fail_fast=fail_fast,
-                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt)
+                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt,
+                          redact=lambda text: fleet.redactor.redact(text))
     except KeyboardInterrupt:
         cancel.set()
         fleet.interrupt()
@@ -222,6 +226,9 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
     result.run_id = run_id
     if explain and result.status != "passed":
         explain_failures(ctx, result, on_event=on_agent_event, fleet=fleet)
+        for srv in result.servers:  # the model's answers, like everything else in the reports
+            for st in srv.steps:
+                st.explanation = fleet.redactor.redact(st.explanation) if st.explanation else st.explanation
     _finish_run(ctx.engine, run_id, result)
     return result
 
