@@ -223,3 +223,51 @@ def test_reader_going_away_in_a_fan_out(engine, fleet, home) -> None:
     assert len(rows) == 3 and {r["status"] for r in rows} == {"interrupted"}
     _wait_for(lambda: subprocess.run(["pgrep", "-f", "^slee[p] 43[.]43$"], capture_output=True).returncode == 1,
               timeout=10)
+
+
+@pytest.fixture
+def mute_server():
+    """A TCP port that accepts connections and never speaks SSH (a hung sshd, a tarpit)."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield srv.getsockname()[1]
+    srv.close()
+    for c in held:
+        c.close()
+
+
+def test_a_server_that_never_speaks_ssh_is_bounded_by_connect_timeout(ctx, cli, engine, sshd: SSHD,
+                                                                      mute_server) -> None:
+    add_server(ctx, ServerSpec(name="mute", host="127.0.0.1", port=mute_server, user=sshd.user,
+                               key_path=sshd.client_key_path))
+    r = cli("run", "-s", "mute", "--connect-timeout", "300ms", "true")
+    assert r.exit_code == 5, r.stderr
+    assert r.stderr.startswith("error: mute:") and "Traceback" not in r.stderr
+    # the setting does the same for cron jobs that cannot pass a flag
+    r2 = cli("run", "-s", "mute", "true", env={"VPSAGENT_CONNECT_TIMEOUT": "300ms"})
+    assert r2.exit_code == 5
+    bad = cli("run", "-s", "mute", "--connect-timeout", "inf", "true")
+    assert bad.exit_code == 2 and "--connect-timeout" in bad.stderr
+    assert [row["status"] for row in history_rows(engine)] == ["error", "error"]
+
+
+def test_a_dead_jump_host_names_the_target_too(ctx, cli, engine, keyring, sshd: SSHD, mute_server) -> None:
+    add_server(ctx, ServerSpec(name="bastion", host="127.0.0.1", port=mute_server, user=sshd.user,
+                               key_path=sshd.client_key_path))
+    register_sshd(engine, keyring, sshd, "inner", address="127.0.0.2", jump="bastion")
+    r = cli("run", "-s", "inner", "--connect-timeout", "300ms", "true")
+    assert r.exit_code == 5
+    assert r.stderr.startswith("error: inner: via jump host bastion:"), r.stderr

@@ -176,3 +176,21 @@ class QuestionGroup(click.Group):
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self.question.format_help(ctx, formatter)
         self.format_commands(ctx, formatter)
+
+
+def _duration_callback(maximum: float) -> Callable[[click.Context, click.Parameter, str | None], float | None]:
+    def parse(_ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        from vpsagent.durations import seconds
+
+        return None if value is None else seconds(value, what=f"--{(param.name or '').replace('_', '-')}",
+                                                  maximum=maximum)
+
+    return parse
+
+
+def connect_timeout_option(f: Callable[P, R]) -> Callable[P, R]:
+    """--connect-timeout DURATION, handed to the command as `connect_timeout` (seconds or None)."""
+    return click.option(
+        "--connect-timeout", metavar="DURATION", callback=_duration_callback(600),
+        help="Give up on a server whose TCP connect, SSH handshake or login takes longer "
+             "(default 10s, or VPSAGENT_CONNECT_TIMEOUT).")(f)

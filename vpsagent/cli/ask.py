@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, P, R, pass_app
+from vpsagent.cli._common import App, P, R, connect_timeout_option, pass_app
 
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
@@ -118,10 +118,11 @@ def _warn_deprecated(app: App, model: str | None) -> None:
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last conversation.")
 @click.option("--conversation", "conversation_id", type=int, metavar="ID", help="Continue conversation ID.")
 @click.argument("prompt", nargs=-1)
+@connect_timeout_option
 @pass_app
 def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | None, max_turns: int,
         max_cost: float | None, read_only: bool, yes: bool, dry_run: bool, verbose: bool, continue_: bool,
-        conversation_id: int | None, prompt: tuple[str, ...]) -> int:
+        conversation_id: int | None, prompt: tuple[str, ...], connect_timeout: float | None) -> int:
     """Ask Claude to investigate or act on servers; it runs commands through tools.
 
     The answer streams to stdout; commands, decisions and their output go to stderr.
@@ -158,7 +159,7 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     request = AskRequest(
         prompt=text, servers=list(servers), tags=list(tags), context=context, model=model, mode=mode,
         dry_run=dry_run, max_turns=max_turns, max_cost=max_cost, conversation_id=conversation_id,
-        continue_last=continue_,
+        continue_last=continue_, connect_timeout=connect_timeout,
     )
     _warn_deprecated(app, model)
     display = Display(app.out, answer_to_stdout=not app.out.json_mode)

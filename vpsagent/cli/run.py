@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from vpsagent.cli._common import App, pass_app, quiet_stdout, selection_options
+from vpsagent.cli._common import (
+    App,
+    connect_timeout_option,
+    pass_app,
+    quiet_stdout,
+    selection_options,
+)
 
 
 @click.command(name="run")
@@ -15,9 +21,10 @@ from vpsagent.cli._common import App, pass_app, quiet_stdout, selection_options
 @click.option("--forks", type=int, metavar="N", help="Servers at once (default 64).")
 @click.option("--serial", type=int, metavar="N", help="Run in batches of N servers, one batch after the other.")
 @click.option("--max-fail", type=int, metavar="N", help="Start no new server after N have failed.")
+@connect_timeout_option
 @pass_app
 def run(app: App, command: tuple[str, ...], selection: object, sudo: bool, timeout: float | None,
-        forks: int | None, serial: int | None, max_fail: int | None) -> int:
+        forks: int | None, serial: int | None, max_fail: int | None, connect_timeout: float | None) -> int:
     """Run a shell command on servers, without AI. Every run is recorded (`vpsagent history`).
 
     One server: its stdout and stderr pass through unchanged as they arrive. Several:
@@ -40,7 +47,8 @@ def run(app: App, command: tuple[str, ...], selection: object, sudo: bool, timeo
 
     assert isinstance(selection, Selection)
     request = RunRequest(command=" ".join(command), selection=selection, sudo=sudo, timeout=timeout,
-                         forks=forks, serial=serial, max_fail=max_fail, keep_output=app.out.json_mode)
+                         forks=forks, serial=serial, max_fail=max_fail, keep_output=app.out.json_mode,
+                         connect_timeout=connect_timeout)
     display = RunDisplay(app.out)
     try:
         outcome = run_command(app.ctx, request, on_start=display.start, on_output=display.on_output,

@@ -227,7 +227,7 @@ def _connect(params: SSHParams, label: str) -> _Conn:
     _quiet_paramiko()
     gw: _Conn | None = None
     if params.gateway is not None:
-        gw = _connect(params.gateway, params.gateway_name or params.gateway.host)
+        gw = _via(params.gateway, params.gateway_name or params.gateway.host, label)
     # An empty ssh_config: the inventory is the source of truth (`servers import` reads
     # ~/.ssh/config once); stray IdentityFile/GSSAPI lines must not change behaviour.
     config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
@@ -237,7 +237,7 @@ def _connect(params: SSHParams, label: str) -> _Conn:
         port=params.port,
         config=config,
         gateway=gw.conn if gw is not None else None,
-        connect_timeout=max(1, int(params.connect_timeout)),
+        connect_timeout=params.connect_timeout,
         connect_kwargs=_connect_kwargs(params, label, direct=gw is None),
     )
     learnt = _Learnt()
@@ -250,6 +250,16 @@ def _connect(params: SSHParams, label: str) -> _Conn:
     if learnt.key is not None and params.on_host_key is not None:
         _report_learnt_key(learnt.key, params, label, params.on_host_key)
     return _Conn(conn, learnt, gw)
+
+
+def _via(gateway: SSHParams, gw_label: str, label: str) -> _Conn:
+    """Connect to the jump host; its failure names the server the user asked for too
+    ("web1: via jump host bastion: ..."), or the user hunts for a server they never named."""
+    try:
+        return _connect(gateway, gw_label)
+    except errors.VpsAgentError as exc:
+        exc.message = f"{label}: via jump host {exc.message}"
+        raise
 
 
 def _connect_kwargs(params: SSHParams, label: str, *, direct: bool) -> dict[str, object]:

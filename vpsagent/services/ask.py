@@ -54,6 +54,7 @@ class AskRequest:
     conversation_id: int | None = None
     continue_last: bool = False
     kind: str = "chat"  # conversations.mode: chat | support | testing
+    connect_timeout: float | None = None  # None: the connect_timeout setting
 
 
 @dataclass
@@ -210,7 +211,7 @@ def open_session(ctx: Context, request: AskRequest, *, client: anthropic.Anthrop
         client = make_client(ctx.settings)
     owned = fleet is None  # a caller that already has the servers open (support) lends its fleet
     if fleet is None:
-        fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG")
+        fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG", connect_timeout=request.connect_timeout)
         names = list(fleet.names)
     else:
         from vpsagent.services.fleet import select

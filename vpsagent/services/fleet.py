@@ -352,7 +352,9 @@ def open_fleet(ctx: Context, selection: Selection | Sequence[str], *, how: str =
                trust_on_first_use: bool = True, replace_host_key: bool = False) -> Fleet:
     """Resolve `selection` against the inventory and open the fleet for it.
 
-    A list of names is taken as chosen already (each must exist). With `warm`, TCP
+    A list of names is taken as chosen already (each must exist). `connect_timeout`
+    (default: the `connect_timeout` setting) bounds each server's connection phase: TCP,
+    the SSH banner, authentication, and the channel through a jump host. With `warm`, TCP
     connections to the chosen servers are opened at once and the key is derived while the
     SSH libraries are imported: on a many-server run these overlap instead of adding up.
     """
@@ -361,7 +363,7 @@ def open_fleet(ctx: Context, selection: Selection | Sequence[str], *, how: str =
     inv = dict(inventory) if inventory is not None else load_inventory(ctx.engine)
     sel = selection if isinstance(selection, Selection) else Selection(tuple(selection))
     names = select(inv, sel, how=how)
-    fleet = Fleet(ctx, names, inv, connect_timeout=connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+    fleet = Fleet(ctx, names, inv, connect_timeout=connect_timeout or ctx.settings.connect_timeout,
                   on_host_key=on_host_key, trust_on_first_use=trust_on_first_use,
                   replace_host_key=replace_host_key)
     try:
