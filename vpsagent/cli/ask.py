@@ -137,8 +137,10 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
       vpsagent ask -t web --read-only --json "which kernel do these run?"
       vpsagent ask --continue "and how do I fix it?"
 
-    Exit codes: 0 done · 4 a command was denied for want of approval · 6 AI service
-    failed (the conversation is saved: --continue) · 8 --max-turns/--max-cost reached.
+    Exit codes: 0 done · 4 a command was denied for want of approval · 5 a server could
+    not be reached (and no later call reached it) · 6 AI service failed (the conversation
+    is saved: --continue) · 8 --max-turns/--max-cost reached. With --json, `errors` has an
+    entry for each server left unreached and each denied command.
     """
     from vpsagent.render.agent import Display, denial_summary, exit_code, usage_line
     from vpsagent.services.ask import AskRequest
@@ -172,7 +174,9 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     code = exit_code(result)
     if result.denied and not app.out.json_mode:
         app.out.warn(denial_summary(result.denied))
-    return app.out.emit(result, text=None, exit_code=code)
+    for c in result.unreachable if not app.out.json_mode else ():
+        app.out.warn(f"not reached: {c['unreachable']}")
+    return app.out.emit(result, text=None, exit_code=code, errors=result.errors())
 
 
 # --------------------------------------------------------------------------- chat

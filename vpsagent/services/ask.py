@@ -75,6 +75,29 @@ class AskResult:
     def denied(self) -> list[JSONObject]:
         return [c for c in self.tool_calls if c["decision"] == "deny"]
 
+    @property
+    def unreachable(self) -> list[JSONObject]:
+        """Calls whose server could not be reached and was not reached by any later call.
+
+        A server that came back (the model tried again and it answered) leaves the answer
+        standing on what it then got; one that never did means the answer lacks it (exit 5).
+        """
+        found: list[JSONObject] = []
+        for i, c in enumerate(self.tool_calls):
+            if c.get("unreachable") and not any(
+                    later.get("server") == c.get("server") and not later.get("unreachable") and later.get("executed")
+                    for later in self.tool_calls[i + 1:]):
+                found.append(c)
+        return found
+
+    def errors(self) -> list[dict[str, str]]:
+        """--json `errors`: one entry per server left unreached and per denied call."""
+        entries = [{"code": "unreachable", "message": str(c["unreachable"]), "tool_use_id": str(c["id"])}
+                   for c in self.unreachable]
+        entries += [{"code": "denied", "message": f"{c['server']}: {c['command']}: {c.get('reason') or c.get('cause')}",
+                     "tool_use_id": str(c["id"])} for c in self.denied]
+        return entries
+
 
 @dataclass
 class OpenConversation:
