@@ -122,6 +122,8 @@ def history_show(app: App, entry_id: int) -> int:
         console.print(key_values([
             ("id", e.id), ("server", e.server), ("command", e.command), ("sudo", "yes" if e.sudo else "no"),
             ("source", e.source), ("status", _result(e)), ("exit code", e.exit_code),
+            ("result", "unknown — vpsagent ended before recording it; check the server" if e.outcome_unknown
+             else None),
             ("started", _when(e.started_at) + " UTC"), ("finished", _when(e.finished_at)),
             ("duration", _dur(e.duration_ms)), ("user", e.user), ("from", f"{e.hostname} pid {e.pid}"),
             ("decision", f"{e.decision}: {e.decision_reason}" if e.decision else None),

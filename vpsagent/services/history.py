@@ -55,6 +55,7 @@ class HistoryDetail(HistoryEntry):
     stdout_excerpt: str | None
     stderr_excerpt: str | None
     row_hash: str | None
+    outcome_unknown: bool = False  # completed by the reaper: how the command ended is not known
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -97,10 +98,13 @@ def _entry(row: RowMapping) -> HistoryEntry:
 
 def _detail(row: RowMapping) -> HistoryDetail:
     """An entry with everything else the row holds (`history show`)."""
+    from vpsagent.db.audit import outcome_unknown
+
     return HistoryDetail(
         **vars(_entry(row)), decision_reason=row["decision_reason"], pid=row["pid"], hostname=row["hostname"],
         stdout_sha256=row["stdout_sha256"], stderr_sha256=row["stderr_sha256"],
         stdout_excerpt=row["stdout_excerpt"], stderr_excerpt=row["stderr_excerpt"], row_hash=row["row_hash"],
+        outcome_unknown=outcome_unknown(dict(row)),
     )
 
 
