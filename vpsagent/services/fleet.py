@@ -20,9 +20,10 @@ server has two shapes on its way to a socket: the stored `ServerRecord` and the
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -286,6 +287,35 @@ class Fleet:
             return self.run(host.name, command, source=source, test_run_id=test_run_id, timeout=timeout, sudo=sudo)
 
         return execute
+
+    # -- the per-server lock (`--lock`) -----------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, what: str, *, wait_s: float | None = None, enabled: bool = True) -> Iterator[None]:
+        """Hold the lock on every chosen server for the block (db/locks.py): all or none.
+
+        Busy after `wait_s` (None: do not wait) is errors.Busy, exit 75, naming the holder.
+        """
+        if not enabled:
+            yield
+            return
+        import getpass
+        import os
+        import socket
+
+        from vpsagent.db.locks import Lease
+
+        try:
+            os_user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry in some containers
+            os_user = "?"
+        who = self.ctx.identity().email or os_user
+        lease = Lease(self.ctx.engine, self.names,
+                      f"vpsagent {what} by {who} on {socket.gethostname()} pid {os.getpid()}")
+        lease.acquire(wait_s)
+        try:
+            yield
+        finally:
+            lease.release()
 
     # -- life cycle ------------------------------------------------------------------------
     def interrupt(self) -> None:

@@ -180,6 +180,8 @@ def run_tests(
     on_agent_event: OnAgentEvent | None = None,
     execute: Execute | None = None,
     connect_timeout: float | None = None,
+    lock: bool = False,
+    lock_wait: float | None = None,
 ) -> TestRunOutcome:
     from vpsagent.db.inventory import load_inventory
     from vpsagent.services.fleet import open_fleet
@@ -193,7 +195,8 @@ def run_tests(
     targets = resolve_targets(inventory, plans, servers, tags)
     names = list(dict.fromkeys(n for chosen in targets for n in chosen))
     # one connection per server, reused; the audit log never stores a credential a step echoes
-    with open_fleet(ctx, names, inventory=inventory, connect_timeout=connect_timeout) as fleet:
+    with open_fleet(ctx, names, inventory=inventory, connect_timeout=connect_timeout) as fleet, \
+            fleet.lock("test run", wait_s=lock_wait, enabled=lock or lock_wait is not None):
         results = [_run_one(ctx, fleet, plan, chosen, overrides=overrides, forks=forks, fail_fast=fail_fast,
                             on_event=on_event, execute=execute, explain=explain, on_agent_event=on_agent_event)
                    for plan, chosen in zip(plans, targets, strict=True)]
