@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, overload
 from vpsagent import errors
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Select
     from sqlalchemy.engine import Engine, RowMapping
 
     from vpsagent.db.audit import VerifyResult
@@ -108,6 +111,14 @@ def _detail(row: RowMapping) -> HistoryDetail:
     )
 
 
+# The columns a HistoryEntry holds: listings select these and never the output excerpts
+# and hashes (16 KiB a row), which only `history show` prints.
+ENTRY_COLUMNS = ("id", "started_at", "finished_at", "status", "source", "server", "command", "sudo", "os_user",
+                 "user_email", "token_name", "exit_code", "duration_ms", "stdout_bytes", "stderr_bytes", "error",
+                 "decision", "conversation_id", "test_run_id")
+STREAM_BATCH = 500  # rows fetched at a time when streaming an export
+
+
 def list_history(
     engine: Engine,
     *,
@@ -120,9 +131,44 @@ def list_history(
     limit: int = DEFAULT_LIMIT,
 ) -> list[HistoryEntry]:
     """Newest first. Rows left running by a dead vpsagent process are completed as interrupted first."""
+    return list(iter_history(engine, server=server, source=source, since=since, status=status, grep=grep,
+                             user=user, limit=limit))
+
+
+def iter_history(
+    engine: Engine,
+    *,
+    server: str | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    status: str | None = None,
+    grep: str | None = None,
+    user: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Iterator[HistoryEntry]:
+    """`list_history` as a stream: rows are fetched STREAM_BATCH at a time (a server-side
+    cursor on PostgreSQL), so `--csv`/`--json` of 100k rows holds a batch, not the log.
+    The filters are checked before the first row is asked for."""
+    q = _query(server=server, source=source, since=since, status=status, grep=grep, user=user, limit=limit)
+    from vpsagent.db.audit import AuditLog
+
+    AuditLog(engine).reap_interrupted()
+    return _stream(engine, q)
+
+
+def _stream(engine: Engine, q: Select[tuple[object, ...]]) -> Iterator[HistoryEntry]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(q)
+        for row in result.mappings():
+            yield _entry(row)
+        conn.rollback()
+
+
+def _query(*, server: str | None, source: str | None, since: str | None, status: str | None, grep: str | None,
+           user: str | None, limit: int) -> Select[tuple[object, ...]]:
     from sqlalchemy import func, select
 
-    from vpsagent.db.audit import AuditLog, history_table
+    from vpsagent.db.audit import history_table
 
     if source is not None and source not in SOURCES:
         raise errors.InvalidInput(f"--source {source!r}: expected one of {', '.join(SOURCES)}")
@@ -132,9 +178,8 @@ def list_history(
         raise errors.InvalidInput("--limit must be 0 (no limit) or more")
     since_dt = parse_since(since) if since else None
 
-    AuditLog(engine).reap_interrupted()
     t = history_table()
-    q = select(t).order_by(t.c.id.desc())
+    q = select(*(t.c[name] for name in ENTRY_COLUMNS)).order_by(t.c.id.desc())
     if server:
         q = q.where(t.c.server == server)
     if source:
@@ -152,10 +197,7 @@ def list_history(
         q = q.where(func.lower(t.c.command).like(pattern, escape="\\"))
     if limit:
         q = q.limit(limit)
-    with engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
-        conn.rollback()
-    return [_entry(r) for r in rows]
+    return q
 
 
 def show_entry(engine: Engine, entry_id: int) -> HistoryDetail:
