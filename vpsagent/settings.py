@@ -34,6 +34,9 @@ _FILE_KEYS = {
     "github_api_url": "GITHUB_API_URL",
     "policy_file": "VPSAGENT_POLICY",
     "max_file_size": "VPSAGENT_MAX_FILE_SIZE",
+    "ai_connect_timeout": "VPSAGENT_AI_CONNECT_TIMEOUT",
+    "ai_read_timeout": "VPSAGENT_AI_READ_TIMEOUT",
+    "connect_timeout": "VPSAGENT_CONNECT_TIMEOUT",
 }
 
 
@@ -62,6 +65,11 @@ class Settings:
     token: Secret | None = None  # VPSAGENT_TOKEN: an API token for CI and cron
     support: dict[str, str] = field(default_factory=dict)  # [support] thresholds in the config file
     max_file_bytes: int = DEFAULT_MAX_BYTES  # plans, deploy configs, policy: larger ones are refused unread
+    # A black-holed or silent ANTHROPIC_BASE_URL must end in seconds, not in the SDK's 10 minutes:
+    # connecting is bounded on its own, and the read timeout is the longest gap between stream events.
+    ai_connect_timeout: float = 5.0
+    ai_read_timeout: float = 60.0
+    connect_timeout: float = 10.0  # SSH: TCP connect, banner and authentication, per server
 
 
 def _read_config(path: Path) -> dict[str, object]:
@@ -163,6 +171,12 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: object) -> Sett
         token=secret_env("VPSAGENT_TOKEN"),
         support=_support_table(file_values.get("support")),
         max_file_bytes=size_limit(pick("max_file_size", None) or str(DEFAULT_MAX_BYTES), what="VPSAGENT_MAX_FILE_SIZE"),
+        ai_connect_timeout=seconds(pick("ai_connect_timeout", "5s") or "5s", what="VPSAGENT_AI_CONNECT_TIMEOUT",
+                                   maximum=600),
+        ai_read_timeout=seconds(pick("ai_read_timeout", "60s") or "60s", what="VPSAGENT_AI_READ_TIMEOUT",
+                                maximum=3600),
+        connect_timeout=seconds(pick("connect_timeout", "10s") or "10s", what="VPSAGENT_CONNECT_TIMEOUT",
+                                maximum=600),
     )
 
 

@@ -4,6 +4,8 @@ the turn and cost budgets — each ends cleanly with the conversation saved."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import pytest
 
@@ -293,3 +295,52 @@ def test_continue_after_the_turn_budget_sends_a_valid_history(anthropic_api, cli
     assert last[0]["type"] == "tool_result" and last[-1]["text"] == "summarise what you found"
     conv, _ = conversation(engine, conv_id)
     assert conv.status == "open"
+
+
+def _silent_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A TCP endpoint that accepts connections and never says a word (a silent proxy)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return srv, held
+
+
+def test_a_silent_ai_service_ends_with_exit_6_and_the_conversation_saved(anthropic_api, cli, engine, ssh_server,
+                                                                         monkeypatch):
+    srv, held = _silent_listener()
+    try:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{srv.getsockname()[1]}")
+        # small bounds so the test is quick; the defaults are 5 s to connect and 60 s between events
+        monkeypatch.setenv("VPSAGENT_AI_READ_TIMEOUT", "300ms")
+        monkeypatch.setenv("VPSAGENT_AI_CONNECT_TIMEOUT", "300ms")
+        r = cli("ask", "--json", "-s", ssh_server, "is anyone there?")
+    finally:
+        srv.close()
+        for conn in held:
+            conn.close()
+    assert r.exit_code == 6, r.stdout + r.stderr
+    doc = r.json()
+    assert doc["errors"] and "timed out" in doc["errors"][0]["message"]
+    assert len(held) == 3  # the first try and the SDK's two retries, each cut by the read timeout
+    (conv,) = conversations(engine)
+    assert conv.status == "ai_error" and doc["data"]["conversation_id"] == conv.id
+    _, msgs = conversation(engine, conv.id)
+    assert "is anyone there?" in json.dumps(msgs[0].content)
+
+
+def test_the_ai_timeouts_are_validated_settings(cli, monkeypatch):
+    monkeypatch.setenv("VPSAGENT_AI_READ_TIMEOUT", "inf")
+    r = cli("ask", "-s", "x", "hello")
+    assert r.exit_code == 2
+    assert "VPSAGENT_AI_READ_TIMEOUT" in r.stderr and "Traceback" not in r.stderr

@@ -43,6 +43,10 @@ def test_allow_and_deny_rules_apply_to_the_agent(anthropic_api, cli, engine, set
     decisions = {c["command"]: c["decision"] for c in r.json()["data"]["tool_calls"]}
     assert decisions == {f"touch {tmp_path}/allowed-1": "allow", f"rm -rf {cache}": "allow",
                          "uname -a": "deny", f"touch {tmp_path}/other": "deny"}
+    # the envelope's errors say what did not happen: one entry per denial (it was `[]` with exit 4)
+    errs = r.json()["errors"]
+    assert [(e["code"], e["tool_use_id"]) for e in errs] == [("denied", "toolu_p3"), ("denied", "toolu_p4")]
+    assert "uname -a" in errs[0]["message"]
     rows = {h.command: h for h in history(engine, source="ask")}
     assert rows["uname -a"].decision == "deny" and rows[f"rm -rf {cache}"].exit_code == 0
 

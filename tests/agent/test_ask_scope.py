@@ -65,7 +65,9 @@ def test_a_server_that_is_down_is_an_error_result_and_the_rest_goes_on(ctx, anth
         text("down1 is unreachable; t1 is fine."),
     )
     r = cli("ask", "-s", "down1", "-s", ssh_server, "check both")
-    assert r.exit_code == 0, r.stderr
+    # the answer came, but without down1: exit 5, as `run` would, not 0
+    assert r.exit_code == 5, r.stderr
+    assert "warning: not reached: down1: connection refused" in r.stderr
     down = tool_result(anthropic_api, "toolu_down")
     assert down.get("is_error") is True and "unreachable" in result_text(down)
     assert "still-here" in result_text(tool_result(anthropic_api, "toolu_up"))
@@ -86,11 +88,35 @@ def test_a_changed_host_key_is_an_error_result_and_nothing_runs(anthropic_api, c
         tool_use("run_command", {"server": "moved", "command": f"echo hi > {marker}"}, id="toolu_hk"),
         text("The host key changed; I did not connect."),
     )
-    r = cli("ask", "--yes", "-s", "moved", "say hi")
-    assert r.exit_code == 0, r.stderr
+    r = cli("ask", "--json", "--yes", "-s", "moved", "say hi")
+    assert r.exit_code == 5, r.stderr
+    doc = r.json()
+    assert doc["ok"] is False and doc["exit_code"] == 5
+    [err] = doc["errors"]
+    assert err["code"] == "unreachable" and err["tool_use_id"] == "toolu_hk" and "HOST KEY CHANGED" in err["message"]
     res = tool_result(anthropic_api, "toolu_hk")
     assert res.get("is_error") is True and "unreachable" in result_text(res)
     assert not marker.exists()
     # the person running it sees why too, not only the model
     assert "unreachable" in r.stderr and "moved" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_server_reached_by_a_later_call_leaves_the_answer_standing():
+    """The rule for exit 5: a server counts as unreached unless a later call reached it."""
+    from vpsagent.services.ask import AskResult
+
+    def call(i: int, server: str, unreachable: str | None) -> dict:
+        return {"id": f"toolu_{i}", "server": server, "command": "uptime", "decision": "allow",
+                "executed": unreachable is None, "unreachable": unreachable}
+
+    def result(*calls: dict) -> AskResult:
+        return AskResult(conversation_id=1, model="m", answer="", stop_reason="end_turn", turns=1,
+                         servers=["a", "b"], tool_calls=list(calls), usage={}, cost_usd=0.0)
+
+    came_back = result(call(1, "a", "a: connection refused"), call(2, "a", None))
+    assert came_back.unreachable == [] and came_back.errors() == []
+    other_reached = result(call(1, "a", "a: connection refused"), call(2, "b", None))
+    assert [c["id"] for c in other_reached.unreachable] == ["toolu_1"]
+    went_away = result(call(1, "a", None), call(2, "a", "a: connection refused"))
+    assert [e["code"] for e in went_away.errors()] == ["unreachable"]

@@ -126,6 +126,54 @@ def test_rows_of_a_dead_process_are_reaped_as_interrupted(engine) -> None:
     assert by_id[rid]["status"] == "interrupted" and str(dead.pid) in by_id[rid]["error"]
     assert by_id[mine]["status"] == "running"
     assert verify(engine).ok
+    # `history show` says the result is unknown, not that the command was stopped
+    from vpsagent.services.history import show_entry
+
+    assert show_entry(engine, rid).outcome_unknown and "result unknown" in by_id[rid]["error"]
+    audit.fail(mine, "interrupted", "interrupted (Ctrl-C)", duration_s=0.5)
+    assert not show_entry(engine, mine).outcome_unknown
+
+
+def test_a_completion_write_is_retried_while_the_database_is_briefly_away(tmp_path) -> None:
+    """The command ran to its end while another writer held the database: its real result
+    is recorded once the database is back (it was left running, then reaped as interrupted)."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from vpsagent.db.engine import get_engine
+    from vpsagent.settings import load_settings
+
+    url = f"sqlite:///{tmp_path / 'away.db'}"
+    get_engine(load_settings(env={"VPSAGENT_HOME": str(tmp_path / 'h'), "DATABASE_URL": url}))  # the schema
+    # a real SQLite engine that gives up on a lock after 50 ms instead of 30 s
+    engine = create_engine(url, connect_args={"timeout": 0.05, "check_same_thread": False})
+    audit = AuditLog(engine)
+    holder = sqlite3.connect(str(tmp_path / "away.db"), isolation_level=None, check_same_thread=False)
+    released = threading.Event()
+
+    def hold_then_release() -> None:
+        holder.execute("BEGIN EXCLUSIVE")  # the database is away for writers...
+        took.set()
+        released.wait(30)
+        holder.execute("ROLLBACK")  # ...and back
+
+    took = threading.Event()
+
+    def busy_command(_chunk: bytes) -> None:
+        t = threading.Thread(target=hold_then_release, daemon=True)
+        t.start()
+        took.wait(10)
+        threading.Timer(0.4, released.set).start()  # back after the first attempts failed
+
+    res = run_audited(audit, LocalHost(), "echo done; exit 3", source="run", on_stdout=busy_command)
+    holder.close()
+    [r] = rows(engine)
+    assert res.exit_code == 3
+    assert (r["status"], r["exit_code"], r["stdout_excerpt"]) == ("failed", 3, "done\n")
+    assert verify(engine).ok
+    engine.dispose()
 
 
 WORKER = textwrap.dedent(

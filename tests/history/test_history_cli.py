@@ -96,3 +96,28 @@ def test_anchor_detects_rows_deleted_from_the_end(cli, engine) -> None:
     bad = cli("history", "verify", "--anchor", anchor)
     assert bad.exit_code == 1 and "deleted from the end" in bad.stderr
     assert cli("history", "verify", "--anchor", "12:nothex").exit_code == 2
+
+
+def test_json_and_csv_stream_every_row_across_batches(cli, engine, monkeypatch) -> None:
+    """--json/--csv are written row by row from a streamed query (flat memory at 100k rows,
+    bench/history_export.py); the document is still the one envelope, whole."""
+    import json
+
+    from vpsagent.services import history as svc
+
+    monkeypatch.setattr(svc, "STREAM_BATCH", 3)  # several batches from a handful of rows
+    empty = cli("history", "--json")
+    assert empty.exit_code == 0
+    assert empty.json() == {"vpsagent": 1, "command": "history", "ok": True, "exit_code": 0,
+                            "data": {"entries": [], "count": 0}, "errors": []}
+    audit = AuditLog(engine, user="ops")
+    for i in range(8):
+        run_audited(audit, LocalHost(), f"echo {i}; printf 'x%.0s' $(seq 100)", source="run")
+    doc = cli("history", "--json", "--limit", "0").json()
+    assert doc["ok"] and doc["data"]["count"] == 8
+    assert [e["command"].split(";")[0] for e in doc["data"]["entries"]] == [f"echo {i}" for i in range(7, -1, -1)]
+    entry = doc["data"]["entries"][0]
+    assert entry["status"] == "ok" and entry["stdout_bytes"] == 102 and "stdout_excerpt" not in entry
+    assert json.loads(json.dumps(doc)) == doc
+    rows = list(csv.DictReader(io.StringIO(cli("history", "--csv", "--limit", "0").stdout)))
+    assert [r["command"].split(";")[0] for r in rows] == [f"echo {i}" for i in range(7, -1, -1)]

@@ -345,6 +345,38 @@ def test_ctrl_c_in_a_real_process_exits_130(home, write_plan, tmp_path, engine):
         assert run.status == "interrupted" and run.finished_at is not None
 
 
+def test_a_run_cut_by_a_closed_pipe_keeps_its_completed_steps(home, write_plan, tmp_path, engine):
+    """`vpsagent test run plan.yaml 2>&1 | head -1`: the reader leaves, the run stops, and
+    what ran is stored (it was stored as `error` with no steps)."""
+    from sqlmodel import Session, select
+
+    from vpsagent.db.models import CommandHistory, TestRun, TestStep
+
+    flag = tmp_path / "reader-gone"
+    path = write_plan(f"name: cut\nservers: [local]\nsteps:\n  - run: echo one\n"
+                      f"  - run: 'while [ ! -e {flag} ]; do sleep 0.05; done'\n    timeout: 60s\n"
+                      "  - run: echo never\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vpsagent", "test", "run", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    try:
+        assert proc.stderr.readline().startswith(b"cut @ local")
+        proc.stderr.close()  # the reader of the progress lines goes away mid-run
+        flag.touch()  # only now can step 2 finish: a progress line meets the closed pipe by then
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 141
+    with Session(engine) as s:
+        (run,) = s.exec(select(TestRun)).all()
+        steps = s.exec(select(TestStep).where(TestStep.run_id == run.id).order_by(TestStep.seq)).all()
+        audited = s.exec(select(CommandHistory).where(CommandHistory.test_run_id == run.id)).all()
+    assert run.status == "interrupted" and run.finished_at is not None
+    # step 1 always ran; step 2 too when the pipe closed before step 1's line was written
+    assert steps and steps[0].command == "echo one" and {st.status for st in steps} == {"passed"}
+    assert len(audited) == len(steps) <= 2 and "echo never" not in [a.command for a in audited]
+
+
 def test_several_plans_and_a_directory(cli, target, write_plan, tmp_path, schema):
     plans = tmp_path / "plans"
     plans.mkdir()

@@ -237,3 +237,43 @@ def test_proxyjump_goes_through_the_jump_host(ctx, settings, engine, keyring, ss
         h.close()
     assert r.ok and r.stdout.split()[2] == b"127.0.0.2"
     assert f"127.0.0.2 port {sshd.port}" in jump.log()  # the jump host opened the forwarded channel
+
+
+def test_keys_are_renegotiated_past_the_threshold_on_the_same_connection(ctx, ssh_server, monkeypatch) -> None:
+    """paramiko#822: paramiko renegotiating keys just before the server closes a finished
+    command's channel stalled the connection for 30 s and then killed it. The threshold is
+    512 MiB; lowered here so that many real key exchanges happen within a few MiB."""
+    import logging
+
+    import paramiko
+
+    monkeypatch.setattr(paramiko.Packetizer, "REKEY_BYTES", 128 * 1024)
+    logged: list[str] = []
+
+    class Errors(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    handler = Errors(level=logging.ERROR)
+    logging.getLogger("paramiko").addHandler(handler)
+    h = open_host(ctx, ssh_server)
+    try:
+        h.connect()
+        transport = h._transport()
+        exchanges = {transport.H}  # the exchange hash changes with every key exchange
+        for i in range(40):
+            r = h.run("head -c 20000 /dev/zero")
+            assert r.ok and r.stdout_bytes == 20000, (i, r.error)
+            exchanges.add(transport.H)
+        big = h.run("head -c 3M /dev/zero")  # one command streaming past the threshold
+        assert big.ok and big.stdout_bytes == 3 * 2**20
+        h.upload("/tmp/vpsagent-rekey-test", b"x" * 300_000)
+        assert h.read_file("/tmp/vpsagent-rekey-test") == b"x" * 300_000
+        assert h.run("rm -f /tmp/vpsagent-rekey-test").ok
+        exchanges.add(transport.H)
+        assert h._transport() is transport and transport.is_active()  # never dropped and replaced
+    finally:
+        h.close()
+        logging.getLogger("paramiko").removeHandler(handler)
+    assert len(exchanges) >= 6  # keys were really renegotiated, several times
+    assert logged == []  # no "Key-exchange timed out waiting for key negotiation"

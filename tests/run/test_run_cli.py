@@ -223,3 +223,113 @@ def test_reader_going_away_in_a_fan_out(engine, fleet, home) -> None:
     assert len(rows) == 3 and {r["status"] for r in rows} == {"interrupted"}
     _wait_for(lambda: subprocess.run(["pgrep", "-f", "^slee[p] 43[.]43$"], capture_output=True).returncode == 1,
               timeout=10)
+
+
+@pytest.fixture
+def mute_server():
+    """A TCP port that accepts connections and never speaks SSH (a hung sshd, a tarpit)."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield srv.getsockname()[1]
+    srv.close()
+    for c in held:
+        c.close()
+
+
+def test_a_server_that_never_speaks_ssh_is_bounded_by_connect_timeout(ctx, cli, engine, sshd: SSHD,
+                                                                      mute_server) -> None:
+    add_server(ctx, ServerSpec(name="mute", host="127.0.0.1", port=mute_server, user=sshd.user,
+                               key_path=sshd.client_key_path))
+    r = cli("run", "-s", "mute", "--connect-timeout", "300ms", "true")
+    assert r.exit_code == 5, r.stderr
+    assert r.stderr.startswith("error: mute:") and "Traceback" not in r.stderr
+    # the setting does the same for cron jobs that cannot pass a flag
+    r2 = cli("run", "-s", "mute", "true", env={"VPSAGENT_CONNECT_TIMEOUT": "300ms"})
+    assert r2.exit_code == 5
+    bad = cli("run", "-s", "mute", "--connect-timeout", "inf", "true")
+    assert bad.exit_code == 2 and "--connect-timeout" in bad.stderr
+    assert [row["status"] for row in history_rows(engine)] == ["error", "error"]
+
+
+def test_a_dead_jump_host_names_the_target_too(ctx, cli, engine, keyring, sshd: SSHD, mute_server) -> None:
+    add_server(ctx, ServerSpec(name="bastion", host="127.0.0.1", port=mute_server, user=sshd.user,
+                               key_path=sshd.client_key_path))
+    register_sshd(engine, keyring, sshd, "inner", address="127.0.0.2", jump="bastion")
+    r = cli("run", "-s", "inner", "--connect-timeout", "300ms", "true")
+    assert r.exit_code == 5
+    assert r.stderr.startswith("error: inner: via jump host bastion:"), r.stderr
+
+
+def _locks(engine) -> list[dict]:
+    with engine.connect() as c:
+        return [dict(r) for r in c.execute(text("SELECT * FROM server_locks")).mappings()]
+
+
+def test_lock_busy_exits_75_naming_the_holder_and_runs_nothing(cli, engine, ssh_server, tmp_path) -> None:
+    from vpsagent.db.locks import Lease
+
+    cron = Lease(engine, [ssh_server], "vpsagent run by cron on box pid 1")  # this process: alive
+    cron.acquire()
+    try:
+        r = cli("run", "-s", ssh_server, "--lock", "echo second")
+        assert r.exit_code == 75, r.stderr
+        assert r.stderr.startswith(f"error: {ssh_server} is locked by vpsagent run by cron on box pid 1 since")
+        assert history_rows(engine) == []  # nothing ran
+        doc = cli("run", "-s", ssh_server, "--lock", "--json", "true").json()
+        assert doc["exit_code"] == 75 and doc["errors"][0]["code"] == "busy"
+        plan = tmp_path / "p.yaml"
+        plan.write_text(f"name: p\nservers: [{ssh_server}]\nsteps:\n  - run: 'true'\n")
+        assert cli("test", "run", str(plan), "--lock").exit_code == 75
+        # without --lock nobody waits for a lock (it is opt-in, for cron jobs that want it)
+        assert cli("run", "-s", ssh_server, "true").exit_code == 0
+    finally:
+        cron.release()
+    ok = cli("run", "-s", ssh_server, "--lock", "echo now")
+    assert ok.exit_code == 0 and ok.stdout == "now\n"
+    assert _locks(engine) == []  # released after the run
+
+
+def test_lock_wait_waits_for_the_holder(cli, engine, ssh_server) -> None:
+    from vpsagent.db.locks import Lease
+
+    other = Lease(engine, [ssh_server], "another run")
+    other.acquire()
+    threading.Timer(0.5, other.release).start()
+    r = cli("run", "-s", ssh_server, "--lock-wait", "60s", "echo after")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "after\n"
+    bad = cli("run", "-s", ssh_server, "--lock-wait", "nan", "true")
+    assert bad.exit_code == 2 and "--lock-wait" in bad.stderr
+
+
+def test_stale_locks_do_not_block(cli, engine, ssh_server) -> None:
+    import socket
+    from datetime import UTC, datetime, timedelta
+
+    from vpsagent.db.tables import server_locks as t
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    now = datetime.now(UTC)
+    with engine.begin() as c:  # a holder on this machine whose process is gone
+        c.execute(t.insert().values(server=ssh_server, holder="killed run", hostname=socket.gethostname(),
+                                    pid=dead.pid, created_at=now, expires_at=now + timedelta(hours=1)))
+    assert cli("run", "-s", ssh_server, "--lock", "true").exit_code == 0
+    with engine.begin() as c:  # a holder elsewhere that stopped renewing its lease
+        c.execute(t.insert().values(server=ssh_server, holder="gone elsewhere", hostname="other-box",
+                                    pid=1, created_at=now - timedelta(hours=1), expires_at=now - timedelta(seconds=1)))
+    assert cli("run", "-s", ssh_server, "--lock", "true").exit_code == 0
+    assert _locks(engine) == []

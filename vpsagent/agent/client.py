@@ -65,7 +65,11 @@ def is_deprecated(model: str) -> str | None:
     return DEPRECATED_MODELS.get(model)
 
 
-def make_client(settings: Settings, *, max_retries: int = 2, timeout: float = 600.0) -> anthropic.Anthropic:
+def make_client(settings: Settings, *, max_retries: int = 2) -> anthropic.Anthropic:
+    """The client. The SDK's default timeout is 600 s for everything, which let a silent
+    endpoint hold `ask` for half an hour across retries; here connecting is bounded by
+    `ai_connect_timeout` and every read (headers, then the gap between stream events) by
+    `ai_read_timeout`. The SDK still retries connection failures and timeouts."""
     import anthropic
 
     if settings.anthropic_api_key is None:
@@ -77,7 +81,7 @@ def make_client(settings: Settings, *, max_retries: int = 2, timeout: float = 60
         api_key=settings.anthropic_api_key.reveal_str(),
         base_url=settings.anthropic_base_url or None,
         max_retries=max_retries,
-        timeout=timeout,
+        timeout=anthropic.Timeout(settings.ai_read_timeout, connect=settings.ai_connect_timeout),
     )
 
 

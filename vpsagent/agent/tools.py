@@ -138,6 +138,7 @@ class ToolOutcome:
     interrupted: bool = False  # the user stopped it (Ctrl-C) while it ran
     exit_code: int | None = None
     duration_s: float = 0.0
+    unreachable: str | None = None  # the server could not be reached: why (errors.Unreachable's line)
 
     def tool_result_block(self) -> JSONObject:
         block: JSONObject = {"type": "tool_result", "tool_use_id": self.call.id, "content": self.content}
@@ -160,6 +161,7 @@ class ToolOutcome:
             "exit_code": self.exit_code,
             "duration_s": round(self.duration_s, 3),
             "is_error": self.is_error,
+            "unreachable": self.unreachable,
         }
 
 
@@ -254,7 +256,8 @@ def execute(env: ToolEnv, block_id: str, name: str, input: JSON) -> ToolOutcome:
             return _read_file(env, call)
         return _write_file(env, call)
     except errors.Unreachable as exc:
-        outcome = ToolOutcome(call, f"error: server {server} unreachable: {exc.message}", is_error=True)
+        outcome = ToolOutcome(call, f"error: server {server} unreachable: {exc.message}", is_error=True,
+                              unreachable=exc.message)
         env.emit(ToolEvent("result", call, outcome=outcome))
         return outcome
 

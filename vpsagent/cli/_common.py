@@ -264,3 +264,21 @@ class Limit(click.IntRange):
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
         n: int = super().convert(value, param, ctx)
         return min(n, MAX_ROW_ID)
+
+
+def connect_timeout_option(f: Callable[P, R]) -> Callable[P, R]:
+    """--connect-timeout DURATION, handed to the command as `connect_timeout` (seconds or None)."""
+    return click.option(
+        "--connect-timeout", metavar="DURATION", type=Duration(600),
+        help="Give up on a server whose TCP connect, SSH handshake or login takes longer "
+             "(default 10s, or VPSAGENT_CONNECT_TIMEOUT).")(f)
+
+
+def lock_options(f: Callable[P, R]) -> Callable[P, R]:
+    """--lock and --lock-wait DURATION, handed to the command as `lock` and `lock_wait`."""
+    f = click.option("--lock-wait", metavar="DURATION", type=Duration(86400),
+                     help="With --lock: wait up to DURATION for a busy lock (implies --lock).")(f)
+    return click.option(
+        "--lock", is_flag=True,
+        help="Take a lock on each server first (in the database): another --lock run on one of "
+             "them exits 75 (busy) instead of running at the same time.")(f)

@@ -11,7 +11,16 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, FiniteFloat, Limit, P, R, RowId, pass_app
+from vpsagent.cli._common import (
+    App,
+    FiniteFloat,
+    Limit,
+    P,
+    R,
+    RowId,
+    connect_timeout_option,
+    pass_app,
+)
 
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
@@ -120,10 +129,11 @@ def _warn_deprecated(app: App, model: str | None) -> None:
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last conversation.")
 @click.option("--conversation", "conversation_id", type=CONVERSATION, metavar="ID", help="Continue conversation ID.")
 @click.argument("prompt", nargs=-1)
+@connect_timeout_option
 @pass_app
 def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | None, max_turns: int,
         max_cost: float | None, read_only: bool, yes: bool, dry_run: bool, verbose: bool, continue_: bool,
-        conversation_id: int | None, prompt: tuple[str, ...]) -> int:
+        conversation_id: int | None, prompt: tuple[str, ...], connect_timeout: float | None) -> int:
     """Ask Claude to investigate or act on servers; it runs commands through tools.
 
     The answer streams to stdout; commands, decisions and their output go to stderr.
@@ -138,8 +148,10 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
       vpsagent ask -t web --read-only --json "which kernel do these run?"
       vpsagent ask --continue "and how do I fix it?"
 
-    Exit codes: 0 done · 4 a command was denied for want of approval · 6 AI service
-    failed (the conversation is saved: --continue) · 8 --max-turns/--max-cost reached.
+    Exit codes: 0 done · 4 a command was denied for want of approval · 5 a server could
+    not be reached (and no later call reached it) · 6 AI service failed (the conversation
+    is saved: --continue) · 8 --max-turns/--max-cost reached. With --json, `errors` has an
+    entry for each server left unreached and each denied command.
     """
     from vpsagent.render.agent import Display, denial_summary, exit_code, usage_line
     from vpsagent.services.ask import AskRequest
@@ -160,7 +172,7 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     request = AskRequest(
         prompt=text, servers=list(servers), tags=list(tags), context=context, model=model, mode=mode,
         dry_run=dry_run, max_turns=max_turns, max_cost=max_cost, conversation_id=conversation_id,
-        continue_last=continue_,
+        continue_last=continue_, connect_timeout=connect_timeout,
     )
     _warn_deprecated(app, model)
     display = Display(app.out, answer_to_stdout=not app.out.json_mode)
@@ -173,7 +185,9 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     code = exit_code(result)
     if result.denied and not app.out.json_mode:
         app.out.warn(denial_summary(result.denied))
-    return app.out.emit(result, text=None, exit_code=code)
+    for c in result.unreachable if not app.out.json_mode else ():
+        app.out.warn(f"not reached: {c['unreachable']}")
+    return app.out.emit(result, text=None, exit_code=code, errors=result.errors())
 
 
 # --------------------------------------------------------------------------- chat

@@ -65,25 +65,29 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
     if ctx.invoked_subcommand is not None:
         return None
     from vpsagent.errors import UsageError
-    from vpsagent.services.history import list_history
+    from vpsagent.services.history import iter_history
 
     if csv_ and app.out.json_mode:
         raise UsageError("choose one of --json and --csv")
-    entries = list_history(app.engine, server=server, source=source, since=since, status=status,
-                           grep=grep, user=user_email, limit=limit)
+    # a stream of rows: --csv and --json write each as it comes (flat memory at any size)
+    stream = iter_history(app.engine, server=server, source=source, since=since, status=status,
+                          grep=grep, user=user_email, limit=limit)
+    if app.out.json_mode:
+        return app.out.emit_list("entries", stream)
     if csv_:
         import csv
         import sys
 
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(CSV_COLUMNS)
-        for e in entries:
+        for e in stream:
             w.writerow([e.id, e.started_at.isoformat() if e.started_at else "",
                         e.finished_at.isoformat() if e.finished_at else "", e.status, e.source, e.server,
                         e.user_email or e.user or "", int(e.sudo), "" if e.exit_code is None else e.exit_code,
                         "" if e.duration_ms is None else e.duration_ms, e.command, e.error or ""])
         sys.stdout.flush()
         return 0
+    entries = list(stream)
 
     def text(console: LazyConsole) -> None:
         if not entries:
@@ -123,6 +127,8 @@ def history_show(app: App, entry_id: int) -> int:
         console.print(key_values([
             ("id", e.id), ("server", e.server), ("command", inert(e.command)), ("sudo", "yes" if e.sudo else "no"),
             ("source", e.source), ("status", _result(e)), ("exit code", e.exit_code),
+            ("result", "unknown — vpsagent ended before recording it; check the server" if e.outcome_unknown
+             else None),
             ("started", _when(e.started_at) + " UTC"), ("finished", _when(e.finished_at)),
             ("duration", _dur(e.duration_ms)), ("user", e.user), ("from", f"{e.hostname} pid {e.pid}"),
             ("decision", inert(f"{e.decision}: {e.decision_reason}") if e.decision else None),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, Limit, RowId, pass_app
+from vpsagent.cli._common import App, Limit, RowId, connect_timeout_option, lock_options, pass_app
 
 if TYPE_CHECKING:
     from vpsagent.plans.schema import PlanInvalid
@@ -125,16 +125,20 @@ def _print_problems(app: App, err: PlanInvalid, *, to_stdout: bool) -> None:
               help="Skip a server's remaining steps after its first failure (default: the plan's).")
 @click.option("--explain", is_flag=True,
               help="Attach a read-only AI diagnosis to each failed step (needs ANTHROPIC_API_KEY).")
+@connect_timeout_option
+@lock_options
 @pass_app
 def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: tuple[str, ...],
              vars_: tuple[str, ...], fmt: str, output: str | None, reports: tuple[str, ...],
-             forks: int, fail_fast: bool | None, explain: bool) -> int:
+             forks: int, fail_fast: bool | None, explain: bool, connect_timeout: float | None,
+             lock: bool, lock_wait: float | None) -> int:
     """Run test plans on servers; exit 0 when every step passed.
 
     Steps run in order on each server over one connection; servers run in parallel.
     Progress goes to stderr, the report to stdout (or --output), more reports with --report.
     Exit codes: 0 all passed, 1 a step failed, 2 invalid plan or unknown server,
-    5 a server was unreachable. --explain asks Claude (read-only commands only) why each
+    5 a server was unreachable, 75 --lock: another run holds a server's lock.
+    --explain asks Claude (read-only commands only) why each
     failed step failed and puts the answer in the reports; it never changes the exit code.
 
     \b
@@ -158,6 +162,7 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
             flag_vars=[v.partition("=")[0].strip() for v in vars_], forks=forks, fail_fast=fail_fast,
             on_event=Progress(app.out), explain=explain,
             on_agent_event=Display(app.out, answer_to_stdout=False) if explain else None,
+            connect_timeout=connect_timeout, lock=lock, lock_wait=lock_wait,
         )
     except PlanInvalid as e:
         _print_problems(app, e, to_stdout=False)

@@ -17,7 +17,11 @@ Links that the database itself may clear (conversation, test run and user ids ar
 
 A row left `running` by a process that died (SIGKILL, power loss) is completed as
 `interrupted` by `reap_interrupted()`, which `history` calls first; only rows written
-from this machine can be checked (by pid).
+from this machine can be checked (by pid). Such a row has no duration — the reaper is the
+only writer that completes a row without one — and `outcome_unknown()` says so: whether
+the command ran to its end is not known. Completing a row is retried for a few seconds
+first (`COMPLETE_RETRIES`), so a database that was briefly away (a restart, a failover,
+a lock) does not turn a command's real result into an unknown one.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +52,9 @@ EXCERPT_BYTES = 8192  # per stream: head and tail halves, the cut marked
 HASH_VERSION = "v2"
 GENESIS = ""  # prev_hash of the first row
 STATUSES = frozenset(CommandStatus)
+# Pauses between attempts to complete a row (about 7 s in all): long enough for a database
+# restart or failover, short enough that a command's exit is not held up for long.
+COMPLETE_RETRIES = (0.1, 0.3, 1.0, 2.0, 4.0)
 
 # Column values as this module writes them into command_history.
 Value: TypeAlias = str | int | bool | datetime | None
@@ -165,10 +173,21 @@ def history_table() -> CoreTable:
     return command_history
 
 
+class WriteFailed(errors.DatabaseError):
+    """The database did not take a write (gone, locked, restarting): worth trying again."""
+
+
 def _db_error(exc: Exception, what: str) -> errors.DatabaseError:
     from vpsagent.db.engine import first_line
 
-    return errors.DatabaseError(f"{what}: {first_line(exc)}")
+    return WriteFailed(f"{what}: {first_line(exc)}")
+
+
+def outcome_unknown(row: object) -> bool:
+    """The row was completed by `reap_interrupted`: the process that ran the command ended
+    (or lost its database) before recording how it ended, so its result is not known."""
+    g = _getter(row)
+    return g("status") == CommandStatus.INTERRUPTED and g("duration_ms") is None and g("exit_code") is None
 
 
 @dataclass(eq=False)
@@ -387,8 +406,17 @@ class AuditLog:
         return self._append(values, finish=finish)
 
     def _complete(self, row_id: int, finish: Values) -> None:
+        """Complete a row, trying again while the database is away (see COMPLETE_RETRIES):
+        given up, the row stays `running` and is later reaped with its outcome unknown."""
         what = f"cannot complete audit row {row_id}"
-        self._submit(_Complete(history_table(), what, row_id=row_id, finish=finish))
+        for pause in (*COMPLETE_RETRIES, None):
+            try:
+                self._submit(_Complete(history_table(), what, row_id=row_id, finish=finish))
+                return
+            except WriteFailed:
+                if pause is None:
+                    raise
+                time.sleep(pause)
 
     def finish(self, row_id: int, result: Finished) -> None:
         """Complete a row with what the command produced."""
@@ -429,7 +457,8 @@ class AuditLog:
         for row_id, pid in rows:
             if pid is None or pid == self.pid or _alive(pid):
                 continue
-            self.fail(row_id, "interrupted", f"the vpsagent process (pid {pid}) ended before the command finished")
+            self.fail(row_id, "interrupted",
+                      f"result unknown: the vpsagent process (pid {pid}) ended before recording how the command ended")
             reaped.append(row_id)
         return reaped
 

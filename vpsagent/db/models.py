@@ -252,6 +252,21 @@ class DeployLock(SQLModel, table=True):  # type: ignore[explicit-any]  # pydanti
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class ServerLock(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """`--lock`: one run, test run or apply per server at a time (db/locks.py).
+
+    A lease: the holder renews `expires_at` while it works, so a holder that died
+    without releasing it (or whose pid is gone on this machine) does not block forever."""
+
+    __tablename__ = "server_locks"
+    server: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=500)  # what holds it: "vpsagent run by alice@host pid 123"
+    hostname: str = Field(default="", max_length=255)
+    pid: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class DeploySecret(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """An environment value of an app that is a secret: stored only as an envelope."""
 

@@ -175,6 +175,17 @@ otp_codes = sa.Table(
     sa.Column('used_at', UTCDateTime(), nullable=True),
 )
 
+server_locks = sa.Table(
+    'server_locks',
+    metadata,
+    sa.Column('server', sa.String(200), primary_key=True),
+    sa.Column('holder', sa.String(500), nullable=False),
+    sa.Column('hostname', sa.String(255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('expires_at', UTCDateTime(), nullable=False),
+)
+
 servers = sa.Table(
     'servers',
     metadata,
@@ -301,6 +312,7 @@ TABLES: dict[str, CoreTable] = {
     'github_integrations': github_integrations,
     'messages': messages,
     'otp_codes': otp_codes,
+    'server_locks': server_locks,
     'servers': servers,
     'sessions': sessions,
     'support_reports': support_reports,

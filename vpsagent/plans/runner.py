@@ -156,9 +156,9 @@ class _ServerRun:
         self.cancel = cancel
         self.redact = redact
 
-    def run(self) -> ServerResult:
+    def run(self, res: ServerResult) -> ServerResult:
+        """Fill `res` step by step (the caller can store what completed if the run is cut)."""
         started = time.monotonic()
-        res = ServerResult(self.server)
         self.on_event(Event("server_start", self.plan, self.server))
         host: Host | None = None
         stop_reason: str | None = None  # set when the remaining steps cannot run
@@ -294,39 +294,56 @@ def run_plan(
     cancel: threading.Event | None = None,
     on_cancel: Callable[[], None] | None = None,
     redact: Redact | None = None,
+    result: PlanResult | None = None,
 ) -> PlanResult:
     """Run one plan on each server (in parallel, at most `forks` at once).
 
     Each step's result passes through `redact` before anyone sees it (events, reports).
 
-    When the run is stopped (Ctrl-C, or a worker raised), `on_cancel()` is called to
-    interrupt the commands still running on the other servers.
+    When the run is stopped (Ctrl-C, a closed pipe under the progress lines, or a worker
+    raised), `on_cancel()` is called to interrupt the commands still running on the other
+    servers, and the exception goes on; a `result` passed in then holds the steps that
+    completed, marked interrupted, so the caller can store what did run.
     """
-    result = PlanResult(plan=plan, started_at=time.time())
+    result = result or PlanResult(plan=plan)
+    result.started_at = time.time()
     started = time.monotonic()
     cancel = cancel or threading.Event()
     ff = plan.fail_fast if fail_fast is None else fail_fast
+    partial: dict[str, ServerResult] = {}
 
     def one(server: str) -> ServerResult:
+        partial[server] = ServerResult(server)
         return _ServerRun(plan, server, dict(overrides or {}), ff, open_host, execute,
-                          on_event or (lambda e: None), cancel, redact).run()
+                          on_event or (lambda e: None), cancel, redact).run(partial[server])
 
-    if len(servers) == 1:
-        result.servers = [one(servers[0])]
-    else:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(forks, len(servers))))
-        futures = [pool.submit(one, s) for s in servers]
-        try:
-            result.servers = [f.result() for f in futures]
-        except BaseException:
-            cancel.set()  # let the other servers stop after their current step
-            if on_cancel is not None:
-                on_cancel()  # stop the commands running in the workers now (Ctrl-C)...
-            # ...and give them a moment to stop and finish their audit rows, but never
-            # wait for a command that cannot be stopped to run to its end
-            wait(futures, timeout=STOP_WAIT_S)
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+    try:
+        result.servers = _run_servers(servers, one, forks, cancel, on_cancel)
+    except BaseException:
+        result.servers = [partial[s] for s in servers if s in partial]
+        result.interrupted = True
+        result.duration_s = time.monotonic() - started
+        raise
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _run_servers(servers: Sequence[str], one: Callable[[str], ServerResult], forks: int,
+                 cancel: threading.Event, on_cancel: Callable[[], None] | None) -> list[ServerResult]:
+    if len(servers) == 1:
+        return [one(servers[0])]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(forks, len(servers))))
+    futures = [pool.submit(one, s) for s in servers]
+    try:
+        done = [f.result() for f in futures]
+    except BaseException:
+        cancel.set()  # let the other servers stop after their current step
+        if on_cancel is not None:
+            on_cancel()  # stop the commands running in the workers now (Ctrl-C)...
+        # ...and give them a moment to stop and finish their audit rows, but never
+        # wait for a command that cannot be stopped to run to its end
+        wait(futures, timeout=STOP_WAIT_S)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return done

@@ -60,6 +60,16 @@ TICK_S = 0.2
 STOP_GRACE_S = 1.0
 # The first stderr line of every command: the remote shell's pid (see SSHHost._wrap).
 PID_MARKER = b"vpsagent-pid:"
+# paramiko renegotiates keys by itself after 512 MiB either way, at whatever moment the
+# count is crossed. When that is just before the server closes a finished command's
+# channel, paramiko's reader thread blocks sending its own close until the key exchange
+# it is itself meant to carry on has finished: a 30 s stall, then the connection dies
+# (paramiko#822). So we switch that trigger off on our connections and renegotiate
+# ourselves at the same threshold, between commands, when no command channel is open to
+# be closed under us. The server may still start a key exchange at any time; that one is
+# safe (it sends nothing else until the exchange is done).
+REKEY_OFF = 2**62
+REKEY_WAIT_S = 60.0  # for the server to finish a key exchange we asked for
 # GCM needs no separate MAC pass: the fastest cipher paramiko speaks with OpenSSH.
 PREFERRED_CIPHERS = (
     "aes128-gcm@openssh.com",
@@ -227,7 +237,7 @@ def _connect(params: SSHParams, label: str) -> _Conn:
     _quiet_paramiko()
     gw: _Conn | None = None
     if params.gateway is not None:
-        gw = _connect(params.gateway, params.gateway_name or params.gateway.host)
+        gw = _via(params.gateway, params.gateway_name or params.gateway.host, label)
     # An empty ssh_config: the inventory is the source of truth (`servers import` reads
     # ~/.ssh/config once); stray IdentityFile/GSSAPI lines must not change behaviour.
     config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
@@ -237,7 +247,7 @@ def _connect(params: SSHParams, label: str) -> _Conn:
         port=params.port,
         config=config,
         gateway=gw.conn if gw is not None else None,
-        connect_timeout=max(1, int(params.connect_timeout)),
+        connect_timeout=params.connect_timeout,
         connect_kwargs=_connect_kwargs(params, label, direct=gw is None),
     )
     learnt = _Learnt()
@@ -245,11 +255,22 @@ def _connect(params: SSHParams, label: str) -> _Conn:
     _open(conn, gw, params, label)
     transport = conn.transport
     assert transport is not None  # open() succeeded
+    transport.packetizer.REKEY_BYTES = transport.packetizer.REKEY_PACKETS = REKEY_OFF  # see REKEY_OFF
     if params.keepalive_s:
         transport.set_keepalive(params.keepalive_s)
     if learnt.key is not None and params.on_host_key is not None:
         _report_learnt_key(learnt.key, params, label, params.on_host_key)
     return _Conn(conn, learnt, gw)
+
+
+def _via(gateway: SSHParams, gw_label: str, label: str) -> _Conn:
+    """Connect to the jump host; its failure names the server the user asked for too
+    ("web1: via jump host bastion: ..."), or the user hunts for a server they never named."""
+    try:
+        return _connect(gateway, gw_label)
+    except errors.VpsAgentError as exc:
+        exc.message = f"{label}: via jump host {exc.message}"
+        raise
 
 
 def _connect_kwargs(params: SSHParams, label: str, *, direct: bool) -> dict[str, object]:
@@ -544,6 +565,7 @@ class SSHHost:
         self._lock = threading.Lock()
         self._conn: _Conn | None = None
         self._interrupt = threading.Event()
+        self._since_kex = 0  # bytes moved on this connection since its last key exchange
 
     @property
     def name(self) -> str:
@@ -562,6 +584,7 @@ class SSHHost:
                 self._conn.close()
                 self._conn = None
             self._conn = _connect(self.params, self.name)
+            self._since_kex = 0
             transport = self._conn.transport
             assert transport is not None  # _connect returns an open connection
             return transport
@@ -594,11 +617,39 @@ class SSHHost:
     def close(self) -> None:
         self._drop()
 
+    def _moved(self, n: int) -> None:
+        self._since_kex += n
+
+    def _rekey_if_due(self, transport: paramiko.Transport) -> None:
+        """Renegotiate keys once paramiko would have (see REKEY_OFF), now that no command
+        channel is open. A server that does not finish the exchange costs the connection:
+        it is dropped, and the caller's next step reconnects."""
+        from paramiko.packet import Packetizer
+
+        if self._since_kex < Packetizer.REKEY_BYTES:  # paramiko's threshold (512 MiB), read as set
+            return
+        failed: list[BaseException] = []
+
+        def exchange() -> None:
+            try:
+                transport.renegotiate_keys()
+            except Exception as e:  # noqa: BLE001 - reported below as a dropped connection
+                failed.append(e)
+
+        worker = threading.Thread(target=exchange, name=f"vpsagent-rekey-{self.name}", daemon=True)
+        worker.start()
+        worker.join(REKEY_WAIT_S)
+        self._since_kex = 0
+        if failed or worker.is_alive():
+            self._drop()  # renegotiate_keys ends when the transport closes
+
     def _open_channel(self) -> paramiko.Channel:
         import paramiko
 
         for attempt in (1, 2):
             transport = self._transport()
+            self._rekey_if_due(transport)
+            transport = self._transport()  # a new one if the key exchange failed
             try:
                 return transport.open_session(
                     window_size=WINDOW_SIZE, timeout=self.params.connect_timeout
@@ -685,6 +736,7 @@ class SSHHost:
             chan.close()
         except Exception:  # noqa: BLE001
             pass
+        self._moved(out.total + err.total)
         return CommandResult(
             host=self.name,
             command=command,
@@ -785,6 +837,7 @@ class SSHHost:
                     raise errors.Interrupted(f"{self.name}: upload of {path} interrupted")
                 chan.sendall(content[i:i + UPLOAD_CHUNK])
             chan.shutdown_write()
+            self._moved(len(content))
         except OSError as e:
             if not self._conn_alive():
                 self._drop()
@@ -801,6 +854,7 @@ class SSHHost:
             raise errors.Failure(f"{self.name}: upload of {path} failed (exit {code})" + (f": {err}" if err else ""))
 
     def _sftp(self) -> paramiko.SFTPClient:
+        self._rekey_if_due(self._transport())  # the SFTP channel stays open; no server closes it
         self._transport()
         assert self._conn is not None
         return self._conn.conn.sftp()
@@ -810,7 +864,9 @@ class SSHHost:
         try:
             with sftp.open(path, "rb") as f:
                 f.prefetch()
-                return f.read(max_bytes) if max_bytes is not None else f.read()
+                data = f.read(max_bytes) if max_bytes is not None else f.read()
+                self._moved(len(data))
+                return data
         except FileNotFoundError as e:
             raise errors.NotFound(f"{self.name}: {path}: no such file") from e
         except PermissionError as e:
@@ -826,6 +882,7 @@ class SSHHost:
             with sftp.open(tmp, "wb") as f:
                 f.set_pipelined(True)
                 f.write(content)
+            self._moved(len(content))
             if mode is not None:
                 sftp.chmod(tmp, mode)
             else:

@@ -155,6 +155,25 @@ class Output:
             self.out.print(text, markup=False)
         return int(exit_code)
 
+    def emit_list(self, key: str, items: Iterable[object]) -> int:
+        """--json for a long listing: the envelope with `data: {key: [...], "count": N}`,
+        written item by item as `items` yields them, so memory stays flat however many
+        there are (`history --json` of the whole audit log)."""
+        self.emitted = True
+        stream = self._stdout or sys.stdout
+        head = envelope(self.command, ok=True, exit_code=ExitCode.OK, data={})
+        stream.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(head[k])},\n"
+                                      for k in ("vpsagent", "command", "ok", "exit_code")))
+        stream.write(f'  "data": {{\n    {json.dumps(key)}: [')
+        count = 0
+        for item in items:
+            body = json.dumps(to_jsonable(item), indent=2, ensure_ascii=False).replace("\n", "\n      ")
+            stream.write(("," if count else "") + "\n      " + body)
+            count += 1
+        stream.write(("\n    " if count else "") + f'],\n    "count": {count}\n  }},\n  "errors": []\n}}\n')
+        stream.flush()
+        return int(ExitCode.OK)
+
     def data(self, text: str) -> None:
         """Raw text on stdout, exactly as given (a report, a plan, an exported document)."""
         stream = self._stdout or sys.stdout

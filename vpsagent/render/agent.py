@@ -101,6 +101,10 @@ def usage_line(result: AskResult) -> str:
 
 
 def exit_code(result: AskResult) -> int:
+    """5 when a server stayed unreachable (the answer lacks it), before 4 for a denial: a
+    server that is down is the first thing to fix, and approving would not have helped."""
+    if result.unreachable:
+        return int(ExitCode.UNREACHABLE)
     if result.denied:
         return int(ExitCode.NEEDS_APPROVAL)
     if result.stop_reason == "refusal":

@@ -54,6 +54,7 @@ class AskRequest:
     conversation_id: int | None = None
     continue_last: bool = False
     kind: str = "chat"  # conversations.mode: chat | support | testing
+    connect_timeout: float | None = None  # None: the connect_timeout setting
 
 
 @dataclass
@@ -73,6 +74,29 @@ class AskResult:
     @property
     def denied(self) -> list[JSONObject]:
         return [c for c in self.tool_calls if c["decision"] == "deny"]
+
+    @property
+    def unreachable(self) -> list[JSONObject]:
+        """Calls whose server could not be reached and was not reached by any later call.
+
+        A server that came back (the model tried again and it answered) leaves the answer
+        standing on what it then got; one that never did means the answer lacks it (exit 5).
+        """
+        found: list[JSONObject] = []
+        for i, c in enumerate(self.tool_calls):
+            if c.get("unreachable") and not any(
+                    later.get("server") == c.get("server") and not later.get("unreachable") and later.get("executed")
+                    for later in self.tool_calls[i + 1:]):
+                found.append(c)
+        return found
+
+    def errors(self) -> list[dict[str, str]]:
+        """--json `errors`: one entry per server left unreached and per denied call."""
+        entries = [{"code": "unreachable", "message": str(c["unreachable"]), "tool_use_id": str(c["id"])}
+                   for c in self.unreachable]
+        entries += [{"code": "denied", "message": f"{c['server']}: {c['command']}: {c.get('reason') or c.get('cause')}",
+                     "tool_use_id": str(c["id"])} for c in self.denied]
+        return entries
 
 
 @dataclass
@@ -210,7 +234,7 @@ def open_session(ctx: Context, request: AskRequest, *, client: anthropic.Anthrop
         client = make_client(ctx.settings)
     owned = fleet is None  # a caller that already has the servers open (support) lends its fleet
     if fleet is None:
-        fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG")
+        fleet = open_fleet(ctx, selection, how="-s NAME or -t TAG", connect_timeout=request.connect_timeout)
         names = list(fleet.names)
     else:
         from vpsagent.services.fleet import select

@@ -20,9 +20,10 @@ server has two shapes on its way to a socket: the stored `ServerRecord` and the
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -287,6 +288,35 @@ class Fleet:
 
         return execute
 
+    # -- the per-server lock (`--lock`) -----------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, what: str, *, wait_s: float | None = None, enabled: bool = True) -> Iterator[None]:
+        """Hold the lock on every chosen server for the block (db/locks.py): all or none.
+
+        Busy after `wait_s` (None: do not wait) is errors.Busy, exit 75, naming the holder.
+        """
+        if not enabled:
+            yield
+            return
+        import getpass
+        import os
+        import socket
+
+        from vpsagent.db.locks import Lease
+
+        try:
+            os_user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry in some containers
+            os_user = "?"
+        who = self.ctx.identity().email or os_user
+        lease = Lease(self.ctx.engine, self.names,
+                      f"vpsagent {what} by {who} on {socket.gethostname()} pid {os.getpid()}")
+        lease.acquire(wait_s)
+        try:
+            yield
+        finally:
+            lease.release()
+
     # -- life cycle ------------------------------------------------------------------------
     def interrupt(self) -> None:
         self.pool.interrupt()
@@ -352,7 +382,9 @@ def open_fleet(ctx: Context, selection: Selection | Sequence[str], *, how: str =
                trust_on_first_use: bool = True, replace_host_key: bool = False) -> Fleet:
     """Resolve `selection` against the inventory and open the fleet for it.
 
-    A list of names is taken as chosen already (each must exist). With `warm`, TCP
+    A list of names is taken as chosen already (each must exist). `connect_timeout`
+    (default: the `connect_timeout` setting) bounds each server's connection phase: TCP,
+    the SSH banner, authentication, and the channel through a jump host. With `warm`, TCP
     connections to the chosen servers are opened at once and the key is derived while the
     SSH libraries are imported: on a many-server run these overlap instead of adding up.
     """
@@ -361,7 +393,7 @@ def open_fleet(ctx: Context, selection: Selection | Sequence[str], *, how: str =
     inv = dict(inventory) if inventory is not None else load_inventory(ctx.engine)
     sel = selection if isinstance(selection, Selection) else Selection(tuple(selection))
     names = select(inv, sel, how=how)
-    fleet = Fleet(ctx, names, inv, connect_timeout=connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+    fleet = Fleet(ctx, names, inv, connect_timeout=connect_timeout or ctx.settings.connect_timeout,
                   on_host_key=on_host_key, trust_on_first_use=trust_on_first_use,
                   replace_host_key=replace_host_key)
     try:

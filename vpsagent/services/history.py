@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, overload
 from vpsagent import errors
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Select
     from sqlalchemy.engine import Engine, RowMapping
 
     from vpsagent.db.audit import VerifyResult
@@ -55,6 +58,7 @@ class HistoryDetail(HistoryEntry):
     stdout_excerpt: str | None
     stderr_excerpt: str | None
     row_hash: str | None
+    outcome_unknown: bool = False  # completed by the reaper: how the command ended is not known
 
 
 MAX_SINCE_S = 100 * 366 * 86400
@@ -103,11 +107,22 @@ def _entry(row: RowMapping) -> HistoryEntry:
 
 def _detail(row: RowMapping) -> HistoryDetail:
     """An entry with everything else the row holds (`history show`)."""
+    from vpsagent.db.audit import outcome_unknown
+
     return HistoryDetail(
         **vars(_entry(row)), decision_reason=row["decision_reason"], pid=row["pid"], hostname=row["hostname"],
         stdout_sha256=row["stdout_sha256"], stderr_sha256=row["stderr_sha256"],
         stdout_excerpt=row["stdout_excerpt"], stderr_excerpt=row["stderr_excerpt"], row_hash=row["row_hash"],
+        outcome_unknown=outcome_unknown(dict(row)),
     )
+
+
+# The columns a HistoryEntry holds: listings select these and never the output excerpts
+# and hashes (16 KiB a row), which only `history show` prints.
+ENTRY_COLUMNS = ("id", "started_at", "finished_at", "status", "source", "server", "command", "sudo", "os_user",
+                 "user_email", "token_name", "exit_code", "duration_ms", "stdout_bytes", "stderr_bytes", "error",
+                 "decision", "conversation_id", "test_run_id")
+STREAM_BATCH = 500  # rows fetched at a time when streaming an export
 
 
 def list_history(
@@ -122,9 +137,44 @@ def list_history(
     limit: int = DEFAULT_LIMIT,
 ) -> list[HistoryEntry]:
     """Newest first. Rows left running by a dead vpsagent process are completed as interrupted first."""
+    return list(iter_history(engine, server=server, source=source, since=since, status=status, grep=grep,
+                             user=user, limit=limit))
+
+
+def iter_history(
+    engine: Engine,
+    *,
+    server: str | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    status: str | None = None,
+    grep: str | None = None,
+    user: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Iterator[HistoryEntry]:
+    """`list_history` as a stream: rows are fetched STREAM_BATCH at a time (a server-side
+    cursor on PostgreSQL), so `--csv`/`--json` of 100k rows holds a batch, not the log.
+    The filters are checked before the first row is asked for."""
+    q = _query(server=server, source=source, since=since, status=status, grep=grep, user=user, limit=limit)
+    from vpsagent.db.audit import AuditLog
+
+    AuditLog(engine).reap_interrupted()
+    return _stream(engine, q)
+
+
+def _stream(engine: Engine, q: Select[tuple[object, ...]]) -> Iterator[HistoryEntry]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(q)
+        for row in result.mappings():
+            yield _entry(row)
+        conn.rollback()
+
+
+def _query(*, server: str | None, source: str | None, since: str | None, status: str | None, grep: str | None,
+           user: str | None, limit: int) -> Select[tuple[object, ...]]:
     from sqlalchemy import func, select
 
-    from vpsagent.db.audit import AuditLog, history_table
+    from vpsagent.db.audit import history_table
 
     if source is not None and source not in SOURCES:
         raise errors.InvalidInput(f"--source {source!r}: expected one of {', '.join(SOURCES)}")
@@ -134,9 +184,8 @@ def list_history(
         raise errors.InvalidInput("--limit must be 0 (no limit) or more")
     since_dt = parse_since(since) if since else None
 
-    AuditLog(engine).reap_interrupted()
     t = history_table()
-    q = select(t).order_by(t.c.id.desc())
+    q = select(*(t.c[name] for name in ENTRY_COLUMNS)).order_by(t.c.id.desc())
     if server:
         q = q.where(t.c.server == server)
     if source:
@@ -154,10 +203,7 @@ def list_history(
         q = q.where(func.lower(t.c.command).like(pattern, escape="\\"))
     if limit:
         q = q.limit(limit)
-    with engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
-        conn.rollback()
-    return [_entry(r) for r in rows]
+    return q
 
 
 def show_entry(engine: Engine, entry_id: int) -> HistoryDetail:

@@ -38,6 +38,8 @@ class RunRequest:
     max_fail: int | None = None
     keep_output: bool = False  # --json: the output is the result
     connect_timeout: float | None = None
+    lock: bool = False  # --lock: one holder per server at a time (exit 75 when busy)
+    lock_wait: float | None = None  # --lock-wait: wait this long for the lock (implies --lock)
 
 
 @dataclass
@@ -128,7 +130,8 @@ def run_command(ctx: Context, request: RunRequest, *, on_start: Callable[[list[s
     from vpsagent.services.fleet import open_fleet
 
     _check(request)
-    with open_fleet(ctx, request.selection, warm=True, connect_timeout=request.connect_timeout) as fleet:
+    with open_fleet(ctx, request.selection, warm=True, connect_timeout=request.connect_timeout) as fleet, \
+            fleet.lock("run", wait_s=request.lock_wait, enabled=request.lock or request.lock_wait is not None):
         if on_start is not None:
             on_start(list(fleet.names))
         return _run_on(fleet, request, on_output, on_server_done)

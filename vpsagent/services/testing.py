@@ -182,6 +182,9 @@ def run_tests(
     explain: bool = False,
     on_agent_event: OnAgentEvent | None = None,
     execute: Execute | None = None,
+    connect_timeout: float | None = None,
+    lock: bool = False,
+    lock_wait: float | None = None,
 ) -> TestRunOutcome:
     from vpsagent.db.inventory import load_inventory
     from vpsagent.services.fleet import open_fleet
@@ -195,7 +198,8 @@ def run_tests(
     targets = resolve_targets(inventory, plans, servers, tags)
     names = list(dict.fromkeys(n for chosen in targets for n in chosen))
     # one connection per server, reused; the audit log never stores a credential a step echoes
-    with open_fleet(ctx, names, inventory=inventory) as fleet:
+    with open_fleet(ctx, names, inventory=inventory, connect_timeout=connect_timeout) as fleet, \
+            fleet.lock("test run", wait_s=lock_wait, enabled=lock or lock_wait is not None):
         results = [_run_one(ctx, fleet, plan, chosen, overrides=overrides, forks=forks, fail_fast=fail_fast,
                             on_event=on_event, execute=execute, explain=explain, on_agent_event=on_agent_event)
                    for plan, chosen in zip(plans, targets, strict=True)]
@@ -207,21 +211,29 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
              on_agent_event: OnAgentEvent | None) -> PlanResult:
     run_id = _start_run(ctx.engine, plan, names, ctx.identity().user_id)
     cancel = threading.Event()
+    partial = PlanResult(plan=plan, run_id=run_id)  # what completed, if the run is cut
     try:
         result = run_plan(plan, names, open_host=fleet.host, execute=execute or fleet.executor("test", test_run_id=run_id),
                           overrides=overrides, forks=forks, fail_fast=fail_fast,
-                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt,
+                          on_event=on_event, cancel=cancel, on_cancel=fleet.interrupt, result=partial,
                           redact=lambda text: fleet.redactor.redact(text))
     except KeyboardInterrupt:
         cancel.set()
         fleet.interrupt()
-        _interrupt_run(ctx.engine, run_id)
+        _store_cut_run(ctx.engine, run_id, partial, "interrupted")
         raise Interrupted("interrupted: the test run was stopped") from None
+    except BrokenPipeError:
+        # the reader of the progress lines or the report went away (`... | head`): the
+        # steps that ran are kept, and the run is `interrupted`, not a vpsagent error
+        cancel.set()
+        fleet.interrupt()
+        _store_cut_run(ctx.engine, run_id, partial, "interrupted")
+        raise
     except Exception:
         # e.g. the audit log cannot be written (then nothing more runs): never leave the
         # run looking "running"
         cancel.set()
-        _interrupt_run(ctx.engine, run_id, status="error")
+        _store_cut_run(ctx.engine, run_id, partial, "error")
         raise
     result.run_id = run_id
     if explain and result.status != "passed":
@@ -268,13 +280,25 @@ def _interrupt_run(engine: Engine, run_id: int, status: str = "interrupted") -> 
             row.finished_at = datetime.now(UTC)
 
 
+def _store_cut_run(engine: Engine, run_id: int, partial: PlanResult, status: str) -> None:
+    """A run stopped half-way: its completed steps and `status`; at worst only the status
+    (the database may be what failed)."""
+    try:
+        _finish_run(engine, run_id, partial, status=status)
+    except Exception:  # noqa: BLE001 - already failing; the first error is the one to report
+        try:
+            _interrupt_run(engine, run_id, status=status)
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def _clip(text: str | None, limit: int) -> str | None:
     if text is None:
         return None
     return text if len(text) <= limit else text[: limit - 20] + "\n[... cut ...]"
 
 
-def _finish_run(engine: Engine, run_id: int, result: PlanResult) -> None:
+def _finish_run(engine: Engine, run_id: int, result: PlanResult, *, status: str | None = None) -> None:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import TestRun, TestStep
 
@@ -284,7 +308,7 @@ def _finish_run(engine: Engine, run_id: int, result: PlanResult) -> None:
 
     with session_scope(engine) as s:
         for srv in result.servers:
-            for st in srv.steps:
+            for st in list(srv.steps):  # a cut run's workers may still be finishing a step
                 s.add(TestStep(
                     run_id=run_id, server=srv.server[:200], seq=st.seq, name=st.name[:500],
                     kind=st.kind, status=st.status, command=clean(st.command, 20000),
@@ -296,7 +320,7 @@ def _finish_run(engine: Engine, run_id: int, result: PlanResult) -> None:
                 ))
         row = s.get(TestRun, run_id)
         assert row is not None
-        row.status = result.status
+        row.status = status or result.status
         row.passed = result.count("passed")
         row.failed = result.count("failed")
         row.skipped = result.count("skipped")
