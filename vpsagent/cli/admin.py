@@ -38,9 +38,9 @@ def doctor(app: App) -> int:
     def text(c: LazyConsole) -> None:
         if report.paths:
             c.print("[bold]paths[/bold]")
-            c.print(key_values(report.paths.items()))
+            c.print(key_values(report.paths.items()), markup=False)
             c.print("\n[bold]settings[/bold]")
-            c.print(key_values(report.settings.items()))
+            c.print(key_values(report.settings.items()), markup=False)
             c.print()
         c.print("[bold]checks[/bold]")
         marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}

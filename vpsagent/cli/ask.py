@@ -276,7 +276,7 @@ def conversations_list(app: App, limit: int, mode: str | None) -> int:
     Example:
       vpsagent conversations list --limit 10
     """
-    from vpsagent.render import table
+    from vpsagent.render import table, when
     from vpsagent.services.conversations import list_conversations
 
     rows = list_conversations(app.engine, mode=mode, limit=limit)
@@ -286,8 +286,8 @@ def conversations_list(app: App, limit: int, mode: str | None) -> int:
             app.out.note("no conversations yet: start one with `vpsagent ask -s SERVER \"...\"`")
             return
         c.print(table(["ID", "UPDATED", "MODE", "SERVERS", "MSGS", "COST", "TITLE"],
-                      [[r.id, r.updated_at.strftime("%Y-%m-%d %H:%M"), r.mode, ",".join(r.servers), r.messages,
-                        f"${r.cost_usd:.4f}", r.title[:60]] for r in rows]))
+                      [[r.id, when(r.updated_at), r.mode, ",".join(r.servers), r.messages,
+                        f"${r.cost_usd:.4f}", r.title] for r in rows], flex=("TITLE", "SERVERS")))
 
     return app.out.emit({"conversations": rows}, text=text)
 

@@ -266,7 +266,7 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
     Example:
       vpsagent test history --plan "web smoke" --limit 5 --json
     """
-    from vpsagent.render import table
+    from vpsagent.render import table, when
     from vpsagent.services import testing
 
     runs = testing.history(app.engine, plan=plan_name, limit=limit)
@@ -276,10 +276,9 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
             console.print(f"no test runs of plan {plan_name!r}" if plan_name else "no test runs yet", markup=False)
             return
         console.print(table(
-            ["id", "plan", "status", "servers", "passed", "failed", "errors", "skipped",
-             "started"],
+            ["ID", "PLAN", "STATUS", "SERVERS", "PASSED", "FAILED", "ERRORS", "SKIPPED", "STARTED"],
             [[r["id"], r["plan"], r["status"], ",".join(r["servers"]), r["passed"], r["failed"],
-              r["errors"], r["skipped"], (r["started_at"] or "")[:19]] for r in runs],
+              r["errors"], r["skipped"], when(r["started_at"])] for r in runs], flex=("PLAN", "SERVERS"),
         ))
 
     return app.out.emit({"runs": runs}, text)

@@ -152,6 +152,9 @@ class Fleet:
         self.pool: HostPool = HostPool(self._connect, connect_timeout=connect_timeout)
         self._sandboxes: dict[str, Sandbox] = {}
         self._sandbox_lock = threading.Lock()
+        # A jump host checked with its target is reached twice (as itself, as the
+        # gateway): its key is pinned and told once.
+        self._told: set[tuple[str, str]] = set()
 
     def unlock(self, keyring: Keyring | None) -> None:
         """Decrypt every stored record once: the chosen ones to connect with, all of them
@@ -224,6 +227,10 @@ class Fleet:
         from vpsagent.db.inventory import pin_host_key
 
         key_type, key_b64 = ev.key.split()[:2]
+        with self._sandbox_lock:
+            if (ev.server, ev.fingerprint) in self._told:
+                return
+            self._told.add((ev.server, ev.fingerprint))
         pin_host_key(self.ctx.engine, ev.server, key_type, key_b64, ev.fingerprint)
         if self._on_host_key is not None:
             self._on_host_key(ev)
