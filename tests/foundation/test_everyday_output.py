@@ -100,3 +100,55 @@ def test_text_times_have_no_microseconds(cli):
     shown = cli("history", "show", str(entry["id"])).stdout
     started = next(line for line in shown.splitlines() if line.startswith("started"))
     assert re.search(r"\d\d:\d\d:\d\d [+-]\d{4}$", started), started
+
+
+def test_run_json_carries_the_sha256_of_each_stream(cli):
+    import hashlib
+
+    r = cli("run", "-s", "local", "--json", "printf out; printf err >&2")
+    (s,) = r.json()["data"]["servers"]
+    assert s["stdout_sha256"] == hashlib.sha256(b"out").hexdigest()
+    assert s["stderr_sha256"] == hashlib.sha256(b"err").hexdigest()
+
+
+def test_man_pages_list_every_exit_status_and_groff_reads_them_without_a_warning(tmp_path):
+    import shutil
+
+    import pytest
+
+    from vpsagent.cli.gendocs import man_pages
+    from vpsagent.errors import ExitCode
+
+    pages = man_pages()
+    status = pages["vpsagent.1"].split(".SH EXIT STATUS", 1)[1].split(".SH ", 1)[0]
+    for code in [*(int(c) for c in ExitCode), 141]:
+        assert f"\\fB{code}\\fR" in status, code
+    assert all(ord(c) < 128 for text in pages.values() for c in text), "raw UTF-8 in a man page"
+    if shutil.which("groff") is None:
+        pytest.skip("groff is not installed")
+    for name, text in pages.items():
+        (tmp_path / name).write_text(text)
+        for device in ("ascii", "utf8"):
+            p = subprocess.run(["groff", "-man", f"-T{device}", "-ww", str(tmp_path / name)],
+                               capture_output=True, text=True, check=False)
+            assert p.stderr == "", f"{name} ({device}): {p.stderr}"
+
+
+def test_every_command_the_readme_shows_exists():
+    """The README shows only what is built: each `vpsagent GROUP SUB` in it resolves."""
+    import click
+
+    from vpsagent.cli import cli
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    code = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", readme, re.S) + re.findall(r"`([^`\n]+)`", readme))
+    shown = set(re.findall(r"(?:^|[\s(|;$])vpsagent((?: [a-z][a-z-]*){1,2})", code, re.M))
+    assert len(shown) > 20
+    root = click.Context(cli, info_name="vpsagent")
+    for words in sorted(shown):
+        first, *rest = words.split()
+        cmd = cli.get_command(root, first)
+        assert cmd is not None, f"README shows `vpsagent {first}`, which does not exist"
+        if rest and isinstance(cmd, click.Group) and not hasattr(cmd, "question"):
+            sub_ctx = click.Context(cmd, info_name=first, parent=root)
+            assert cmd.get_command(sub_ctx, rest[0]) is not None, f"README shows `vpsagent {words.strip()}`"
