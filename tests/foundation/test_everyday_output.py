@@ -152,3 +152,68 @@ def test_every_command_the_readme_shows_exists():
         if rest and isinstance(cmd, click.Group) and not hasattr(cmd, "question"):
             sub_ctx = click.Context(cmd, info_name=first, parent=root)
             assert cmd.get_command(sub_ctx, rest[0]) is not None, f"README shows `vpsagent {words.strip()}`"
+
+
+def test_untag_a_tag_the_server_does_not_have_says_so(cli):
+    assert cli("servers", "add", "w1", "--host", "203.0.113.7", "-t", "web").exit_code == 0
+    r = cli("servers", "edit", "w1", "--untag", "nosuch")
+    assert r.exit_code == 2 and "w1 has no tag nosuch" in r.stderr and "web" in r.stderr, r.stderr
+    assert cli("servers", "show", "w1", "--json").json()["data"]["server"]["tags"] == ["web"]
+
+
+def test_a_public_key_file_is_refused_naming_the_private_one(cli, tmp_path):
+    key = tmp_path / "id_web"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    r = cli("servers", "add", "w2", "--host", "203.0.113.8", "--key", f"{key}.pub")
+    assert r.exit_code == 2, r.stderr
+    assert "give the private key, not the .pub file" in r.stderr and f"--key {key}" in r.stderr
+
+
+def test_doctor_json_values_are_bare_and_notes_are_apart(cli, home):
+    data = cli("doctor", "--json").json()["data"]
+    assert data["settings"]["database_url"].startswith(("sqlite:", "postgresql"))
+    assert "[" not in data["settings"]["database_url"]
+    assert data["sources"]["database_url"] == "env DATABASE_URL"  # the test sets it
+    assert data["settings"]["model"] and data["sources"]["model"] == "default"
+    assert data["settings"]["anthropic_api_key"] is None and data["settings"]["secret"] is None
+    assert data["paths"]["config file"] == str(home / "config" / "config.toml")
+    assert data["notes"]["config file"] == "absent"
+    text = cli("doctor").stdout
+    assert "config.toml (absent)" in text and "[env DATABASE_URL]" in text
+
+
+def test_doctor_servers_reports_each_host_key_and_connection_time(cli, engine, keyring, sshd):
+    from tests.sshd import register_sshd
+
+    register_sshd(engine, keyring, sshd, "pinned1")
+    register_sshd(engine, keyring, sshd, "fresh1", address="127.0.0.2", pin=False)
+    r = cli("doctor", "--servers", "--json")
+    assert r.exit_code == 0, r.stdout
+    checks = {c["name"]: c for c in r.json()["data"]["checks"]}
+    assert checks["server pinned1"]["status"] == "ok"
+    assert sshd.host_key_fingerprint in checks["server pinned1"]["detail"]
+    assert re.search(r"connected in \d+ ms", checks["server pinned1"]["detail"])
+    assert checks["server fresh1"]["status"] == "warn" and "not pinned" in checks["server fresh1"]["detail"]
+    # a doctor only looks: the unpinned key is still unpinned
+    assert cli("servers", "show", "fresh1", "--json").json()["data"]["server"]["host_key_fingerprint"] is None
+
+
+def test_doctor_colours_fail_and_warn_on_a_terminal(tmp_path):
+    env = {"VPSAGENT_HOME": str(tmp_path / "h"), "VPSAGENT_SMTP_URL": "http://not-smtp", "TERM": "xterm"}
+    for var in ("NO_COLOR", "DATABASE_URL", "ANTHROPIC_API_KEY"):
+        env[var] = ""
+    master, slave = pty.openpty()
+    full = {k: v for k, v in {**os.environ, **env}.items() if v}
+    proc = subprocess.Popen([sys.executable, "-m", "vpsagent", "doctor"], stdin=slave, stdout=slave, stderr=slave,
+                            env=full, start_new_session=True)
+    os.close(slave)
+    from tests.agent._helpers import read_until
+
+    try:
+        raw = read_until(master, None).decode()
+        assert proc.wait(timeout=60) == 1
+    finally:
+        os.close(master)
+    fail = next(line for line in raw.splitlines() if "FAIL" in line)
+    warn = next(line for line in raw.splitlines() if "warn" in line)
+    assert "\x1b[" in fail and "\x1b[" in warn, (fail, warn)
