@@ -45,6 +45,12 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
+def database_exists(url: str) -> bool:
+    """False for a SQLite file not created yet (asking would create it); True otherwise."""
+    path = _sqlite_path(url)
+    return path is None or path.exists()
+
+
 def make_engine(url: str) -> Engine:
     """A new engine for `url` with our connection settings (no migration)."""
     from sqlalchemy import create_engine, event

@@ -24,6 +24,7 @@ from vpsagent.outcomes import exit_code_for
 from vpsagent.plans import reporters
 from vpsagent.plans.runner import Execute, OnEvent, PlanResult, StepResult, run_plan
 from vpsagent.plans.schema import Plan, PlanInvalid, Problem, load_plan, validate_text
+from vpsagent.remote.fanout import DEFAULT_FORKS as FANOUT_FORKS
 from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 
@@ -38,13 +39,15 @@ if TYPE_CHECKING:
 OnAgentEvent = Callable[["AgentEvent"], None]
 
 ENV_PREFIX = "VPSAGENT_VAR_"
-DEFAULT_FORKS = 10
+DEFAULT_FORKS = FANOUT_FORKS  # as `vpsagent run`: one default for "servers at once"
 
 
 @dataclass
 class ValidateResult:
     plans: list[JSONObject] = field(default_factory=list)  # name, path, steps
     problems: list[Problem] = field(default_factory=list)
+    # what could not be held against the inventory (no database): said, not failed
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -115,7 +118,10 @@ def load_plans(paths: Sequence[str], overrides: Mapping[str, JSON]) -> list[Plan
     return plans
 
 
-def validate(paths: Sequence[str], overrides: Mapping[str, JSON]) -> ValidateResult:
+def validate(paths: Sequence[str], overrides: Mapping[str, JSON],
+             inventory: Mapping[str, ServerRecord] | None = None) -> ValidateResult:
+    """Every problem in the plans. With the inventory, an unknown server or a tag no server
+    carries is a problem too; without one (no database here) it is a warning."""
     res = ValidateResult()
     for p in paths:
         try:
@@ -125,7 +131,47 @@ def validate(paths: Sequence[str], overrides: Mapping[str, JSON]) -> ValidateRes
             continue
         res.plans.append({"name": plan.name, "path": plan.path, "steps": len(plan.steps),
                           "servers": plan.servers, "tags": plan.tags})
+        if inventory is not None:
+            res.problems += target_problems(inventory, plan)
+        else:
+            res.warnings += [Problem(plan.path, line, col, f"{what}: not checked, there is no database here")
+                             for what, (line, col) in _targets(plan)]
     return res
+
+
+def inventory_if_any(ctx: Context) -> dict[str, ServerRecord] | None:
+    """The inventory, or None where there is no database to read it from (a SQLite file
+    not created yet, a database that cannot be reached): validating creates nothing."""
+    from vpsagent.db.engine import database_exists
+    from vpsagent.db.inventory import load_inventory
+    from vpsagent.errors import DatabaseError
+
+    if not database_exists(ctx.settings.database_url):
+        return None
+    try:
+        return load_inventory(ctx.engine)
+    except DatabaseError:
+        return None
+
+
+def _targets(plan: Plan) -> list[tuple[str, tuple[int, int]]]:
+    return ([(f"server {n!r}", plan.server_marks.get(n, (1, 1))) for n in plan.servers]
+            + [(f"tag {t!r}", plan.tag_marks.get(t, (1, 1))) for t in plan.tags])
+
+
+def target_problems(inventory: Mapping[str, ServerRecord], plan: Plan) -> list[Problem]:
+    """The plan's servers that are not in the inventory, and its tags no server carries."""
+    problems = []
+    for n in plan.servers:
+        if n not in inventory:
+            line, col = plan.server_marks.get(n, (1, 1))
+            problems.append(Problem(plan.path, line, col, f"unknown server {n!r} "
+                                    "(`vpsagent servers list` shows the inventory)"))
+    for t in plan.tags:
+        if not any(t in rec.tags for rec in inventory.values()):
+            line, col = plan.tag_marks.get(t, (1, 1))
+            problems.append(Problem(plan.path, line, col, f"no server has tag {t!r}"))
+    return problems
 
 
 def resolve_targets(inventory: Mapping[str, ServerRecord], plans: Sequence[Plan], names: Sequence[str],
@@ -138,15 +184,7 @@ def resolve_targets(inventory: Mapping[str, ServerRecord], plans: Sequence[Plan]
         return [chosen for _ in plans]
     out, problems = [], []
     for plan in plans:
-        for n in plan.servers:
-            if n not in inventory:
-                line, col = plan.server_marks.get(n, (1, 1))
-                problems.append(Problem(plan.path, line, col, f"unknown server {n!r} "
-                                        "(`vpsagent servers list` shows the inventory)"))
-        for t in plan.tags:
-            if not any(t in rec.tags for rec in inventory.values()):
-                line, col = plan.tag_marks.get(t, (1, 1))
-                problems.append(Problem(plan.path, line, col, f"no server has tag {t!r}"))
+        problems += target_problems(inventory, plan)
         if not plan.servers and not plan.tags:
             problems.append(Problem(plan.path, 1, 1, "the plan names no servers: add "
                                     "`servers: [NAME]` or run it with -s NAME / -t TAG"))
@@ -173,7 +211,7 @@ def run_tests(
     tags: Sequence[str] = (),
     overrides: Mapping[str, JSON] | None = None,
     flag_vars: Sequence[str] = (),
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = None,
     fail_fast: bool | None = None,
     on_event: OnEvent | None = None,
     explain: bool = False,
@@ -183,6 +221,7 @@ def run_tests(
     from vpsagent.db.inventory import load_inventory
     from vpsagent.services.fleet import open_fleet
 
+    forks = DEFAULT_FORKS if forks is None else forks
     if forks < 1:
         raise UsageError("--forks must be at least 1")
     overrides = dict(overrides or {})
