@@ -83,10 +83,11 @@ SUMMARY_ORDER = (CommandStatus.OK, CommandStatus.FAILED, CommandStatus.TIMEOUT, 
                  CommandStatus.SKIPPED)
 
 
-def status_line(status: str, exit_code: int | None, error: str | None) -> str:
-    """How one server's result reads after its name: `exit status 3`, `timeout: ...`."""
+def status_line(status: str, exit_code: int | None, error: str | None, error_code: str | None = None) -> str:
+    """How one server's result reads after its name: `exit status 3`, `timeout: ...`, and
+    `exit status 1: sudo needs a password ...` when vpsagent knows why it failed."""
     if status == CommandStatus.FAILED and exit_code is not None:
-        return f"exit status {exit_code}"
+        return f"exit status {exit_code}: {error}" if error_code and error else f"exit status {exit_code}"
     return f"{status}: {error}" if error else str(status)
 
 
