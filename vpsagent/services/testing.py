@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from vpsagent.agent.loop import AgentEvent
     from vpsagent.db.models import TestRun
+    from vpsagent.services.ask import AskRequest, AskResult
 
 # How the agent's work is shown while it diagnoses or writes a plan (render.agent.Display).
 OnAgentEvent = Callable[["AgentEvent"], None]
@@ -451,12 +452,14 @@ def explain_failures(ctx: Context, result: PlanResult, *, on_event: OnAgentEvent
                 continue
             req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st),
                              context=_explain_context(st) + evidence, servers=[srv.server], mode="read_only",
-                             kind="testing", max_turns=EXPLAIN_TURNS)
+                             kind="testing", max_turns=EXPLAIN_TURNS,
+                             title=f"explain: {result.plan.name} @ {srv.server}, step {st.seq}: {st.name}")
             try:
                 answer = ask(ctx, req, on_event=on_event, client=client, fleet=fleet)
                 st.explanation = answer.answer.strip() or "(the model gave no diagnosis)"
             except VpsAgentError as e:
-                st.explanation = f"diagnosis unavailable: {e.line()}"
+                # the message alone: its hint is for `ask` (--continue), which a test run has not
+                st.explanation = f"diagnosis unavailable: {e.message}"
             done += 1
     return done
 
@@ -466,6 +469,22 @@ def _support_evidence(ctx: Context, fleet: Fleet | None, server: str) -> str:
     from vpsagent.services import support
 
     return support.evidence_for(ctx, fleet, server)[1] if fleet is not None else ""
+
+
+def _ask_for_plan(ctx: Context, req: AskRequest, on_event: OnAgentEvent | None,
+                  client: anthropic.Anthropic | None) -> AskResult:
+    """`ask`, with its failures pointing at the stored conversation: `test generate` has
+    no --continue to resume it with."""
+    from vpsagent.errors import AIServiceError, BudgetExceeded
+    from vpsagent.services.ask import ask
+
+    try:
+        return ask(ctx, req, on_event=on_event, client=client)
+    except (AIServiceError, BudgetExceeded) as exc:
+        conv = exc.data.get("conversation_id")
+        exc.hint = f"what was said so far: vpsagent conversations show {conv}; run test generate again" if conv \
+            else "run test generate again"
+        raise
 
 
 GENERATE_TURNS = 20
@@ -529,15 +548,16 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
     """Claude inspects `server` read-only and writes a plan; validated, one retry on errors."""
     from vpsagent.db.inventory import load_record
     from vpsagent.errors import Failure
-    from vpsagent.services.ask import AskRequest, ask
+    from vpsagent.services.ask import AskRequest
 
     if not request.strip():
         raise InvalidInput("say what the plan should check, e.g. \"nginx serves the site\"")
     load_record(ctx.engine, server)  # unknown server: exit 2 before any AI call
     label = output or "generated-plan.yaml"
     req = AskRequest(prompt=_GENERATE_GUIDE.format(server=server, request=request.strip()),
-                     servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS)
-    res = ask(ctx, req, on_event=on_event, client=client)
+                     servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
+                     title=f"test generate on {server}: {request.strip().splitlines()[0]}")
+    res = _ask_for_plan(ctx, req, on_event, client)
     text = _extract_yaml(res.answer)
     plan, problems = validate_text(text, label)
     attempts = 1
@@ -549,7 +569,7 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
                     "corrected complete plan in ONE ```yaml fenced block."),
             servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
             conversation_id=res.conversation_id)
-        res = ask(ctx, fix, on_event=on_event, client=client)
+        res = _ask_for_plan(ctx, fix, on_event, client)
         text = _extract_yaml(res.answer)
         plan, problems = validate_text(text, label)
         if problems:
