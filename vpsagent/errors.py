@@ -41,10 +41,11 @@ class VpsAgentError(Exception):
     def line(self) -> str:
         if not self.hint:
             return self.message
+        message = self.message.rstrip(".") if not self.message.endswith("...") else self.message
         # `message (hint)`, unless either has parentheses of its own: never nested ones
-        if "(" in self.message or "(" in self.hint:
-            return f"{self.message}; {self.hint}"
-        return f"{self.message} ({self.hint})"
+        if "(" in message or "(" in self.hint:
+            return f"{message}; {self.hint}"
+        return f"{message} ({self.hint})"
 
 
 class Failure(VpsAgentError):

@@ -11,3 +11,10 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     if n == 1:
         return f"{n} {word}"
     return f"{n} {many or _IRREGULAR.get(word) or word + 's'}"
+
+
+def about(subject: str, text: str) -> str:
+    """`text` for a line that already names `subject` first: its own leading `subject: `
+    goes (`web1: unreachable: web1: refused` reads `web1: unreachable: refused`)."""
+    prefix = f"{subject}: "
+    return text[len(prefix):] if text.startswith(prefix) else text

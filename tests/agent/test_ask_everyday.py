@@ -122,3 +122,9 @@ def test_an_explain_error_does_not_say_continue(anthropic_api, cli, ssh_server, 
 
     explanation = json.loads(report.read_text())["plans"][0]["servers"][0]["steps"][0]["explanation"]
     assert explanation.startswith("diagnosis unavailable") and "--continue" not in explanation
+
+
+def test_verbose_usage_says_1_turn(anthropic_api, cli, ssh_server):
+    anthropic_api.push(text("ok"))
+    r = cli("ask", "-v", "-s", ssh_server, "hi")
+    assert r.exit_code == 0 and " · 1 turn · " in r.stderr, r.stderr

@@ -217,3 +217,70 @@ def test_doctor_colours_fail_and_warn_on_a_terminal(tmp_path):
     fail = next(line for line in raw.splitlines() if "FAIL" in line)
     warn = next(line for line in raw.splitlines() if "warn" in line)
     assert "\x1b[" in fail and "\x1b[" in warn, (fail, warn)
+
+
+def test_a_json_usage_error_names_the_command_path_only(cli):
+    r = cli("run", "x", "y", "--json", "--bogus")
+    assert r.exit_code == 2 and r.json()["command"] == "run"
+    r = cli("servers", "show", "web1", "--json", "--bogus")
+    assert r.json()["command"] == "servers show"
+    r = cli("--token-file", "t", "servers", "--json", "--bogus")
+    assert r.json()["command"] == "servers"
+
+
+def test_clicks_usage_errors_read_like_ours(cli):
+    r = cli("run")
+    assert r.exit_code == 2
+    first, *rest = r.stderr.splitlines()
+    assert first == "error: missing argument 'COMMAND...'", r.stderr
+    assert "usage: vpsagent run [OPTIONS] COMMAND..." in rest
+    assert "Error:" not in r.stderr and "Usage:" not in r.stderr
+
+
+def test_hints_are_never_in_nested_parentheses_nor_after_two_periods():
+    from vpsagent.errors import UsageError
+    from vpsagent.outcomes import DenyCause
+    from vpsagent.safety.policy import Decision, Verdict
+
+    assert UsageError("no such key.", hint="see --help").line() == "no such key (see --help)"
+    assert UsageError("unknown server 'x' (a typo?)", hint="see list").line() == "unknown server 'x' (a typo?); see list"
+    assert UsageError("bad", hint="try `x` (or y)").line() == "bad; try `x` (or y)"
+    assert Verdict(Decision.DENY, "Denied: it wipes the disk..", None, DenyCause.DENY_RULE).reason.endswith("disk.")
+
+
+def test_an_unreachable_server_is_named_once_per_line(cli):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert cli("servers", "add", "gone", "--host", "127.0.0.1", "--port", str(port)).exit_code == 0
+    r = cli("run", "-s", "gone", "-s", "local", "true")
+    assert r.exit_code == 5
+    line = next(x for x in r.stderr.splitlines() if x.startswith("gone:"))
+    assert line.count("gone") == 1 and "unreachable: connection refused" in line, line
+    assert "2 servers: 1 ok, 1 unreachable" in r.stderr
+
+
+def test_declining_servers_remove_on_a_terminal_is_not_told_to_pass_yes(cli):
+    assert cli("servers", "add", "keep1", "--host", "203.0.113.9").exit_code == 0
+    from tests.agent._helpers import read_until
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "vpsagent", "servers", "remove", "keep1"], stdin=slave,
+                            stdout=slave, stderr=slave, env=dict(os.environ), start_new_session=True)
+    os.close(slave)
+    try:
+        read_until(master, b"[y/N]")
+        os.write(master, b"n\n")
+        rest = read_until(master, None).decode()
+        assert proc.wait(timeout=60) == 4
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert "you answered no" in rest and "--yes" not in rest, rest
+    assert "keep1" in cli("servers", "list").stdout
+    r = cli("servers", "remove", "keep1")  # no terminal: --yes is the way
+    assert r.exit_code == 4 and "--yes" in r.stderr

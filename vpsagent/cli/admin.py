@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vpsagent.cli._common import App, pass_app
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
@@ -141,4 +142,4 @@ def secret_rekey(app: App) -> int:
     if not new and sys.stdin is not None and not sys.stdin.isatty():
         new = sys.stdin.readline().rstrip("\r\n") or None
     r = rekey(app.settings, app.engine, Secret(new) if new else None, app.out.note)
-    return app.out.emit(r, text=f"re-encrypted {r.fields} credential(s) in {r.records} record(s); {r.next_step}")
+    return app.out.emit(r, text=f"re-encrypted {plural(r.fields, 'credential')} in {plural(r.records, 'record')}; {r.next_step}")

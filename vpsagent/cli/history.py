@@ -8,6 +8,7 @@ import click
 
 from vpsagent.cli._common import App, pass_app
 from vpsagent.services.history import SOURCES
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
@@ -155,7 +156,7 @@ def history_verify(app: App, anchor: str | None) -> int:
     res = verify_history(app.engine, anchor)
     if res.ok:
         head = f"; head {res.anchor}" if res.anchor else ""
-        return app.out.emit(res, f"audit log intact: {res.checked} rows verified{head}")
+        return app.out.emit(res, f"audit log intact: {plural(res.checked, 'row')} verified{head}")
     message = f"audit log tampered: row {res.first_bad_id}: {res.problem}"
     if not app.out.json_mode:
         app.out.err.print(f"error: {message}", markup=False)

@@ -212,12 +212,14 @@ def servers_remove(app: App, name: str, yes: bool) -> int:
     Example:
       vpsagent servers remove web1 --yes
     """
-    from vpsagent.cli._prompt import confirm
+    from vpsagent.cli._prompt import can_prompt, confirm
     from vpsagent.errors import ApprovalRequired
     from vpsagent.services.servers import remove_server, show_server
 
     show_server(app.engine, name)  # unknown name: exit 2 before asking anything
     if not yes and not confirm(app, f"remove server {name!r} and its stored credentials?"):
+        if can_prompt(app):  # asked, and the answer was no: nothing to add
+            raise ApprovalRequired(f"not removing {name!r}: you answered no")
         raise ApprovalRequired(f"not removing {name!r}", hint="pass --yes to remove without a prompt")
     view = remove_server(app.ctx, name)
     return _show_view(app, view, "removed")

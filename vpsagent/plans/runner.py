@@ -20,6 +20,7 @@ from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.plans import checks, templating
 from vpsagent.plans.schema import Plan, Step
 from vpsagent.remote.base import CommandResult, Host
+from vpsagent.wording import about
 
 # What a step result keeps of each stream for reports and the database: head + tail.
 # Matching and captures see the Host's full capture (4 MiB head+tail), not this.
@@ -171,10 +172,11 @@ class _ServerRun:
                         host = self.open_host(self.server)
                     sr = self.step(step, host)
                 except Unreachable as e:
-                    res.status, res.error = "unreachable", e.line()
+                    # shown after the server's name: it is not said twice
+                    res.status, res.error = "unreachable", about(self.server, e.line())
                     stop_reason = f"not run: {self.server} is unreachable"
                     sr = StepResult(step.index, self.title(step), step.kind, "error", line=step.line,
-                                    message=f"unreachable: {e.line()}")
+                                    message=f"unreachable: {res.error}")
             if sr.status in ("failed", "error") and failed_at is None:
                 failed_at = step.index
             if sr.status != "passed":

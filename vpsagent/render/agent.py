@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from vpsagent.errors import ExitCode
 from vpsagent.render import Output
 from vpsagent.render.stream import inert as _safe
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.agent.loop import AgentEvent
@@ -104,7 +105,7 @@ class Display:
 
 def usage_line(result: AskResult) -> str:
     u = result.usage
-    return (f"conversation #{result.conversation_id} · {result.turns} turns · tokens {u['input_tokens']} in, "
+    return (f"conversation #{result.conversation_id} · {plural(result.turns, 'turn')} · tokens {u['input_tokens']} in, "
             f"{u['output_tokens']} out, {u['cache_read_tokens']} cache read, {u['cache_write_tokens']} cache write · "
             f"est. ${result.cost_usd:.4f}")
 

@@ -13,6 +13,7 @@ import threading
 from typing import IO
 
 from vpsagent.outcomes import CommandStatus
+from vpsagent.wording import about, plural
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
 
@@ -91,7 +92,13 @@ def status_line(status: str, exit_code: int | None, error: str | None, error_cod
     return f"{status}: {error}" if error else str(status)
 
 
+def server_status_line(server: str, status: str, exit_code: int | None, error: str | None,
+                       error_code: str | None = None) -> str:
+    """`web1: unreachable: connection refused` (the error's own `web1: ` not repeated)."""
+    return f"{server}: {status_line(status, exit_code, about(server, error) if error else error, error_code)}"
+
+
 def summary_line(counts: dict[str, int], total: int) -> str:
     """`3 servers: 2 ok, 1 failed` (after a many-server run, on stderr)."""
     parts = [f"{counts[k]} {k}" for k in SUMMARY_ORDER if counts.get(k)]
-    return f"{total} servers: " + ", ".join(parts)
+    return f"{plural(total, 'server')}: " + ", ".join(parts)
