@@ -39,7 +39,13 @@ class VpsAgentError(Exception):
         self.data: dict[str, object] = data or {}
 
     def line(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        if not self.hint:
+            return self.message
+        message = self.message.rstrip(".") if not self.message.endswith("...") else self.message
+        # `message (hint)`, unless either has parentheses of its own: never nested ones
+        if "(" in message or "(" in self.hint:
+            return f"{message}; {self.hint}"
+        return f"{message} ({self.hint})"
 
 
 class Failure(VpsAgentError):

@@ -56,7 +56,7 @@ def test_plain_output_off_a_tty_and_json_is_one_document(run_vpsagent):
 
 def test_unknown_command_is_usage_exit_2(cli):
     r = cli("no-such-command")
-    assert r.exit_code == 2 and "No such command" in r.stderr
+    assert r.exit_code == 2 and "error: no such command" in r.stderr and "Error:" not in r.stderr
 
 
 def test_environment_problems_are_one_line_not_a_bug(cli, tmp_path):

@@ -123,7 +123,7 @@ def test_variable_from_var_flag_makes_plan_valid(cli, write_plan):
     assert cli("test", "validate", path).exit_code == 2
     r = cli("test", "validate", path, "--var", "who=world")
     assert r.exit_code == 0, r.stdout
-    assert f"ok: {path} ('v', 1 steps)" in r.stdout
+    assert f"ok: {path} ('v', 1 step)" in r.stdout
 
 
 def test_alias_bomb_is_refused_quickly(cli, write_plan):

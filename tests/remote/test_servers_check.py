@@ -58,3 +58,28 @@ def test_update_host_key_needs_explicit_names(cli):
         assert r.exit_code == 2 and "takes server names" in r.stderr
     r = cli("servers", "check")
     assert r.exit_code == 2 and "NAME..." in r.stderr and "-s NAME" not in r.stderr
+
+
+def test_a_jump_host_checked_with_its_target_is_pinned_once(cli, engine, keyring, sshd: SSHD, sshd_factory) -> None:
+    jump: SSHD = sshd_factory(["127.0.0.41"])
+    register_sshd(engine, keyring, jump, "bastion", pin=False)
+    register_sshd(engine, keyring, sshd, "inner", address="127.0.0.3", jump="bastion", pin=False)
+    r = cli("servers", "check", "bastion", "inner")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.count("bastion: first contact") == 1, r.stderr
+    assert r.stdout.count(jump.host_key_fingerprint) == 1, r.stdout
+    assert "2 servers: 2 ok" in r.stderr
+
+
+def test_check_rows_are_aligned_with_a_summary_line(cli, engine, keyring, sshd: SSHD) -> None:
+    register_sshd(engine, keyring, sshd, "a1", address="127.0.0.1")
+    register_sshd(engine, keyring, sshd, "a-longer-name", address="127.0.0.2")
+    add = cli("servers", "add", "gone", "--host", "127.0.0.1", "--port", str(free_port(["127.0.0.1"])),
+              "-u", sshd.user, "--key", str(sshd.client_key_path))
+    assert add.exit_code == 0, add.stderr
+    r = cli("servers", "check", "--all")
+    assert r.exit_code == 5
+    header, *rows = r.stdout.splitlines()
+    assert header.split("\t")[:3] == ["SERVER", "ADDRESS", "HOST KEY"]
+    assert sorted(row.split("\t")[0] for row in rows) == ["a-longer-name", "a1"]
+    assert "error: " in r.stderr and "3 servers: 2 ok, 1 unreachable" in r.stderr

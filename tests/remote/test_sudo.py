@@ -163,3 +163,32 @@ def test_ssh_agent_authentication(ctx, settings, engine, keyring, sshd: SSHD, mo
     finally:
         agent.terminate()
         agent.wait(5)
+
+
+def test_cli_sudo_without_a_stored_password_says_how_to_store_one(ctx, cli, sudo_sshd) -> None:
+    _add(ctx, sudo_sshd, "s5", None)
+    r = cli("run", "-s", "s5", "--sudo", "id -u")
+    assert r.exit_code == 1
+    assert "sudo needs a password and none is stored for s5" in r.stderr, r.stderr
+    assert "vpsagent servers edit s5 --sudo-password-stdin" in r.stderr
+    assert cli("run", "-s", "s5", "--sudo", "--json", "id -u").json()["errors"][0]["code"] == "sudo_needs_password"
+
+
+def test_cli_wrong_stored_sudo_password_is_said_on_screen(ctx, cli, sudo_sshd) -> None:
+    _add(ctx, sudo_sshd, "s6", "definitely-wrong")
+    r = cli("run", "-s", "s6", "--sudo", "id -u")
+    assert r.exit_code == 1
+    assert "sudo rejected the stored sudo password" in r.stderr, r.stderr
+    assert "definitely-wrong" not in r.stdout + r.stderr
+
+
+def test_a_root_login_runs_the_command_as_given_and_history_says_so(cli, engine, keyring, sshd: SSHD) -> None:
+    from tests.sshd import register_sshd
+
+    assert sshd.user == "root"
+    register_sshd(engine, keyring, sshd, "r1")
+    r = cli("run", "-s", "r1", "--sudo", "id -u")
+    assert r.exit_code == 0 and r.stdout == "0\n"
+    assert "logged in as root, so --sudo is not needed and not applied" in r.stderr
+    (entry,) = cli("history", "--json").json()["data"]["entries"]
+    assert entry["sudo"] is False and entry["command"] == "id -u"

@@ -38,7 +38,8 @@ class AgentEvent:
 
 @dataclass
 class AgentResult:
-    answer: str = ""
+    answer: str = ""  # the last model turn's text
+    texts: list[str] = field(default_factory=list)  # every model turn's text, in order
     stop_reason: str | None = None
     turns: int = 0
     usage: Usage = field(default_factory=Usage)
@@ -204,6 +205,7 @@ class Agent:
             text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
             if text:
                 result.answer = text
+                result.texts.append(text)
             if stop == "tool_use" and tool_uses:
                 self._run_tools(messages, result, tool_uses)
                 continue

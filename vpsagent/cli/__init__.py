@@ -94,8 +94,22 @@ def _json_requested(argv: Sequence[str]) -> bool:
 
 
 def _command_from_argv(argv: Sequence[str]) -> str:
-    words = [a for a in argv if not a.startswith("-")]
-    return " ".join(words[:2]) or "vpsagent"
+    """The command path in `argv` (`servers show`), without its arguments: what the JSON
+    envelope names when the command line could not even be parsed."""
+    path: list[str] = []
+    group: click.Command | None = cli
+    skip = False
+    for word in argv:
+        if skip or word.startswith("-"):
+            skip = word == "--token-file"  # the one top-level option that takes a value
+            continue
+        ctx = click.Context(group, info_name=" ".join(["vpsagent", *path])) if group is not None else None
+        sub = group.get_command(ctx, word) if isinstance(group, click.Group) and ctx is not None else None
+        if sub is None:
+            break
+        path.append(word)
+        group = sub
+    return " ".join(path) or "vpsagent"
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -184,8 +198,21 @@ def _usage_error(exc: click.ClickException, rep: _Report) -> int:
         command = out.command if out.json_mode else _command_from_argv(rep.args)
         rep.write_error(out, command, exit_code=exc.exit_code, code="usage", message=exc.format_message())
     else:
-        exc.show()
+        _show_usage_error(exc, out)
     return int(exc.exit_code) if exc.exit_code else int(ExitCode.USAGE)
+
+
+def _show_usage_error(exc: click.ClickException, out: Output) -> None:
+    """click's complaint in our style: `error: ...` first, then how the command is used."""
+    from vpsagent.errors import UsageError
+
+    message = exc.format_message().rstrip(".")
+    out.error(UsageError(message[:1].lower() + message[1:]))
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(ctx, click.Context):
+        path = ctx.command_path
+        out.err.print(f"usage: {path} {' '.join(ctx.command.collect_usage_pieces(ctx))}".rstrip(), markup=False)
+        out.err.print(f"see `{path} --help`", markup=False)
 
 
 def _interrupted(rep: _Report) -> int:

@@ -9,21 +9,29 @@ from typing import TYPE_CHECKING
 import click
 
 from vpsagent.cli._common import App, pass_app
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
 
 
+# how each check's status is shown: its mark and, on a colour terminal, its colour
+_MARKS = {"ok": ("ok  ", None), "warn": ("warn", "yellow"), "fail": ("FAIL", "bold red")}
+
+
 @click.command()
+@click.option("--servers", "servers", is_flag=True,
+              help="Also connect to every server: its host key and connection time (pins nothing).")
 @pass_app
-def doctor(app: App) -> int:
+def doctor(app: App, servers: bool) -> int:
     """Show every path and setting in use (secrets masked) and check that each part works.
 
     Exit 0 when no check failed (warnings, such as a missing ANTHROPIC_API_KEY, do not fail).
 
     \b
-    Example:
+    Examples:
       vpsagent doctor
+      vpsagent doctor --servers --json
     """
     from vpsagent.errors import ConfigError
     from vpsagent.render import key_values
@@ -34,18 +42,31 @@ def doctor(app: App) -> int:
         report = run_doctor(app.settings)
     except ConfigError as exc:  # a broken config file: that is the finding, not a reason to stop
         report = DoctorReport(paths={}, settings={}, checks=[Check("config", "fail", exc.line())])
+    if servers and report.ok:
+        from vpsagent.services.admin import doctor_servers
+
+        report.checks += doctor_servers(app.ctx)
+
+    def shown(values: dict[str, str | None]) -> list[tuple[str, str]]:
+        def one(k: str, v: str | None) -> str:
+            source = f"  [{report.sources[k]}]" if k in report.sources else ""
+            note = f" ({report.notes[k]})" if k in report.notes else ""
+            value = v if v is not None else ("" if k in report.notes else "(not set)")
+            return (value + source + note).strip()
+
+        return [(k, one(k, v)) for k, v in values.items()]
 
     def text(c: LazyConsole) -> None:
         if report.paths:
             c.print("[bold]paths[/bold]")
-            c.print(key_values(report.paths.items()))
+            c.print(key_values(shown(report.paths)), markup=False)
             c.print("\n[bold]settings[/bold]")
-            c.print(key_values(report.settings.items()))
+            c.print(key_values(shown(report.settings)), markup=False)
             c.print()
         c.print("[bold]checks[/bold]")
-        marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
         for chk in report.checks:
-            c.print(f"{marks[chk.status]}  {chk.name}: {chk.detail}", markup=False)
+            mark = _MARKS[chk.status]
+            c.print(f"{mark[0]}  {chk.name}: {chk.detail}", markup=False, style=mark[1] if not c.plain else None)
 
     return app.out.emit(report, text=text, exit_code=0 if report.ok else 1,
                         errors=[{"code": "check_failed", "message": f"{c.name}: {c.detail}"}
@@ -121,4 +142,4 @@ def secret_rekey(app: App) -> int:
     if not new and sys.stdin is not None and not sys.stdin.isatty():
         new = sys.stdin.readline().rstrip("\r\n") or None
     r = rekey(app.settings, app.engine, Secret(new) if new else None, app.out.note)
-    return app.out.emit(r, text=f"re-encrypted {r.fields} credential(s) in {r.records} record(s); {r.next_step}")
+    return app.out.emit(r, text=f"re-encrypted {plural(r.fields, 'credential')} in {plural(r.records, 'record')}; {r.next_step}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -25,7 +26,7 @@ from vpsagent.cli._common import (
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
     from vpsagent.render import LazyConsole
-    from vpsagent.services.ask import AskResult
+    from vpsagent.services.ask import AskResult, OpenConversation
 
 CONVERSATION = RowId("conversation", "`vpsagent conversations list` shows them")
 
@@ -172,7 +173,7 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     request = AskRequest(
         prompt=text, servers=list(servers), tags=list(tags), context=context, model=model, mode=mode,
         dry_run=dry_run, max_turns=max_turns, max_cost=max_cost, conversation_id=conversation_id,
-        continue_last=continue_, connect_timeout=connect_timeout,
+        continue_last=continue_, connect_timeout=connect_timeout, kind="ask",
     )
     _warn_deprecated(app, model)
     display = Display(app.out, answer_to_stdout=not app.out.json_mode)
@@ -191,6 +192,37 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
 
 
 # --------------------------------------------------------------------------- chat
+
+
+def _read_line(interactive: bool) -> str | None:
+    """The user's next line; None when they leave (Ctrl-D, the end of piped input)."""
+    if not interactive:
+        line = sys.stdin.readline()
+        return line or None
+    try:
+        return input("you> ")
+    except EOFError:
+        sys.stderr.write("\n")  # Ctrl-D leaves the cursor after the prompt: end that line
+        sys.stderr.flush()
+        return None
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        raise
+
+
+def _chat_command(app: App, session: OpenConversation, command: str) -> None:
+    """What a chat answers itself, on stderr (stdout is the conversation's answers)."""
+    from vpsagent.services.ask import LOCAL_COMMANDS
+
+    if command == "/servers":
+        for name, rec in session.scope.items():
+            app.out.err.print(f"  {name}  {rec.user + '@' if rec.user else ''}{rec.host}", markup=False)
+    elif command == "/help":
+        for name, what in LOCAL_COMMANDS.items():
+            app.out.err.print(f"  {name:<9} {what}", markup=False)
+        app.out.err.print("  anything else is sent to Claude", markup=False)
+    else:
+        app.out.warn(f"unknown command {command}; /help lists the commands")
 
 
 @click.command()
@@ -212,7 +244,7 @@ def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str |
     """
     from vpsagent.errors import ExitCode, VpsAgentError
     from vpsagent.render.agent import Display, usage_line
-    from vpsagent.services.ask import AskRequest, ChatCallbacks, chat_loop, open_session
+    from vpsagent.services.ask import UNSTORED, AskRequest, ChatCallbacks, chat_loop, open_session
 
     if app.out.json_mode:
         raise click.UsageError("chat is interactive; use `vpsagent ask --json` in scripts")
@@ -229,21 +261,10 @@ def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str |
     request = AskRequest(prompt="", servers=list(servers), tags=list(tags), model=model, mode=mode,
                          dry_run=dry_run, conversation_id=conversation_id, continue_last=continue_)
     session = open_session(app.ctx, request)
-    app.out.note(f"conversation #{session.conversation_id} on {', '.join(session.servers)} · "
-                 f"model {session.model} · Ctrl-D to leave")
+    which = "new conversation" if session.conversation_id == UNSTORED else f"conversation #{session.conversation_id}"
+    app.out.note(f"{which} on {', '.join(session.servers)} · model {session.model} · /help for commands, "
+                 "Ctrl-D to leave")
     display = Display(app.out, answer_to_stdout=True)
-
-    def read_line() -> str | None:
-        if not interactive:
-            line = sys.stdin.readline()
-            return line or None
-        try:
-            return input("you> ")
-        except EOFError:
-            return None
-        except KeyboardInterrupt:
-            sys.stderr.write("\n")
-            raise
 
     def failed(exc: VpsAgentError) -> None:
         display.finish()
@@ -258,12 +279,15 @@ def chat(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str |
             app.out.note(usage_line(result))
 
     try:
-        summary = chat_loop(session, ChatCallbacks(read_line=read_line, on_event=display,
-                                                   approve=make_approver(app), on_turn_done=done,
-                                                   on_turn_failed=failed),
+        summary = chat_loop(session, ChatCallbacks(read_line=functools.partial(_read_line, interactive),
+                                                   on_event=display, approve=make_approver(app),
+                                                   on_turn_done=done, on_turn_failed=failed,
+                                                   on_local=functools.partial(_chat_command, app, session)),
                             max_turns=max_turns, max_cost=max_cost)
     finally:
         session.close()
+    if session.conversation_id != UNSTORED:
+        app.out.note(f"conversation #{session.conversation_id} is stored: `vpsagent chat --continue` goes on with it")
     return int(ExitCode.NEEDS_APPROVAL) if summary.denied and not interactive else 0
 
 
@@ -283,7 +307,7 @@ def conversations() -> None:
 
 @conversations.command("list")
 @click.option("--limit", type=Limit(), default=50, show_default=True, help="Show at most this many.")
-@click.option("--mode", type=click.Choice(["chat", "testing", "support"]), help="Only this kind.")
+@click.option("--mode", type=click.Choice(["ask", "chat", "testing", "support"]), help="Only this kind.")
 @pass_app
 def conversations_list(app: App, limit: int, mode: str | None) -> int:
     """List conversations, newest first.
@@ -292,7 +316,7 @@ def conversations_list(app: App, limit: int, mode: str | None) -> int:
     Example:
       vpsagent conversations list --limit 10
     """
-    from vpsagent.render import table
+    from vpsagent.render import table, when
     from vpsagent.services.conversations import list_conversations
 
     rows = list_conversations(app.engine, mode=mode, limit=limit)
@@ -302,8 +326,8 @@ def conversations_list(app: App, limit: int, mode: str | None) -> int:
             app.out.note("no conversations yet: start one with `vpsagent ask -s SERVER \"...\"`")
             return
         c.print(table(["ID", "UPDATED", "MODE", "SERVERS", "MSGS", "COST", "TITLE"],
-                      [[r.id, r.updated_at.strftime("%Y-%m-%d %H:%M"), r.mode, ",".join(r.servers), r.messages,
-                        f"${r.cost_usd:.4f}", r.title[:60]] for r in rows]))
+                      [[r.id, when(r.updated_at), r.mode, ",".join(r.servers), r.messages,
+                        f"${r.cost_usd:.4f}", r.title] for r in rows], flex=("TITLE", "SERVERS")))
 
     return app.out.emit({"conversations": rows}, text=text)
 

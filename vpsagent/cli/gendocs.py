@@ -30,12 +30,24 @@ def completion_scripts() -> dict[str, str]:
     return out
 
 
+# Characters groff reads the same on every device (man -Tascii too), so it never warns
+# about the help text's UTF-8; anything else becomes groff's \[uXXXX] notation.
+_GLYPHS = {"·": ";", "…": "...", "—": "\\(em", "→": "\\(->"}
+
+
+def _glyphs(line: str) -> str:
+    line = line.replace(" ·", "·")  # `0 ok · 1 failure` reads `0 ok; 1 failure`
+    for char, glyph in _GLYPHS.items():
+        line = line.replace(char, glyph)
+    return "".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" for c in line)
+
+
 def _esc(text: str) -> str:
     lines = []
     for line in text.replace("\\", "\\e").replace("\b", "").splitlines():
         if line.startswith((".", "'")):
             line = "\\&" + line
-        lines.append(line.replace("-", "\\-"))
+        lines.append(_glyphs(line.replace("-", "\\-")))
     return "\n".join(lines)
 
 
@@ -82,7 +94,9 @@ EXIT_STATUS = [
     ("3", "not logged in / not allowed"), ("4", "needs approval that was not given (non-interactive)"),
     ("5", "server unreachable, SSH authentication failed, host key mismatch"),
     ("6", "AI service error (after retries)"), ("7", "credential integrity: wrong secret, tampered record"),
-    ("8", "budget exceeded (turns, tokens, cost)"), ("130", "interrupted"),
+    ("8", "budget exceeded (turns, tokens, cost)"),
+    ("75", "busy: another deploy holds the lock (try again later)"), ("130", "interrupted"),
+    ("141", "the reader of the output went away (vpsagent ... | head), as for any program killed by SIGPIPE"),
 ]
 ENVIRONMENT = [
     ("VPSAGENT_HOME", "moves every path (config, data, key file) at once"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -10,6 +9,7 @@ import click
 from vpsagent.cli._common import App, Limit, RowId, pass_app
 from vpsagent.redact import inert
 from vpsagent.services.history import SOURCES
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
@@ -19,14 +19,15 @@ CSV_COLUMNS = ("id", "started_at", "finished_at", "status", "source", "server", 
                "exit_code", "duration_ms", "command", "error")
 
 
-def _when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else ""
-
-
 def _dur(ms: int | None) -> str:
     if ms is None:
         return ""
     return f"{ms / 1000:.2f}s" if ms < 60_000 else f"{ms / 60000:.1f}m"
+
+
+def _as_run(e: HistoryEntry) -> str:
+    # server text made inert for the terminal; one entry per line
+    return inert(("sudo " if e.sudo else "") + e.command.replace("\n", " ⏎ "))
 
 
 def _result(e: HistoryEntry) -> str:
@@ -93,16 +94,14 @@ def history(ctx: click.Context, app: App, server: str | None, source: str | None
         if not entries:
             app.out.note("no matching history entries")
             return
-        # Plain aligned columns, the command last and never folded: one entry per line,
-        # so `vpsagent history | grep` works.
-        head = ("ID", "STARTED (UTC)", "SERVER", "SOURCE", "USER", "RESULT", "TIME", "COMMAND")
-        rows = [(str(e.id), _when(e.started_at), e.server, e.source, e.user_email or e.user or "", _result(e),
-                 _dur(e.duration_ms), inert(("sudo " if e.sudo else "") + e.command.replace("\n", " ⏎ ")))
-                for e in entries]
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
-        for r in [head, *rows]:
-            console.print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1],
-                          markup=False, highlight=False, crop=False, overflow="ignore")
+        from vpsagent.render import table, when
+
+        # One entry per line (so `vpsagent history | grep` works); on a terminal the
+        # command is cut to fit, `history show ID` has it whole.
+        console.print(table(
+            ("ID", "STARTED", "SERVER", "SOURCE", "USER", "RESULT", "TIME", "COMMAND"),
+            [(e.id, when(e.started_at), e.server, e.source, e.user_email or e.user or "", _result(e),
+              _dur(e.duration_ms), _as_run(e)) for e in entries], flex=("COMMAND", "USER")))
 
     return app.out.emit({"entries": entries, "count": len(entries)}, text)
 
@@ -122,21 +121,21 @@ def history_show(app: App, entry_id: int) -> int:
     e = show_entry(app.engine, entry_id)
 
     def text(console: LazyConsole) -> None:
-        from vpsagent.render import key_values
+        from vpsagent.render import key_values, when
 
         console.print(key_values([
             ("id", e.id), ("server", e.server), ("command", inert(e.command)), ("sudo", "yes" if e.sudo else "no"),
             ("source", e.source), ("status", _result(e)), ("exit code", e.exit_code),
             ("result", "unknown — vpsagent ended before recording it; check the server" if e.outcome_unknown
              else None),
-            ("started", _when(e.started_at) + " UTC"), ("finished", _when(e.finished_at)),
+            ("started", when(e.started_at)), ("finished", when(e.finished_at)),
             ("duration", _dur(e.duration_ms)), ("user", e.user), ("from", f"{e.hostname} pid {e.pid}"),
             ("decision", inert(f"{e.decision}: {e.decision_reason}") if e.decision else None),
             ("conversation", e.conversation_id), ("test run", e.test_run_id),
             ("error", inert(e.error) if e.error else None),
             ("stdout", f"{e.stdout_bytes} bytes, sha256 {e.stdout_sha256}" if e.stdout_bytes is not None else None),
             ("stderr", f"{e.stderr_bytes} bytes, sha256 {e.stderr_sha256}" if e.stderr_bytes is not None else None),
-        ]))
+        ]), markup=False)
         for label, body in (("stdout", e.stdout_excerpt), ("stderr", e.stderr_excerpt)):
             if body:
                 console.print(f"\n--- {label} (excerpt) ---", markup=False)
@@ -166,7 +165,7 @@ def history_verify(app: App, anchor: str | None) -> int:
     res = verify_history(app.engine, anchor)
     if res.ok:
         head = f"; head {res.anchor}" if res.anchor else ""
-        return app.out.emit(res, f"audit log intact: {res.checked} rows verified{head}")
+        return app.out.emit(res, f"audit log intact: {plural(res.checked, 'row')} verified{head}")
     message = f"audit log tampered: row {res.first_bad_id}: {res.problem}"
     if not app.out.json_mode:
         app.out.err.print(f"error: {message}", markup=False)

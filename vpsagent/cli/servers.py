@@ -157,15 +157,20 @@ def servers_list(app: App, tag: str | None) -> int:
     Example:
       vpsagent servers list -t web --json | jq -r '.data.servers[].name'
     """
-    from vpsagent.render import table
+    from vpsagent.render import short_fingerprint, table
     from vpsagent.services.servers import list_servers
 
     views = list_servers(app.engine, tag=tag)
 
     def text(c: LazyConsole) -> None:
+        def key(fp: str | None, builtin: bool) -> str:
+            if not fp:
+                return "-" if builtin else "not pinned"
+            return short_fingerprint(fp) if c.is_terminal else fp
+
         c.print(table(["NAME", "TARGET", "AUTH", "TAGS", "HOST KEY"],
-                      [(v.name, _target(v), v.auth, ",".join(v.tags),
-                        v.host_key_fingerprint or ("-" if v.builtin else "not pinned")) for v in views]))
+                      [(v.name, _target(v), v.auth, ",".join(v.tags), key(v.host_key_fingerprint, v.builtin))
+                       for v in views], flex=("TARGET", "NAME", "TAGS")))
 
     return app.out.emit({"servers": views}, text=text)
 
@@ -191,7 +196,7 @@ def servers_show(app: App, name: str) -> int:
              ("key source", v.key_source or "-"),
              ("host key", f"{v.host_key_type} {v.host_key_fingerprint}" if v.host_key_fingerprint else
               ("-" if v.builtin else "not pinned yet (pinned on first connection)"))]
-    return app.out.emit({"server": v}, text=lambda c: c.print(key_values(pairs)))
+    return app.out.emit({"server": v}, text=lambda c: c.print(key_values(pairs), markup=False))
 
 
 @servers.command("remove")
@@ -207,12 +212,14 @@ def servers_remove(app: App, name: str, yes: bool) -> int:
     Example:
       vpsagent servers remove web1 --yes
     """
-    from vpsagent.cli._prompt import confirm
+    from vpsagent.cli._prompt import can_prompt, confirm
     from vpsagent.errors import ApprovalRequired
     from vpsagent.services.servers import remove_server, show_server
 
     show_server(app.engine, name)  # unknown name: exit 2 before asking anything
     if not yes and not confirm(app, f"remove server {name!r} and its stored credentials?"):
+        if can_prompt(app):  # asked, and the answer was no: nothing to add
+            raise ApprovalRequired(f"not removing {name!r}: you answered no")
         raise ApprovalRequired(f"not removing {name!r}", hint="pass --yes to remove without a prompt")
     view = remove_server(app.ctx, name)
     return _show_view(app, view, "removed")

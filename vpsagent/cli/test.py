@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vpsagent.cli._common import App, Limit, RowId, connect_timeout_option, lock_options, pass_app
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.plans.schema import PlanInvalid
@@ -115,12 +116,13 @@ def _print_problems(app: App, err: PlanInvalid, *, to_stdout: bool) -> None:
 @click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
               help="Set a plan variable (repeatable); beats VPSAGENT_VAR_<NAME> and the plan's vars.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="Report format on stdout (or in --output).")
+              help="Report format on stdout (or in --output). On a terminal without --format or "
+                   "--output, the progress and a summary only. With --json, --format needs --output "
+                   "(stdout is the JSON document).")
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--report", "reports", multiple=True, metavar="FORMAT:FILE",
               help="Also write a report, e.g. junit:report.xml (repeatable).")
-@click.option("--forks", type=int, default=10, show_default=True,
-              help="How many servers run at the same time.")
+@click.option("--forks", type=int, metavar="N", help="Servers at once (default 64, as `vpsagent run`).")
 @click.option("--fail-fast/--no-fail-fast", default=None,
               help="Skip a server's remaining steps after its first failure (default: the plan's).")
 @click.option("--explain", is_flag=True,
@@ -130,7 +132,7 @@ def _print_problems(app: App, err: PlanInvalid, *, to_stdout: bool) -> None:
 @pass_app
 def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: tuple[str, ...],
              vars_: tuple[str, ...], fmt: str, output: str | None, reports: tuple[str, ...],
-             forks: int, fail_fast: bool | None, explain: bool, connect_timeout: float | None,
+             forks: int | None, fail_fast: bool | None, explain: bool, connect_timeout: float | None,
              lock: bool, lock_wait: float | None) -> int:
     """Run test plans on servers; exit 0 when every step passed.
 
@@ -146,12 +148,17 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
       vpsagent test run testplans/web-smoke.yaml -s web1 --var url=https://example.com/ \\
           --report junit:report.xml --report json:report.json
     """
+    from vpsagent.errors import UsageError
     from vpsagent.plans import reporters
     from vpsagent.plans.schema import PlanInvalid
     from vpsagent.render.agent import Display
     from vpsagent.render.plans import Progress
     from vpsagent.services import testing
 
+    fmt_given = click.get_current_context().get_parameter_source("fmt") != click.core.ParameterSource.DEFAULT
+    if app.out.json_mode and fmt_given and fmt != "json" and not output:
+        raise UsageError(f"--json and --format {fmt} both want stdout",
+                         hint=f"keep --json and add --output FILE (or --report {fmt}:FILE) for the {fmt} report")
     extra = _parse_reports(reports)
     _check_writable([p for _, p in extra] + ([output] if output else []))
     overrides = testing.parse_vars(vars_)
@@ -178,9 +185,10 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
     if app.out.json_mode:
         return app.out.emit(reporters.json_report(outcome.results, code), exit_code=code)
     if output:
-        t = outcome.summary
-        app.out.err.print(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
-                          f"{t['skipped']} skipped; report in {output}", markup=False)
+        app.out.err.print(f"{reporters.summary_text(outcome.summary)}; report in {output}", markup=False)
+    elif app.out.out.is_terminal and not fmt_given:
+        # the progress lines already showed every step: a summary, not the report again
+        app.out.line(text.rstrip("\n").rsplit("\n", 1)[-1])
     else:
         app.out.data(text)
     return code
@@ -218,7 +226,7 @@ def test_generate(app: App, request: str, server: str, output: str | None, force
 
     def text(console: LazyConsole) -> None:
         if output:
-            app.out.err.print(f"wrote {output}: {res.name!r}, {res.steps} steps "
+            app.out.err.print(f"wrote {output}: {res.name!r}, {plural(res.steps, 'step')} "
                               f"(conversation {res.conversation_id})", markup=False)
         else:
             app.out.data(res.text)
@@ -234,7 +242,8 @@ def test_generate(app: App, request: str, server: str, output: str | None, force
 def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> int:
     """Check plans without running anything: every problem as file:line:col: message.
 
-    Exit 0 when all plans are valid, 2 when any problem was found.
+    Unknown servers and tags are problems when the inventory can be read, warnings where
+    there is no database. Exit 0 when all plans are valid, 2 when any problem was found.
 
     \b
     Example:
@@ -243,13 +252,20 @@ def test_validate(app: App, plans: tuple[str, ...], vars_: tuple[str, ...]) -> i
     from vpsagent.errors import ExitCode
     from vpsagent.services import testing
 
-    res = testing.validate(_expand(plans), testing.parse_vars(vars_), max_bytes=app.settings.max_file_bytes)
+    res = testing.validate(_expand(plans), testing.parse_vars(vars_), testing.inventory_if_any(app.ctx),
+                           max_bytes=app.settings.max_file_bytes)
     code = ExitCode.OK if res.ok else ExitCode.USAGE
-    data = {"plans": res.plans, "problems": [p.to_dict() for p in res.problems]}
+    data = {"plans": res.plans, "problems": [p.to_dict() for p in res.problems],
+            "warnings": [p.to_dict() for p in res.warnings]}
 
     def text(console: LazyConsole) -> None:
+        for warning in res.warnings:
+            app.out.warn(str(warning))
+        bad = {p.file for p in res.problems}
         for plan in res.plans:
-            app.out.line(f"ok: {plan['path']} ({plan['name']!r}, {plan['steps']} steps)")
+            if plan["path"] in bad:
+                continue
+            app.out.line(f"ok: {plan['path']} ({plan['name']!r}, {plural(plan['steps'], 'step')})")
         for problem in res.problems:
             app.out.line(str(problem))
         if res.problems:
@@ -271,7 +287,7 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
     Example:
       vpsagent test history --plan "web smoke" --limit 5 --json
     """
-    from vpsagent.render import table
+    from vpsagent.render import table, when
     from vpsagent.services import testing
 
     runs = testing.history(app.engine, plan=plan_name, limit=limit)
@@ -281,10 +297,9 @@ def test_history(app: App, plan_name: str | None, limit: int) -> int:
             console.print(f"no test runs of plan {plan_name!r}" if plan_name else "no test runs yet", markup=False)
             return
         console.print(table(
-            ["id", "plan", "status", "servers", "passed", "failed", "errors", "skipped",
-             "started"],
+            ["ID", "PLAN", "STATUS", "SERVERS", "PASSED", "FAILED", "ERRORS", "SKIPPED", "STARTED"],
             [[r["id"], r["plan"], r["status"], ",".join(r["servers"]), r["passed"], r["failed"],
-              r["errors"], r["skipped"], (r["started_at"] or "")[:19]] for r in runs],
+              r["errors"], r["skipped"], when(r["started_at"])] for r in runs], flex=("PLAN", "SERVERS"),
         ))
 
     return app.out.emit({"runs": runs}, text)
@@ -309,7 +324,7 @@ def test_show(app: App, run_id: int) -> int:
 
         app.out.line(inert(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}"))
         app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
-                   f"{run['passed']} passed, {run['failed']} failed, {run['errors']} errors, "
+                   f"{run['passed']} passed, {run['failed']} failed, {plural(run['errors'], 'error')}, "
                    f"{run['skipped']} skipped")
         for st in run["steps"]:
             app.out.line(inert(f"  [{st['server']}] {st['seq']:>3}. {st['status']:<7} {st['name']}"))

@@ -125,6 +125,12 @@ def exposed_files(url: str) -> list[str]:
     return found
 
 
+def database_exists(url: str) -> bool:
+    """False for a SQLite file not created yet (asking would create it); True otherwise."""
+    path = _sqlite_path(url)
+    return path is None or path.exists()
+
+
 def make_engine(url: str, *, default_dir: Path | None = None) -> Engine:
     """A new engine for `url` with our connection settings (no migration).
 

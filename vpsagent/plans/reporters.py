@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from vpsagent.jsondata import JSONObject
 from vpsagent.plans.runner import PlanResult, ServerResult, StepResult
 from vpsagent.redact import inert
+from vpsagent.wording import plural
 
 FORMATS = ("text", "json", "junit", "tap")
 JSON_FORMAT_VERSION = 1
@@ -75,9 +76,7 @@ def text_report(results: list[PlanResult], exit_code: int) -> str:
             for st in s.steps:
                 lines += _text_step(st)
             lines.append("")
-    t = totals(results)
-    lines.append(f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, "
-                 f"{t['skipped']} skipped in {duration:.2f}s")
+    lines.append(f"{summary_text(totals(results))} in {duration:.2f}s")
     return "\n".join(lines) + "\n"
 
 
@@ -104,6 +103,11 @@ def _text_step(st: StepResult) -> list[str]:
     if st.explanation:
         lines.append("         explanation: " + "\n         ".join(inert(x) for x in st.explanation.strip().splitlines()))
     return lines
+
+
+def summary_text(t: dict[str, int]) -> str:
+    """`4 passed, 1 failed, 1 error, 0 skipped`."""
+    return f"{t['passed']} passed, {t['failed']} failed, {plural(t['error'], 'error')}, {t['skipped']} skipped"
 
 
 # ---------------------------------------------------------------------------
@@ -260,9 +264,28 @@ def _tap_desc(text: str) -> str:
     return " ".join(text.split()).replace("\\", "\\\\").replace("#", "\\#")
 
 
-def tap_report(results: list[PlanResult]) -> str:
+def _tap_yaml(diag: JSONObject) -> str:
+    """The diagnostic block, with no blank line in it (TAP consumers take one as the block's
+    end): multi-line text as a literal block (`|`), or double-quoted with `\n` escapes when
+    it has blank lines of its own; never PyYAML's default single-quoted style, which folds
+    each newline into a blank line."""
     import yaml
 
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = None
+        if "\n" in value:
+            style = '"' if "\n\n" in value or value.endswith("\n\n") else "|"
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, text)
+    dumped: str = yaml.dump(diag, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    return dumped
+
+
+def tap_report(results: list[PlanResult]) -> str:
     steps = [(r, s, st) for r in results for s in r.servers for st in s.steps]
     lines = ["TAP version 13", f"1..{len(steps)}"]
     for n, (r, s, st) in enumerate(steps, 1):
@@ -290,7 +313,7 @@ def tap_report(results: list[PlanResult]) -> str:
             value = getattr(st, key)
             if value:
                 diag[key] = xml_safe(value)
-        block = yaml.safe_dump(diag, sort_keys=False, allow_unicode=True, width=1000)
+        block = _tap_yaml(diag)
         lines.append("  ---")
         lines += ["  " + x for x in block.rstrip("\n").splitlines()]
         lines.append("  ...")

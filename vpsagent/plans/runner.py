@@ -20,6 +20,7 @@ from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.plans import checks, templating
 from vpsagent.plans.schema import Plan, Step
 from vpsagent.remote.base import CommandResult, Host
+from vpsagent.wording import about
 
 # What a step result keeps of each stream for reports and the database: head + tail.
 # Matching and captures see the Host's full capture (4 MiB head+tail), not this.
@@ -152,6 +153,9 @@ class _ServerRun:
         self.context: dict[str, object] = {**plan.vars, **overrides, "server": server,
                                            "plan": plan.name}
         self.fail_fast = fail_fast
+        # variable -> the step whose capture of it failed: a later step that needs it is
+        # not run, and says which capture it lacks (not "undefined variable")
+        self.uncaptured: dict[str, int] = {}
         self.open_host, self.execute, self.on_event = open_host, execute, on_event
         self.cancel = cancel
         self.redact = redact
@@ -182,14 +186,18 @@ class _ServerRun:
                         host = self.open_host(self.server)
                     sr = self.step(step, host)
                 except Unreachable as e:
-                    res.status, res.error = "unreachable", e.line()
+                    # shown after the server's name: it is not said twice
+                    res.status, res.error = "unreachable", about(self.server, e.line())
                     stop_reason = f"not run: {self.server} is unreachable"
                     sr = StepResult(step.index, self.title(step), step.kind, "error", line=step.line,
-                                    message=f"unreachable: {e.line()}")
+                                    message=f"unreachable: {res.error}")
             if sr.status in ("failed", "error") and failed_at is None:
                 failed_at = step.index
             if self.redact is not None:
                 sr.redact(self.redact)
+            if sr.status != "passed":
+                for var in step.capture:
+                    self.uncaptured.setdefault(var, step.index)
             res.steps.append(sr)
             self.on_event(Event("step_done", self.plan, self.server, step=step, result=sr))
         if res.status != "unreachable":
@@ -214,14 +222,21 @@ class _ServerRun:
     def step(self, step: Step, host: Host | None) -> StepResult:
         """Render the step with the variables known now, run its check until it passes or
         its retries run out, and record what the last attempt saw."""
-        sr = StepResult(step.index, step.name, step.kind, "error", line=step.line)
+        # a name that needs a variable not captured stays as written: the check still runs
+        sr = StepResult(step.index, self.title(step), step.kind, "error", line=step.line)
         try:
-            sr.name = templating.render(step.name, self.context)
             spec = templating.render_tree(step.spec, self.context)
             expect = templating.render_tree(step.expect, self.context)
             capture = templating.render_tree(step.capture, self.context)
             check = checks.build(step, spec, expect, capture)
-        except (templating.TemplateError, checks.CheckError, ValueError) as e:
+        except templating.TemplateError as e:
+            if e.variable in self.uncaptured:
+                sr.status = "skipped"
+                sr.message = f"not run: step {self.uncaptured[e.variable]} did not capture {e.variable}"
+            else:
+                sr.message = str(e)
+            return sr
+        except (checks.CheckError, ValueError) as e:
             sr.message = str(e)
             return sr
         sr.command, sr.description = check.command, check.description

@@ -19,7 +19,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class TemplateError(ValueError):
-    pass
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable  # the undefined variable, when that is the problem
 
 
 def references(text: str) -> list[str]:
@@ -41,7 +43,7 @@ def render(text: str, context: Mapping[str, object]) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1).strip()
         if name not in context:
-            raise TemplateError(f"undefined variable {name!r}")
+            raise TemplateError(f"undefined variable {name!r}", variable=name)
         value = context[name]
         if isinstance(value, bool):
             return "true" if value else "false"

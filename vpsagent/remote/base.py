@@ -83,6 +83,9 @@ class CommandResult:
     stderr_truncated: bool = False
     status: str = "ok"  # ok | failed | timeout | connection_lost | interrupted | error
     error: str | None = None
+    # set when vpsagent knows why a failed command failed (sudo_rejected, sudo_needs_password):
+    # `error` then says it in one line, and it is shown beside the exit status
+    error_code: str | None = None
 
     @property
     def ok(self) -> bool:

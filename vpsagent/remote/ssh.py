@@ -438,6 +438,26 @@ class _PidLine:
         return rest
 
 
+# Why a command run with --sudo failed, when sudo itself refused: what the user is told.
+_SUDO_FAILURES = {
+    "sudo_rejected": "sudo rejected the stored sudo password (store the right one: "
+                     "`vpsagent servers edit {name} --sudo-password-stdin`)",
+    "sudo_needs_password": "sudo needs a password and none is stored for {name} "
+                           "(`vpsagent servers edit {name} --sudo-password-stdin`)",
+}
+# What `sudo -n` prints when it would have to ask (stable across sudo versions since 1.8).
+_SUDO_NEEDS_PASSWORD = b"sudo: a password is required"
+
+
+def _sudo_failure(sudo: bool, params: SSHParams, stream: _Streams, code: int, err: BoundedCapture) -> str | None:
+    """`sudo_rejected` / `sudo_needs_password` when sudo refused to run the command."""
+    if stream.sudo is not None and stream.sudo.rejected:
+        return "sudo_rejected"
+    if sudo and stream.sudo is None and params.user != "root" and code == 1 and _SUDO_NEEDS_PASSWORD in err.value():
+        return "sudo_needs_password"
+    return None
+
+
 class _SudoPrompt:
     """Answers sudo's password prompt once, hides the prompt from stderr.
 
@@ -717,6 +737,7 @@ class SSHHost:
                 status, error = "error", f"{type(e).__name__}: {e}"
                 self._stop(stream)
         exit_code: int | None = None
+        error_code: str | None = None
         if status == "ok":
             code = chan.exit_status
             if code is None or code == -1:
@@ -730,8 +751,9 @@ class SSHHost:
                 exit_code = code
                 if code != 0:
                     status, error = "failed", f"exit status {code}"
-            if stream.sudo is not None and stream.sudo.rejected:
-                status, error = "failed", "sudo rejected the stored sudo password"
+            error_code = _sudo_failure(sudo, self.params, stream, code, err)
+            if error_code is not None:
+                status, error = "failed", _SUDO_FAILURES[error_code].format(name=self.name)
         try:
             chan.close()
         except Exception:  # noqa: BLE001
@@ -752,6 +774,7 @@ class SSHHost:
             stderr_truncated=err.truncated,
             status=status,
             error=error,
+            error_code=error_code,
         )
 
     def _conn_alive(self) -> bool:

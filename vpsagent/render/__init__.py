@@ -12,19 +12,20 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, TypedDict, TypeGuard
 
 from vpsagent.errors import ExitCode, VpsAgentError
 from vpsagent.jsondata import JSONObject, to_jsonable
 
-__all__ = ["Output", "envelope", "table", "key_values", "to_jsonable"]
+__all__ = ["Output", "TextTable", "envelope", "table", "key_values", "to_jsonable", "when", "short_fingerprint"]
 
 if TYPE_CHECKING:
     from typing import Unpack
 
     from rich.console import Console, JustifyMethod, OverflowMethod
     from rich.style import Style
-    from rich.table import Table
 
 
 class PrintOptions(TypedDict, total=False):
@@ -91,11 +92,45 @@ class LazyConsole:
 
     def print(self, *objects: object, markup: bool | None = None, style: str | Style | None = None,
               end: str = "\n", **kw: Unpack[PrintOptions]) -> None:
+        if len(objects) == 1 and isinstance(objects[0], TextTable):
+            self._table(objects[0])
+            return
         if self.plain and markup is False and not kw and _all_str(objects):
             self.file.write(" ".join(objects) + end)
             self.file.flush()
             return
         self.rich().print(*objects, markup=markup, style=style, end=end, **kw)
+
+    @property
+    def columns(self) -> int:
+        """The terminal's width (COLUMNS wins, as for every tool); 80 when it cannot be told."""
+        import shutil
+
+        try:
+            fallback = os.get_terminal_size(self.file.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            fallback = 80
+        return shutil.get_terminal_size((fallback, 24)).columns if "COLUMNS" in os.environ else fallback
+
+    def _table(self, t: TextTable) -> None:
+        if not self.is_terminal:
+            # for grep, cut and awk: one line per row, tab-separated, nothing padded
+            for row in [list(t.columns), *t.rows]:
+                self.file.write("\t".join(_one_line(c) for c in row) + "\n")
+            self.file.flush()
+            return
+        lines = t.fit(self.columns)
+        if self.plain:
+            self.file.write("".join(line.rstrip() + "\n" for line, _ in lines))
+            self.file.flush()
+            return
+        from rich.text import Text
+
+        for i, (line, styles) in enumerate(lines):
+            text = Text(line.rstrip(), style="bold" if i == 0 else "")
+            for start, end, style in styles:
+                text.stylize(style, start, end)
+            self.rich().print(text, soft_wrap=True)
 
     def __getattr__(self, name: str) -> object:
         # anything else a rich Console has (typed code calls `.rich()` for it)
@@ -207,23 +242,114 @@ class Output:
         self.err.print(f"warning: {message}", markup=False, style="yellow" if not _plain() else None)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> Table:
-    from rich.table import Table
+def _one_line(value: str) -> str:
+    return value.replace("\t", " ").replace("\r", " ").replace("\n", " ⏎ ")
 
-    t = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="fold")
+
+def _cells(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _truncate(text: str, width: int) -> str:
+    """`text` in at most `width` cells, the cut marked with an ellipsis."""
+    if _cells(text) <= width:
+        return text
+    from rich.cells import set_cell_size
+
+    return set_cell_size(text, max(width - 1, 0)).rstrip() + "…"
+
+
+# A narrowed column keeps at least this many cells (its header may be cut, not its meaning).
+_MIN_COLUMN = 6
+_GAP = 2
+
+
+@dataclass
+class TextTable:
+    """Rows for people: on a terminal, aligned and fitted to its width (the widest text
+    column is cut with an ellipsis, never folded over lines); off a terminal, one
+    tab-separated line per row with nothing padded, so scripts can split it."""
+
+    columns: Sequence[str]
+    rows: list[list[str]] = field(default_factory=list)
+    # (column, value) -> a rich style for that cell on a colour terminal, or None
+    style: Callable[[str, str], str | None] | None = None
+    # The text columns cut first (the widest of them first); the others keep their width
+    # (times, ids, states) until these are down to a few cells.
+    flex: Sequence[str] = ()
+
+    def add_row(self, *cells: object) -> None:
+        self.rows.append(["" if v is None else str(v) for v in cells])
+
+    def widths(self, total: int) -> list[int]:
+        """Column widths that fit `total` cells: the widest column gives way first."""
+        rows = [list(self.columns), *self.rows]
+        widths = [max(_cells(_one_line(r[i])) for r in rows) for i in range(len(self.columns))]
+        excess = sum(widths) + _GAP * (len(widths) - 1) - total
+        flex = [i for i, c in enumerate(self.columns) if c in self.flex]
+        while excess > 0:
+            room = [i for i in flex if widths[i] > _MIN_COLUMN] or range(len(widths))
+            widest = max(room, key=lambda i: widths[i])
+            if widths[widest] <= _MIN_COLUMN:
+                break  # nothing left to give: let the terminal fold the rest
+            cut = min(excess, widths[widest] - _MIN_COLUMN)
+            # cut no further than the next widest column, so the cuts are shared
+            others = [widths[i] for i in room if i != widest]
+            if others and widths[widest] - cut < max(others):
+                cut = max(1, widths[widest] - max(max(others), _MIN_COLUMN))
+            widths[widest] -= cut
+            excess -= cut
+        return widths
+
+    def fit(self, total: int) -> list[tuple[str, list[tuple[int, int, str]]]]:
+        """The lines (header first), each with the styled spans of its cells."""
+        widths = self.widths(total)
+        lines = []
+        for n, row in enumerate([list(self.columns), *self.rows]):
+            parts, spans, pos = [], [], 0
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True)):
+                shown = _truncate(_one_line(cell), w)
+                style = self.style(self.columns[i], cell) if self.style and n else None
+                if style:
+                    spans.append((pos, pos + len(shown), style))
+                pad = w - _cells(shown) if i < len(widths) - 1 else 0
+                parts.append(shown + " " * pad)
+                pos += len(shown) + pad + _GAP
+            lines.append(((" " * _GAP).join(parts), spans))
+        return lines
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *,
+          style: Callable[[str, str], str | None] | None = None, flex: Sequence[str] = ()) -> TextTable:
+    t = TextTable(columns, style=style, flex=flex)
     for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+        t.add_row(*r)
     return t
 
 
-def key_values(pairs: Iterable[tuple[str, object]]) -> Table:
-    from rich.table import Table
+def key_values(pairs: Iterable[tuple[str, object]]) -> str:
+    """`key  value` lines, the keys aligned, values whole and nothing padded after them."""
+    items = [(k, "" if v is None else str(v)) for k, v in pairs]
+    if not items:
+        return ""
+    width = max(len(k) for k, _ in items)
+    return "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in items)
 
-    t = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column(overflow="fold")
-    for k, v in pairs:
-        t.add_row(k, "" if v is None else str(v))
-    return t
+
+def when(value: datetime | str | None) -> str:
+    """A time as people read it, one format everywhere: local time with its offset, to
+    the second (`2026-12-01 15:47:03 +0100`). --json and CSV carry ISO 8601 instead."""
+    if value is None or value == "":
+        return "-"
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # vpsagent stores UTC
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def short_fingerprint(fp: str) -> str:
+    """`SHA256:abcdefgh…`: enough to tell keys apart in a table; `servers show` has it whole."""
+    kind, _, digest = fp.partition(":")
+    return f"{kind}:{digest[:8]}…" if digest and len(digest) > 8 else fp

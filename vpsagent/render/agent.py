@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from vpsagent.errors import ExitCode
 from vpsagent.render import Output
 from vpsagent.render.stream import inert as _safe
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.agent.loop import AgentEvent
@@ -28,19 +29,28 @@ class Display:
         self.out = out
         self.answer_to_stdout = answer_to_stdout
         self.mid_line = False
+        self.break_due = False  # the next answer text starts a new line (a turn after tools)
         self.echoed: dict[str, int] = {}
         self.lines: dict[str, int] = {}
 
     def _break_line(self) -> None:
-        # keep stderr lines from starting mid-answer on a terminal; pipes get pure data
-        if self.mid_line and sys.stdout.isatty():
+        # keep stderr lines from starting mid-answer on a terminal (now); in a pipe the
+        # line ends when the model's next text comes, so turns never run together
+        if not self.mid_line:
+            return
+        if sys.stdout.isatty():
             sys.stdout.write("\n")
             sys.stdout.flush()
-            self.mid_line = False
+        else:
+            self.break_due = True
+        self.mid_line = False
 
     def __call__(self, ev: AgentEvent) -> None:
         if ev.kind == "text":
             if self.answer_to_stdout:
+                if self.break_due and ev.text:
+                    sys.stdout.write("\n")
+                    self.break_due = False
                 sys.stdout.write(ev.text)
                 sys.stdout.flush()
                 self.mid_line = not ev.text.endswith("\n")
@@ -95,7 +105,7 @@ class Display:
 
 def usage_line(result: AskResult) -> str:
     u = result.usage
-    return (f"conversation #{result.conversation_id} · {result.turns} turns · tokens {u['input_tokens']} in, "
+    return (f"conversation #{result.conversation_id} · {plural(result.turns, 'turn')} · tokens {u['input_tokens']} in, "
             f"{u['output_tokens']} out, {u['cache_read_tokens']} cache read, {u['cache_write_tokens']} cache write · "
             f"est. ${result.cost_usd:.4f}")
 
@@ -114,6 +124,7 @@ def exit_code(result: AskResult) -> int:
 
 _WAYS = {
     "change": "changes: approve them on a terminal or rerun with --yes",
+    "read_only": "read-only commands a policy ask rule names: approve them on a terminal or rerun with --yes",
     "unknown": "unknown commands: approve them on a terminal or allow the exact command in the policy (--yes does not)",
     "destructive": "destructive commands: only a policy allow rule naming them (--yes never does)",
     "read_only_mode": "--read-only allows inspection only",
@@ -129,7 +140,7 @@ def denial_summary(denied: list[JSONObject]) -> str:
     for d in denied:
         cause, risk = d.get("cause"), d.get("risk")
         if cause == "no_approver" and risk != "destructive":  # a destructive one asked only by an ask rule
-            kinds.append("unknown" if risk == "unknown" else "change")
+            kinds.append({"unknown": "unknown", "read-only": "read_only"}.get(str(risk), "change"))
         elif cause in _WAYS:
             kinds.append(str(cause))
     ways = [_WAYS[k] for k in _WAYS if k in kinds]

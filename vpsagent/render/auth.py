@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from vpsagent.render import LazyConsole, Output, table
+from vpsagent.render import LazyConsole, Output, table, when
 from vpsagent.services.auth import AuthMode, Grant, Identity, TokenView, UserView
 
 
 def _when(dt: datetime | None) -> str:
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M %z") if dt is not None else "-"
+    return when(dt)
 
 
 def render_login(out: Output, grant: Grant, where: str) -> int:
@@ -55,7 +55,7 @@ def render_tokens(out: Output, toks: Sequence[TokenView]) -> int:
             return
         c.print(table(["ID", "NAME", "OWNER", "ROLE", "EXPIRES", "LAST USED", "STATE"],
                       [[t.id, t.name, t.owner, t.role, _when(t.expires_at), _when(t.last_used_at),
-                        "revoked" if t.revoked else "active"] for t in toks]))
+                        "revoked" if t.revoked else "active"] for t in toks], flex=("NAME", "OWNER")))
 
     return out.emit({"tokens": list(toks)}, text=text)
 
@@ -71,6 +71,6 @@ def render_users(out: Output, users: Sequence[UserView]) -> int:
             return
         c.print(table(["EMAIL", "NAME", "ROLE", "STATE", "LAST LOGIN"],
                       [[u.email, u.name, u.role, "disabled" if u.disabled else "active", _when(u.last_login_at)]
-                       for u in users]))
+                       for u in users], flex=("EMAIL", "NAME")))
 
     return out.emit({"users": list(users)}, text=text)

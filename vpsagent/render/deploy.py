@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from vpsagent.errors import ExitCode
 from vpsagent.jsondata import JSONObject
 from vpsagent.outcomes import DeployOutcome
-from vpsagent.render import LazyConsole, Output, table
+from vpsagent.render import LazyConsole, Output, table, when
 from vpsagent.render.plans import MARKS
 from vpsagent.render.stream import inert
 from vpsagent.services.deploy import DeployResult, ServerReleases, Unlocked, Validated
@@ -89,11 +89,11 @@ def render_list(out: Output, rows: Sequence[JSONObject]) -> int:
             out.note("no deploys yet: `vpsagent deploy OWNER/REPO`")
             return
         c.print(table(["ID", "WHEN", "APP", "SHA", "REF", "SERVERS", "STATUS", "BY"],
-                      [[r["id"], str(r["created_at"])[:16].replace("T", " "), r["app"],
+                      [[r["id"], when(str(r["created_at"])), r["app"],
                         str(r["sha"] or "")[:7], inert(str(r["ref"] or "")),
                         ",".join(str(s) for s in r["servers"]) if isinstance(r["servers"], list) else "",
                         ("rollback " if r["kind"] == "rollback" else "") + str(r["status"]), r["by"]]
-                       for r in rows]))
+                       for r in rows], flex=("SERVERS", "REF", "BY")))
 
     return out.emit({"deploys": list(rows)}, text)
 
@@ -184,6 +184,6 @@ def render_secrets(out: Output, rows: Sequence[JSONObject]) -> int:
         if not rows:
             out.note("no secrets stored")
             return
-        c.print(table(["APP", "NAME", "SET AT"], [[r["app"], r["name"], str(r["set_at"])[:19]] for r in rows]))
+        c.print(table(["APP", "NAME", "SET AT"], [[r["app"], r["name"], when(str(r["set_at"]))] for r in rows]))
 
     return out.emit({"secrets": list(rows)}, text)

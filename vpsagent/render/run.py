@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from vpsagent.outcomes import CommandStatus
 from vpsagent.render import Output
-from vpsagent.render.stream import Prefixer, raw_writer, status_line, summary_line
+from vpsagent.render.stream import Prefixer, raw_writer, server_status_line, summary_line
 from vpsagent.services.run import RunOutcome, ServerRun
 
 
@@ -42,7 +42,8 @@ class RunDisplay:
             except BrokenPipeError:
                 return
         if not self.out.json_mode and self.many and r.status != CommandStatus.OK:
-            self.out.err.print(f"{r.server}: {status_line(r.status, r.exit_code, r.error)}", markup=False)
+            self.out.err.print(server_status_line(r.server, r.status, r.exit_code, r.error, r.error_code),
+                               markup=False)
 
     def finish(self, outcome: RunOutcome) -> int:
         if self.out.json_mode:
@@ -64,5 +65,5 @@ class RunDisplay:
         elif r.status in (CommandStatus.UNREACHABLE, CommandStatus.ERROR):
             err.print(f"error: {r.error}", markup=False)
         elif r.status != CommandStatus.OK:
-            err.print(f"{r.server}: {status_line(r.status, r.exit_code, r.error)}", markup=False)
+            err.print(server_status_line(r.server, r.status, r.exit_code, r.error, r.error_code), markup=False)
         return outcome.exit_code

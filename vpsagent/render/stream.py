@@ -14,6 +14,7 @@ from typing import IO
 
 from vpsagent.outcomes import CommandStatus
 from vpsagent.redact import inert as inert  # re-exported: renderers import it from here
+from vpsagent.wording import about, plural
 
 
 def _binary(which: str) -> IO[bytes]:
@@ -76,14 +77,21 @@ SUMMARY_ORDER = (CommandStatus.OK, CommandStatus.FAILED, CommandStatus.TIMEOUT, 
                  CommandStatus.SKIPPED)
 
 
-def status_line(status: str, exit_code: int | None, error: str | None) -> str:
-    """How one server's result reads after its name: `exit status 3`, `timeout: ...`."""
+def status_line(status: str, exit_code: int | None, error: str | None, error_code: str | None = None) -> str:
+    """How one server's result reads after its name: `exit status 3`, `timeout: ...`, and
+    `exit status 1: sudo needs a password ...` when vpsagent knows why it failed."""
     if status == CommandStatus.FAILED and exit_code is not None:
-        return f"exit status {exit_code}"
+        return f"exit status {exit_code}: {error}" if error_code and error else f"exit status {exit_code}"
     return f"{status}: {error}" if error else str(status)
+
+
+def server_status_line(server: str, status: str, exit_code: int | None, error: str | None,
+                       error_code: str | None = None) -> str:
+    """`web1: unreachable: connection refused` (the error's own `web1: ` not repeated)."""
+    return f"{server}: {status_line(status, exit_code, about(server, error) if error else error, error_code)}"
 
 
 def summary_line(counts: dict[str, int], total: int) -> str:
     """`3 servers: 2 ok, 1 failed` (after a many-server run, on stderr)."""
     parts = [f"{counts[k]} {k}" for k in SUMMARY_ORDER if counts.get(k)]
-    return f"{total} servers: " + ", ".join(parts)
+    return f"{plural(total, 'server')}: " + ", ".join(parts)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from vpsagent.errors import ExitCode
 from vpsagent.jsondata import JSONObject
 from vpsagent.outcomes import CommandStatus
-from vpsagent.render import LazyConsole, Output, table
+from vpsagent.render import LazyConsole, Output, table, when
 from vpsagent.render.stream import inert
 from vpsagent.services.ask import AskResult
 from vpsagent.services.support import ReportSummary, SupportReport
@@ -48,19 +48,15 @@ def _findings(c: LazyConsole, report: SupportReport) -> None:
     if not report.findings:
         c.print(f"no problems found on {', '.join(ok) or 'any server'}", markup=False)
         return
-    rows = []
-    for f in report.findings:
-        where = f"{f.server}" + (f" ({f.peers})" if f.peers else "")
-        rows.append([f"[{STYLE.get(f.severity, '')}]{f.severity}[/]", where, inert(f.title), f.collector])
     if c.plain:
         for f in report.findings:
             peers = f" ({f.peers})" if f.peers else ""
             c.print(f"{f.severity:<8} {f.server}{peers}: {inert(f.title)}  [{f.collector}]", markup=False)
         return
-    t = table(["SEVERITY", "SERVER", "FINDING", "EVIDENCE FROM"], [])
-    for r in rows:
-        t.add_row(*r)
-    c.print(t)
+    c.print(table(["SEVERITY", "SERVER", "FINDING", "EVIDENCE FROM"],
+                  [[f.severity, f"{f.server}" + (f" ({f.peers})" if f.peers else ""), inert(f.title), f.collector]
+                   for f in report.findings], flex=("FINDING",),
+                  style=lambda column, value: STYLE.get(value) if column == "SEVERITY" else None))
 
 
 def render_follow_up(out: Output, result: AskResult) -> int:
@@ -74,8 +70,8 @@ def render_list(out: Output, reports: Sequence[ReportSummary]) -> int:
             out.note("no support reports yet: `vpsagent support -s SERVER`")
             return
         c.print(table(["ID", "WHEN", "SERVERS", "FINDINGS", "CRITICAL", "QUESTION"],
-                      [[r.id, str(r.created_at)[:16], ",".join(r.servers), r.findings, r.critical,
-                        inert(r.question)[:60]] for r in reports]))
+                      [[r.id, when(r.created_at), ",".join(r.servers), r.findings, r.critical,
+                        inert(r.question)] for r in reports], flex=("QUESTION", "SERVERS")))
 
     return out.emit({"reports": list(reports)}, text)
 

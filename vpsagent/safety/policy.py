@@ -61,6 +61,11 @@ class Verdict:
     rule: str | None  # the matching rule text, if a rule decided
     cause: DenyCause | None = None  # why it will not run (decision deny); None otherwise
 
+    def __post_init__(self) -> None:
+        # the sentences end with "." after a reason that may end with one itself
+        while self.reason.endswith("..") and not self.reason.endswith("..."):
+            object.__setattr__(self, "reason", self.reason[:-1])
+
 
 @dataclass(frozen=True)
 class RuleSet:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from vpsagent.crypto import Keyring
     from vpsagent.db.models import DeploySecret, GithubIntegration, Server
+    from vpsagent.services.context import Context
 
 MIN_SECRET_LEN = 16
 
@@ -33,9 +34,14 @@ class Check:
 
 @dataclass
 class DoctorReport:
-    paths: dict[str, str]
-    settings: dict[str, str]
+    """Values are bare (a path, a masked URL, null when unset): where each setting came
+    from is in `sources`, and what a person is told about a value is in `notes`."""
+
+    paths: dict[str, str | None]
+    settings: dict[str, str | None]
     checks: list[Check] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -44,7 +50,8 @@ class DoctorReport:
 
 def doctor(settings: Settings) -> DoctorReport:
     """Every path and setting in use (secrets masked) and whether each part works."""
-    report = DoctorReport(paths=_doctor_paths(settings), settings=_doctor_settings(settings))
+    report = DoctorReport(paths=_doctor_paths(settings), settings=_doctor_settings(settings),
+                          sources=_doctor_sources(settings), notes=_doctor_notes(settings))
     add = report.checks.append
     engine = _check_database(settings, add)
     _check_permissions(settings, add)
@@ -59,6 +66,32 @@ def doctor(settings: Settings) -> DoctorReport:
     add(_check_policy(settings))
     add(_check_sandbox())
     return report
+
+
+def doctor_servers(ctx: Context) -> list[Check]:
+    """`doctor --servers`: connect to every server, as `servers check` does, but pin nothing
+    (a doctor only looks): each one's host key and how long the connection took."""
+    from vpsagent.db.inventory import LOCAL
+    from vpsagent.services.fleet import Selection
+    from vpsagent.services.probe import check_servers
+
+    try:
+        results = check_servers(ctx, Selection.of(all_=True), pin=False)
+    except VpsAgentError as exc:
+        return [Check("servers", "fail", exc.line())]
+    checks = []
+    for r in results:
+        if r.server == LOCAL:
+            continue
+        if r.ok:
+            ms = f", connected in {r.connect_ms:.0f} ms" if r.connect_ms is not None else ""
+            checks.append(Check(f"server {r.server}", "ok", f"{r.address}: {r.host_key_type} {r.fingerprint}{ms}"))
+        elif r.error_code == "host_key_unknown":
+            checks.append(Check(f"server {r.server}", "warn", f"{r.address}: host key not pinned yet "
+                                f"(`vpsagent servers check {r.server}` pins it)"))
+        else:
+            checks.append(Check(f"server {r.server}", "fail", r.error or str(r.status)))
+    return checks or [Check("servers", "ok", "no servers in the inventory besides `local`")]
 
 
 def _check_sandbox() -> Check:
@@ -78,33 +111,54 @@ def _check_sandbox() -> Check:
     return Check("sandbox", "ok", f"read-only commands on `local` run in a read-only view ({kind})")
 
 
-def _doctor_paths(settings: Settings) -> dict[str, str]:
+def _doctor_paths(settings: Settings) -> dict[str, str | None]:
     return {
-        "home (VPSAGENT_HOME)": str(settings.home) if settings.home else "(not set: platform defaults)",
+        "home": str(settings.home) if settings.home else None,
         "config dir": str(settings.config_dir),
         "data dir": str(settings.data_dir),
-        "config file": f"{settings.config_file}" + ("" if settings.config_file.exists() else " (absent)"),
+        "config file": str(settings.config_file),
         "key file": str(settings.key_file),
-        "policy file": f"{settings.policy_file}" + ("" if settings.policy_file.exists() else " (absent)"),
+        "policy file": str(settings.policy_file),
     }
 
 
-def _doctor_settings(settings: Settings) -> dict[str, str]:
-    """Each setting and where it came from; secrets only say whether they are set."""
-    src = settings.sources
+def _doctor_settings(settings: Settings) -> dict[str, str | None]:
+    """Each setting in use; secrets only say whether they are set (`***`)."""
+    has_secret = settings.secret is not None or settings.key_file.exists()
     return {
-        "database_url": f"{mask_url(settings.database_url)}  [{src.get('database_url')}]",
-        "secret": (f"*** from {settings.secret_source}" if settings.secret is not None
-                   else ("*** from the key file" if settings.key_file.exists()
-                         else "(none yet: a key file is created when the first credential is stored)")),
-        "model": f"{settings.model}  [{src.get('model')}]",
-        "anthropic_api_key": "*** (set)" if settings.anthropic_api_key else "(not set)",
-        "anthropic_base_url": settings.anthropic_base_url or "(default)",
-        "smtp_url": "smtp(s)://***" if settings.smtp_url else "(not set)",
-        "mail_from": settings.mail_from or "(not set)",
-        "github_token": "*** (set)" if settings.github_token else "(not set)",
+        "database_url": mask_url(settings.database_url),
+        "secret": "***" if has_secret else None,
+        "model": settings.model,
+        "anthropic_api_key": "***" if settings.anthropic_api_key else None,
+        "anthropic_base_url": settings.anthropic_base_url or None,
+        "smtp_url": "smtp(s)://***" if settings.smtp_url else None,
+        "mail_from": settings.mail_from or None,
+        "github_token": "***" if settings.github_token else None,
         "github_api_url": settings.github_api_url,
     }
+
+
+def _doctor_sources(settings: Settings) -> dict[str, str]:
+    """Where each setting came from: flag, environment, config file or default."""
+    src = {k: str(v) for k, v in settings.sources.items() if k in ("database_url", "model") and v}
+    if settings.secret is not None:
+        src["secret"] = str(settings.secret_source)
+    elif settings.key_file.exists():
+        src["secret"] = "key file"
+    return src
+
+
+def _doctor_notes(settings: Settings) -> dict[str, str]:
+    """What a person is told beside a value (text only; never part of the value)."""
+    notes = {"home": "not set: platform defaults"} if not settings.home else {}
+    for name, path in (("config file", settings.config_file), ("policy file", settings.policy_file)):
+        if not path.exists():
+            notes[name] = "absent"
+    if settings.secret is None and not settings.key_file.exists():
+        notes["secret"] = "none yet: a key file is created when the first credential is stored"
+    if not settings.anthropic_base_url:
+        notes["anthropic_base_url"] = "default"
+    return notes
 
 
 def _check_database(settings: Settings, add: Callable[[Check], None]) -> Engine | None:

@@ -12,6 +12,7 @@ API failure or Ctrl-C leaves a conversation that `--continue` can resume.
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 CONTEXT_LIMIT = 64 * 1024  # piped stdin attached to a prompt
 MODES = ("default", "yes", "read_only")
 # what the audit log says ran a conversation's commands, by kind of conversation
-SOURCES = {"chat": "ask", "support": "support", "testing": "test"}
+SOURCES = {"ask": "ask", "chat": "ask", "support": "support", "testing": "test"}
+# `ask --continue` and `chat --continue` go on with the last of either
+_CONTINUES = {"ask": ("ask", "chat"), "chat": ("ask", "chat")}
 
 
 @dataclass
@@ -53,15 +56,16 @@ class AskRequest:
     max_cost: float | None = None
     conversation_id: int | None = None
     continue_last: bool = False
-    kind: str = "chat"  # conversations.mode: chat | support | testing
+    kind: str = "chat"  # conversations.mode: ask | chat | support | testing
     connect_timeout: float | None = None  # None: the connect_timeout setting
+    title: str | None = None  # the conversation's title (default: the prompt's first line)
 
 
 @dataclass
 class AskResult:
     conversation_id: int
     model: str
-    answer: str
+    answer: str  # the last turn's text
     stop_reason: str | None
     turns: int
     servers: list[str]
@@ -70,6 +74,7 @@ class AskResult:
     cost_usd: float
     dry_run: bool = False
     notices: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # every model turn's text, `answer` last
 
     @property
     def denied(self) -> list[JSONObject]:
@@ -114,8 +119,8 @@ class OpenConversation:
     mode: str
     dry_run: bool
     client: anthropic.Anthropic
-    kind: str = "chat"  # chat | support | testing
-    titled: bool = True  # False until a chat's first line names it
+    kind: str = "chat"  # ask | chat | support | testing
+    titled: bool = True  # False until a chat's first line names it (and stores it)
     owns_fleet: bool = True  # closed with the conversation (not when lent by the caller)
     # kept across the turns of a chat: files written (their content judges running them later),
     # servers already said to have no read-only sandbox
@@ -136,6 +141,10 @@ class OpenConversation:
 
 
 # --------------------------------------------------------------------------- setup
+
+
+# The id of a chat not stored yet (nothing typed so far); database ids start at 1.
+UNSTORED = 0
 
 
 def _new_conversation(engine: Engine, *, kind: str, title: str, model: str, servers: list[str],
@@ -167,7 +176,7 @@ def last_conversation_id(engine: Engine, kind: str = "chat") -> int:
 
     with session_scope(engine) as s:
         row = s.exec(
-            select(Conversation).where(Conversation.mode == kind)
+            select(Conversation).where(col(Conversation.mode).in_(_CONTINUES.get(kind, (kind,))))
             .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
         ).first()
         if row is None:
@@ -244,10 +253,11 @@ def open_session(ctx: Context, request: AskRequest, *, client: anthropic.Anthrop
     try:
         if conv_id is None:
             prompt = request.prompt.strip()
-            titled = bool(prompt)  # a chat is named by its first line
-            first = prompt.splitlines()[0] if prompt else f"({request.kind})"
-            conv_id = _new_conversation(engine, kind=request.kind, title=first, model=model, servers=names,
-                                        user_id=ctx.identity().user_id)
+            title = request.title or (prompt.splitlines()[0] if prompt else "")
+            titled = bool(title)
+            # a chat is stored with its first line: one left without a word leaves nothing
+            conv_id = _new_conversation(engine, kind=request.kind, title=title, model=model, servers=names,
+                                        user_id=ctx.identity().user_id) if titled else UNSTORED
         else:
             _touch(engine, conv_id, servers=names, model=model, status="open")
     except BaseException:
@@ -261,8 +271,13 @@ def open_session(ctx: Context, request: AskRequest, *, client: anthropic.Anthrop
 
 
 def set_title(session: OpenConversation, title: str) -> None:
-    """Name the conversation (a chat is named by its first line, not by a placeholder)."""
-    _touch(session.ctx.engine, session.conversation_id, title=title[:500])
+    """Name the conversation (a chat is named by its first line, and stored only then)."""
+    if session.conversation_id == UNSTORED:
+        session.conversation_id = _new_conversation(
+            session.ctx.engine, kind=session.kind, title=title, model=session.model, servers=session.servers,
+            user_id=session.ctx.identity().user_id)
+    else:
+        _touch(session.ctx.engine, session.conversation_id, title=title[:500])
     session.titled = True
 
 
@@ -402,6 +417,7 @@ def _result(session: OpenConversation, res: AgentResult, tool_notices: Sequence[
         cost_usd=round(res.usage.cost_usd, 6),
         dry_run=session.dry_run,
         notices=[*tool_notices, *res.notices],
+        texts=list(res.texts),
     )
 
 
@@ -445,6 +461,7 @@ class ChatCallbacks:
     on_turn_done: Callable[[AskResult], None] | None = None
     on_turn_failed: Callable[[errors.VpsAgentError], None] | None = None  # the chat goes on
     on_turn_start: Callable[[], None] | None = None
+    on_local: Callable[[str], None] | None = None  # a /command for the chat itself (LOCAL_COMMANDS)
 
 
 @dataclass
@@ -452,6 +469,33 @@ class ChatSummary:
     conversation_id: int
     turns: int = 0
     denied: int = 0
+
+
+# What a chat answers itself: `/help`, `/servers` (and `/exit`, `/quit`, which end it).
+LOCAL_COMMANDS = {"/help": "these commands", "/servers": "the servers this chat may use",
+                  "/exit": "leave (as Ctrl-D)"}
+
+
+def _is_local_command(line: str) -> bool:
+    # `/word` alone is a command (a known one, or a typo of one); `/etc/hosts is empty?` is not
+    return re.fullmatch(r"/[A-Za-z-]+", line) is not None
+
+
+def _chat_turn(session: OpenConversation, io: ChatCallbacks, line: str, *, max_turns: int,
+               max_cost: float | None) -> AskResult | None:
+    """One line of a chat; None when the turn failed (said through `on_turn_failed`)."""
+    if io.on_turn_start is not None:
+        io.on_turn_start()
+    try:
+        return run_turn(session, line, max_turns=max_turns, max_cost=max_cost, approve=io.approve,
+                        on_event=io.on_event)
+    except KeyboardInterrupt:
+        if io.on_turn_failed is not None:
+            io.on_turn_failed(errors.Interrupted("turn cancelled"))
+    except (errors.Interrupted, errors.BudgetExceeded, errors.AIServiceError) as exc:
+        if io.on_turn_failed is not None:
+            io.on_turn_failed(exc)
+    return None
 
 
 def chat_loop(session: OpenConversation, io: ChatCallbacks, *, max_turns: int = 20,
@@ -471,21 +515,13 @@ def chat_loop(session: OpenConversation, io: ChatCallbacks, *, max_turns: int = 
             continue
         if line in ("/exit", "/quit"):
             return summary
+        if _is_local_command(line):  # never sent to the model, even when unknown
+            if io.on_local is not None:
+                io.on_local(line)
+            continue
         if not session.titled:
             set_title(session, line)
-        if io.on_turn_start is not None:
-            io.on_turn_start()
-        try:
-            result = run_turn(session, line, max_turns=max_turns, max_cost=max_cost, approve=io.approve,
-                              on_event=io.on_event)
-        except KeyboardInterrupt:
-            result = None
-            if io.on_turn_failed is not None:
-                io.on_turn_failed(errors.Interrupted("turn cancelled"))
-        except (errors.Interrupted, errors.BudgetExceeded, errors.AIServiceError) as exc:
-            result = None
-            if io.on_turn_failed is not None:
-                io.on_turn_failed(exc)
+        result = _chat_turn(session, io, line, max_turns=max_turns, max_cost=max_cost)
         if result is not None:
             summary.turns += 1
             summary.denied += len(result.denied)

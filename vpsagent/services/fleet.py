@@ -153,6 +153,9 @@ class Fleet:
         self.pool: HostPool = HostPool(self._connect, connect_timeout=connect_timeout)
         self._sandboxes: dict[str, Sandbox] = {}
         self._sandbox_lock = threading.Lock()
+        # A jump host checked with its target is reached twice (as itself, as the
+        # gateway): its key is pinned and told once.
+        self._told: set[tuple[str, str]] = set()
 
     def unlock(self, keyring: Keyring | None) -> None:
         """Decrypt every stored record once: the chosen ones to connect with, all of them
@@ -225,6 +228,10 @@ class Fleet:
         from vpsagent.db.inventory import pin_host_key
 
         key_type, key_b64 = ev.key.split()[:2]
+        with self._sandbox_lock:
+            if (ev.server, ev.fingerprint) in self._told:
+                return
+            self._told.add((ev.server, ev.fingerprint))
         pin_host_key(self.ctx.engine, ev.server, key_type, key_b64, ev.fingerprint)
         if self._on_host_key is not None:
             self._on_host_key(ev)
@@ -244,11 +251,27 @@ class Fleet:
             decision: str | None = None, decision_reason: str | None = None, timeout: float | None = None,
             on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
             capture: int = DEFAULT_CAPTURE, sandbox: Sandbox = Sandbox.NONE) -> CommandResult:
-        """The audited run (`run_audited`) on this fleet's connection to `name`."""
+        """The audited run (`run_audited`) on this fleet's connection to `name`. For a root
+        login `sudo` is not applied (and not recorded): the command runs as it is."""
+        if sudo and self._logs_in_as_root(name):
+            sudo = False
+            with self._sandbox_lock:
+                first = ("sudo", name) not in self._told
+                self._told.add(("sudo", name))
+            if first:
+                self.ctx.notify(f"{name}: logged in as root, so --sudo is not needed and not applied")
         return run_audited(self.audit, self.host(name), command, source=source, sudo=sudo,
                            conversation_id=conversation_id, test_run_id=test_run_id, decision=decision,
                            decision_reason=decision_reason, timeout=timeout, on_stdout=on_stdout,
                            on_stderr=on_stderr, capture=capture, sandbox=sandbox)
+
+    def _logs_in_as_root(self, name: str) -> bool:
+        rec = self.records[name]
+        if rec.is_local:
+            import os
+
+            return os.geteuid() == 0
+        return rec.user == "root"
 
     def sandbox(self, name: str, *, conversation_id: int | None = None) -> Sandbox:
         """Which read-only sandbox `name` offers, found out once per connection. The probe is

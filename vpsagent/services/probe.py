@@ -100,8 +100,9 @@ def _check_one(fleet: Fleet, name: str, events: _Events) -> CheckResult:
 
 
 def check_servers(ctx: Context, selection: Selection, *, update_host_key: bool = False, forks: int = 32,
-                  connect_timeout: float | None = None) -> list[CheckResult]:
-    """Check every chosen server in parallel; results in the order chosen."""
+                  connect_timeout: float | None = None, pin: bool = True) -> list[CheckResult]:
+    """Check every chosen server in parallel; results in the order chosen. Without `pin`
+    an unpinned host key is reported (host_key_unknown), not trusted."""
     from vpsagent.remote.fanout import fan_out
     from vpsagent.services.fleet import open_fleet
 
@@ -111,7 +112,7 @@ def check_servers(ctx: Context, selection: Selection, *, update_host_key: bool =
                                 hint="name each server whose new key you have verified")
     events = _Events()
     with open_fleet(ctx, selection, how="NAME..., -t TAG or --all", connect_timeout=connect_timeout,
-                    on_host_key=events, replace_host_key=update_host_key) as fleet:
+                    on_host_key=events, replace_host_key=update_host_key, trust_on_first_use=pin) as fleet:
         outs = fan_out(fleet.names, lambda n: _check_one(fleet, n, events),
                        forks=max(1, min(forks, len(fleet.names) or 1)))
     results = []

@@ -85,7 +85,7 @@ def _from_result(r: CommandResult, keep_output: bool, redact: Redact) -> ServerR
         stdout_bytes=r.stdout_bytes, stderr_bytes=r.stderr_bytes,
         stdout_sha256=r.stdout_sha256 or None, stderr_sha256=r.stderr_sha256 or None,
         stdout_truncated=r.stdout_truncated, stderr_truncated=r.stderr_truncated,
-        duration_s=round(r.duration_s, 4), error=redact(r.error) if r.error else r.error,
+        duration_s=round(r.duration_s, 4), error=redact(r.error) if r.error else r.error, error_code=r.error_code,
     )
 
 

@@ -109,6 +109,10 @@ def check_tags(tags: list[str]) -> list[str]:
     return sorted(set(tags))
 
 
+# An OpenSSH public key line (`ssh-ed25519 AAAA... comment`), or an RFC 4716 one.
+_PUBLIC_KEY = re.compile(rb"\s*((ssh-|ecdsa-|sk-)\S+ AAAA|---- BEGIN SSH2 PUBLIC KEY)")
+
+
 def read_key_file(path: Path, passphrase: Secret | None) -> tuple[bytes, str]:
     from vpsagent.remote.keys import key_type
 
@@ -122,6 +126,10 @@ def read_key_file(path: Path, passphrase: Secret | None) -> tuple[bytes, str]:
         raise InvalidInput(f"cannot read key file {path}: {exc.strerror}") from None
     if len(data) > 64 * 1024:
         raise InvalidInput(f"key file {path} is too large to be a private key")
+    if _PUBLIC_KEY.match(data):
+        private = str(path)[:-4] if str(path).endswith(".pub") else "the file without .pub"
+        raise InvalidInput(f"key file {path} is a public key: give the private key, not the .pub file",
+                           hint=f"--key {private}")
     kind = key_type(data, passphrase.reveal_str() if passphrase else None)
     return data, kind
 
@@ -172,6 +180,10 @@ def _apply_address(row: Server, spec: ServerSpec, session: Session) -> None:
     if spec.tags is not None:
         row.tags = check_tags(spec.tags)
     if spec.add_tags or spec.remove_tags:
+        absent = [t for t in spec.remove_tags if t not in (row.tags or [])]
+        if absent:
+            raise InvalidInput(f"{row.name} has no tag {', '.join(absent)}",
+                               hint=f"its tags: {', '.join(row.tags or []) or 'none'}")
         row.tags = check_tags([t for t in list(row.tags or []) + spec.add_tags if t not in spec.remove_tags])
     if spec.jump is not None:
         if spec.jump:

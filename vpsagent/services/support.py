@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -371,7 +371,7 @@ def write_bundle(path: Path, report: SupportReport) -> str:
 @dataclass
 class ReportSummary:
     id: int
-    created_at: object
+    created_at: datetime
     servers: list[str]
     question: str
     findings: int

@@ -24,6 +24,7 @@ from vpsagent.outcomes import exit_code_for
 from vpsagent.plans import reporters
 from vpsagent.plans.runner import Execute, OnEvent, PlanResult, StepResult, run_plan
 from vpsagent.plans.schema import Plan, PlanInvalid, Problem, load_plan, validate_text
+from vpsagent.remote.fanout import DEFAULT_FORKS as FANOUT_FORKS
 from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 from vpsagent.userfiles import DEFAULT_MAX_BYTES
@@ -34,18 +35,21 @@ if TYPE_CHECKING:
 
     from vpsagent.agent.loop import AgentEvent
     from vpsagent.db.models import TestRun
+    from vpsagent.services.ask import AskRequest, AskResult
 
 # How the agent's work is shown while it diagnoses or writes a plan (render.agent.Display).
 OnAgentEvent = Callable[["AgentEvent"], None]
 
 ENV_PREFIX = "VPSAGENT_VAR_"
-DEFAULT_FORKS = 10
+DEFAULT_FORKS = FANOUT_FORKS  # as `vpsagent run`: one default for "servers at once"
 
 
 @dataclass
 class ValidateResult:
     plans: list[JSONObject] = field(default_factory=list)  # name, path, steps
     problems: list[Problem] = field(default_factory=list)
+    # what could not be held against the inventory (no database): said, not failed
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -117,8 +121,11 @@ def load_plans(paths: Sequence[str], overrides: Mapping[str, JSON], *,
     return plans
 
 
-def validate(paths: Sequence[str], overrides: Mapping[str, JSON], *,
+def validate(paths: Sequence[str], overrides: Mapping[str, JSON],
+             inventory: Mapping[str, ServerRecord] | None = None, *,
              max_bytes: int = DEFAULT_MAX_BYTES) -> ValidateResult:
+    """Every problem in the plans. With the inventory, an unknown server or a tag no server
+    carries is a problem too; without one (no database here) it is a warning."""
     res = ValidateResult()
     for p in paths:
         try:
@@ -128,7 +135,47 @@ def validate(paths: Sequence[str], overrides: Mapping[str, JSON], *,
             continue
         res.plans.append({"name": plan.name, "path": plan.path, "steps": len(plan.steps),
                           "servers": plan.servers, "tags": plan.tags})
+        if inventory is not None:
+            res.problems += target_problems(inventory, plan)
+        else:
+            res.warnings += [Problem(plan.path, line, col, f"{what}: not checked, there is no database here")
+                             for what, (line, col) in _targets(plan)]
     return res
+
+
+def inventory_if_any(ctx: Context) -> dict[str, ServerRecord] | None:
+    """The inventory, or None where there is no database to read it from (a SQLite file
+    not created yet, a database that cannot be reached): validating creates nothing."""
+    from vpsagent.db.engine import database_exists
+    from vpsagent.db.inventory import load_inventory
+    from vpsagent.errors import DatabaseError
+
+    if not database_exists(ctx.settings.database_url):
+        return None
+    try:
+        return load_inventory(ctx.engine)
+    except DatabaseError:
+        return None
+
+
+def _targets(plan: Plan) -> list[tuple[str, tuple[int, int]]]:
+    return ([(f"server {n!r}", plan.server_marks.get(n, (1, 1))) for n in plan.servers]
+            + [(f"tag {t!r}", plan.tag_marks.get(t, (1, 1))) for t in plan.tags])
+
+
+def target_problems(inventory: Mapping[str, ServerRecord], plan: Plan) -> list[Problem]:
+    """The plan's servers that are not in the inventory, and its tags no server carries."""
+    problems = []
+    for n in plan.servers:
+        if n not in inventory:
+            line, col = plan.server_marks.get(n, (1, 1))
+            problems.append(Problem(plan.path, line, col, f"unknown server {n!r} "
+                                    "(`vpsagent servers list` shows the inventory)"))
+    for t in plan.tags:
+        if not any(t in rec.tags for rec in inventory.values()):
+            line, col = plan.tag_marks.get(t, (1, 1))
+            problems.append(Problem(plan.path, line, col, f"no server has tag {t!r}"))
+    return problems
 
 
 def resolve_targets(inventory: Mapping[str, ServerRecord], plans: Sequence[Plan], names: Sequence[str],
@@ -141,15 +188,7 @@ def resolve_targets(inventory: Mapping[str, ServerRecord], plans: Sequence[Plan]
         return [chosen for _ in plans]
     out, problems = [], []
     for plan in plans:
-        for n in plan.servers:
-            if n not in inventory:
-                line, col = plan.server_marks.get(n, (1, 1))
-                problems.append(Problem(plan.path, line, col, f"unknown server {n!r} "
-                                        "(`vpsagent servers list` shows the inventory)"))
-        for t in plan.tags:
-            if not any(t in rec.tags for rec in inventory.values()):
-                line, col = plan.tag_marks.get(t, (1, 1))
-                problems.append(Problem(plan.path, line, col, f"no server has tag {t!r}"))
+        problems += target_problems(inventory, plan)
         if not plan.servers and not plan.tags:
             problems.append(Problem(plan.path, 1, 1, "the plan names no servers: add "
                                     "`servers: [NAME]` or run it with -s NAME / -t TAG"))
@@ -176,7 +215,7 @@ def run_tests(
     tags: Sequence[str] = (),
     overrides: Mapping[str, JSON] | None = None,
     flag_vars: Sequence[str] = (),
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = None,
     fail_fast: bool | None = None,
     on_event: OnEvent | None = None,
     explain: bool = False,
@@ -189,6 +228,7 @@ def run_tests(
     from vpsagent.db.inventory import load_inventory
     from vpsagent.services.fleet import open_fleet
 
+    forks = DEFAULT_FORKS if forks is None else forks
     if forks < 1:
         raise UsageError("--forks must be at least 1")
     overrides = dict(overrides or {})
@@ -443,12 +483,14 @@ def explain_failures(ctx: Context, result: PlanResult, *, on_event: OnAgentEvent
                 continue
             req = AskRequest(prompt=_explain_prompt(result.plan, srv.server, st),
                              context=_explain_context(st) + evidence, servers=[srv.server], mode="read_only",
-                             kind="testing", max_turns=EXPLAIN_TURNS)
+                             kind="testing", max_turns=EXPLAIN_TURNS,
+                             title=f"explain: {result.plan.name} @ {srv.server}, step {st.seq}: {st.name}")
             try:
                 answer = ask(ctx, req, on_event=on_event, client=client, fleet=fleet)
                 st.explanation = answer.answer.strip() or "(the model gave no diagnosis)"
             except VpsAgentError as e:
-                st.explanation = f"diagnosis unavailable: {e.line()}"
+                # the message alone: its hint is for `ask` (--continue), which a test run has not
+                st.explanation = f"diagnosis unavailable: {e.message}"
             done += 1
     return done
 
@@ -458,6 +500,22 @@ def _support_evidence(ctx: Context, fleet: Fleet | None, server: str) -> str:
     from vpsagent.services import support
 
     return support.evidence_for(ctx, fleet, server)[1] if fleet is not None else ""
+
+
+def _ask_for_plan(ctx: Context, req: AskRequest, on_event: OnAgentEvent | None,
+                  client: anthropic.Anthropic | None) -> AskResult:
+    """`ask`, with its failures pointing at the stored conversation: `test generate` has
+    no --continue to resume it with."""
+    from vpsagent.errors import AIServiceError, BudgetExceeded
+    from vpsagent.services.ask import ask
+
+    try:
+        return ask(ctx, req, on_event=on_event, client=client)
+    except (AIServiceError, BudgetExceeded) as exc:
+        conv = exc.data.get("conversation_id")
+        exc.hint = f"what was said so far: vpsagent conversations show {conv}; run test generate again" if conv \
+            else "run test generate again"
+        raise
 
 
 GENERATE_TURNS = 20
@@ -521,15 +579,16 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
     """Claude inspects `server` read-only and writes a plan; validated, one retry on errors."""
     from vpsagent.db.inventory import load_record
     from vpsagent.errors import Failure
-    from vpsagent.services.ask import AskRequest, ask
+    from vpsagent.services.ask import AskRequest
 
     if not request.strip():
         raise InvalidInput("say what the plan should check, e.g. \"nginx serves the site\"")
     load_record(ctx.engine, server)  # unknown server: exit 2 before any AI call
     label = output or "generated-plan.yaml"
     req = AskRequest(prompt=_GENERATE_GUIDE.format(server=server, request=request.strip()),
-                     servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS)
-    res = ask(ctx, req, on_event=on_event, client=client)
+                     servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
+                     title=f"test generate on {server}: {request.strip().splitlines()[0]}")
+    res = _ask_for_plan(ctx, req, on_event, client)
     text = _extract_yaml(res.answer)
     plan, problems = validate_text(text, label)
     attempts = 1
@@ -541,7 +600,7 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
                     "corrected complete plan in ONE ```yaml fenced block."),
             servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
             conversation_id=res.conversation_id)
-        res = ask(ctx, fix, on_event=on_event, client=client)
+        res = _ask_for_plan(ctx, fix, on_event, client)
         text = _extract_yaml(res.answer)
         plan, problems = validate_text(text, label)
         if problems:
