@@ -16,7 +16,7 @@ from vpsagent.cli._common import App, P, R, pass_app
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
     from vpsagent.render import LazyConsole
-    from vpsagent.services.ask import AskResult
+    from vpsagent.services.ask import AskRequest, AskResult
 
 
 def _agent_options(f: Callable[P, R]) -> Callable[P, R]:
@@ -117,11 +117,13 @@ def _warn_deprecated(app: App, model: str | None) -> None:
 @_agent_options
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last conversation.")
 @click.option("--conversation", "conversation_id", type=int, metavar="ID", help="Continue conversation ID.")
+@click.option("--plan", "plan_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Investigate read-only and write a change plan to FILE instead of acting (see `vpsagent apply`).")
 @click.argument("prompt", nargs=-1)
 @pass_app
 def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | None, max_turns: int,
         max_cost: float | None, read_only: bool, yes: bool, dry_run: bool, verbose: bool, continue_: bool,
-        conversation_id: int | None, prompt: tuple[str, ...]) -> int:
+        conversation_id: int | None, plan_file: str | None, prompt: tuple[str, ...]) -> int:
     """Ask Claude to investigate or act on servers; it runs commands through tools.
 
     The answer streams to stdout; commands, decisions and their output go to stderr.
@@ -135,6 +137,10 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
       journalctl -u nginx -n 200 | vpsagent ask -s web1 "why does nginx fail?"
       vpsagent ask -t web --read-only --json "which kernel do these run?"
       vpsagent ask --continue "and how do I fix it?"
+      vpsagent ask --plan upgrade.yaml -t web "upgrade nginx and reload it"
+
+    With --plan FILE, Claude only investigates (read-only, in the read-only sandbox) and
+    writes a plan for `vpsagent plan show` and `vpsagent apply`; nothing changes.
 
     Exit codes: 0 done · 4 a command was denied for want of approval · 6 AI service
     failed (the conversation is saved: --continue) · 8 --max-turns/--max-cost reached.
@@ -161,6 +167,8 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
         continue_last=continue_,
     )
     _warn_deprecated(app, model)
+    if plan_file is not None:
+        return _ask_plan(app, request, plan_file, verbose=verbose)
     display = Display(app.out, answer_to_stdout=not app.out.json_mode)
     try:
         result = ask_service(app.ctx, request, approve=make_approver(app), on_event=display)
@@ -172,6 +180,27 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     if result.denied and not app.out.json_mode:
         app.out.warn(denial_summary(result.denied))
     return app.out.emit(result, text=None, exit_code=code)
+
+
+def _ask_plan(app: App, request: AskRequest, plan_file: str, *, verbose: bool) -> int:
+    """`ask --plan`: the answer and tool activity on stderr, the plan (as `plan show`) on stdout."""
+    from vpsagent.render.agent import Display, usage_line
+    from vpsagent.render.apply import print_review
+    from vpsagent.services.planning import ask_plan
+    from vpsagent.services.plans import review
+
+    display = Display(app.out, answer_to_stdout=False)
+    try:
+        res = ask_plan(app.ctx, request, plan_file, approve=make_approver(app), on_event=display)
+    finally:
+        display.finish()
+    if verbose:
+        app.out.note(usage_line(res.ask))
+    rev = review(app.ctx, plan_file)
+    app.out.note(f"wrote {plan_file} (sha256:{res.hash[:12]}, {res.steps} step(s)); review it, then "
+                 f"`vpsagent apply {plan_file}`")
+    data = {**res.ask.__dict__, "plan": rev.as_dict()}
+    return app.out.emit(data, text=lambda c: print_review(c, rev))
 
 
 # --------------------------------------------------------------------------- chat

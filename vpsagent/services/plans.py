@@ -247,11 +247,12 @@ def record_plan(ctx: Context, plan: ChangePlan, *, origin: str) -> int:
 
     who = ctx.identity()
     path = abspath(plan.path)
+    conv_id = _existing_conversation(ctx.engine, plan.conversation_id)
     with session_scope(ctx.engine) as s:
         row = s.exec(select(PlanRecord).where(PlanRecord.hash == plan.hash, PlanRecord.path == path)).first()
         if row is None:
             row = PlanRecord(hash=plan.hash, path=path[:2048], request=plan.request[:2000], model=plan.model[:100],
-                             conversation_id=_existing_conversation(ctx.engine, plan.conversation_id),
+                             conversation_id=conv_id,
                              servers=[*plan.servers, *(f"tag:{t}" for t in plan.tags)],
                              steps=len(plan.steps), origin=origin,
                              content=Redactor(known_secrets(ctx.settings)).redact(plan.text),
