@@ -18,7 +18,7 @@ def per_server_plan(d: Path, failing: str | None = None) -> str:
     servers: [{name}]
     command: touch {d}/{name}.mark
     why: a trace
-    expected: {d}/{name}.mark exists
+    expect: {d}/{name}.mark exists
     verify:
       - run: {check}
     undo: rm -f {d}/{name}.mark
@@ -31,7 +31,7 @@ def test_validate_reports_problems_at_their_place(cli, write) -> None:
                  "        bogus: 1\n")
     r = cli("plan", "validate", path)
     assert r.exit_code == 2
-    assert f"{path}:3:5: step 1: missing required key 'expected'" in r.stdout
+    assert f"{path}:3:5: step 1: missing required key 'expect'" in r.stdout
     assert f"{path}:7:9: unknown key 'bogus'" in r.stdout
 
 

@@ -17,7 +17,7 @@ def test_model_investigates_then_submits_a_plan(anthropic_api, cli, three, engin
         tool_use("run_command", {"server": "web1", "command": "uname -s"}, id="toolu_look"),
         tool_use("submit_plan", {"steps": [{
             "name": "mark web1", "servers": ["web1"], "command": f"touch {marker}",
-            "why": "the request asks for a mark", "expected": f"{marker} exists",
+            "why": "the request asks for a mark", "expect": f"{marker} exists",
             "verify": [{"run": f"test -f {marker}"}], "undo": f"rm -f {marker}",
         }]}, id="toolu_plan"),
         text("The plan marks web1."),
@@ -28,7 +28,7 @@ def test_model_investigates_then_submits_a_plan(anthropic_api, cli, three, engin
     assert not tool_result(anthropic_api, "toolu_plan").get("is_error")
     doc = yaml.safe_load(out.read_text())
     assert doc["request"] == "mark web1" and doc["selection"] == {"tags": ["web"]}
-    assert isinstance(doc["conversation_id"], int) and doc["model"]
+    assert isinstance(doc["conversation"], int) and doc["model"]
     assert doc["steps"][0]["command"] == f"touch {marker}" and doc["steps"][0]["undo"] == f"rm -f {marker}"
     assert "mark web1" in r.stdout and "change" in r.stdout  # the review: step and class
     assert not marker.exists()  # nothing ran while planning
@@ -48,13 +48,12 @@ def test_changing_command_while_planning_is_denied(anthropic_api, cli, three, en
     anthropic_api.push(
         tool_use("run_command", {"server": "web1", "command": f"touch {victim}"}, id="toolu_touch"),
         tool_use("write_file", {"server": "web1", "path": str(victim), "content": "x"}, id="toolu_write"),
-        tool_use("submit_plan", {"steps": [{"command": f"touch {victim}", "why": "asked", "expected": "exists"}]}),
+        tool_use("submit_plan", {"steps": [{"command": f"touch {victim}", "why": "asked", "expect": "exists"}]}),
         text("done"),
     )
-    r = cli("ask", "--plan", str(out), "-s", "web1", "touch it", "--yes")
-    assert r.exit_code == 2  # --yes makes no sense when nothing may change
-    r = cli("ask", "--plan", str(out), "-s", "web1", "touch it")
+    r = cli("ask", "--plan", str(out), "-s", "web1", "touch it", "--yes")  # --yes approves nothing here
     assert r.exit_code == 0, r.stderr
+    assert "--yes approves nothing while planning" in r.stderr
     assert not victim.exists()
     for tid in ("toolu_touch", "toolu_write"):
         res = tool_result(anthropic_api, tid)
@@ -67,9 +66,9 @@ def test_changing_command_while_planning_is_denied(anthropic_api, cli, three, en
 def test_invalid_plan_goes_back_to_the_model(anthropic_api, cli, three, tmp_path) -> None:
     out = tmp_path / "p.yaml"
     anthropic_api.push(
-        tool_use("submit_plan", {"steps": [{"command": "true", "why": "x", "expected": "y",
+        tool_use("submit_plan", {"steps": [{"command": "true", "why": "x", "expect": "y",
                                             "verify": [{"run": "true", "bogus": 1}]}]}, id="toolu_bad"),
-        tool_use("submit_plan", {"steps": [{"command": "true", "why": "x", "expected": "y",
+        tool_use("submit_plan", {"steps": [{"command": "true", "why": "x", "expect": "y",
                                             "verify": [{"run": "true"}]}]}, id="toolu_good"),
         text("ok"),
     )

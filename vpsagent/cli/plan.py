@@ -220,12 +220,16 @@ def apply(app: App, path: str, selection: Selection, canary: int, serial: int, m
     2 invalid plan · 4 approval missing, a step denied, or the plan changed since it was
     shown · 5 a server unreachable.
     """
+    from vpsagent.plans.schema import PlanInvalid
     from vpsagent.render.apply import ApplyProgress, apply_summary
     from vpsagent.services.apply import ApplyRequest, apply_plan
 
     req = ApplyRequest(path=path, selection=selection, canary=canary, serial=serial, max_fail=max_fail, yes=yes,
                        dry_run=dry_run, expect_hash=expect_hash)
-    res = apply_plan(app.ctx, req, approve=plan_approver(app), on_event=ApplyProgress(app.out))
+    try:
+        res = apply_plan(app.ctx, req, approve=plan_approver(app), on_event=ApplyProgress(app.out))
+    except PlanInvalid as exc:
+        return _invalid(app, exc)
     errs = [{"code": "refused", "message": r} for r in res.refused]
     return app.out.emit(res.as_dict(), text=lambda c: apply_summary(app.out.err if res.refused else c, res),
                         exit_code=res.exit_code, errors=errs)

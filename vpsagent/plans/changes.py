@@ -5,7 +5,7 @@ The format is a public contract documented in docs/plans.md. A change plan is YA
     vpsagent: change-plan/1
     request: upgrade nginx and reload it
     model: claude-sonnet-4-5
-    conversation_id: 12
+    conversation: 12
     created: "2026-12-01T15:00:00+00:00"
     selection: {servers: [web1], tags: [web]}
     steps:
@@ -13,8 +13,8 @@ The format is a public contract documented in docs/plans.md. A change plan is YA
         servers: all                      # or a list of names; `tags: [..]` narrows too
         command: apt-get install -y --only-upgrade nginx
         why: ...
-        expected: ...
-        verify:                           # test-plan steps (docs/testplans.md)
+        expect: ...                       # the expected effect, in words
+        verify:                           # test-plan steps (docs/testplans.md): a list, or one
           - package: {name: nginx, version: ">=1.24"}
         undo: apt-get install -y --allow-downgrades nginx=1.18.0-6
 
@@ -45,9 +45,9 @@ from vpsagent.plans.schema import (
 )
 
 FORMAT = "change-plan/1"
-PLAN_KEYS = ("vpsagent", "request", "model", "conversation_id", "selection", "created", "steps")
+PLAN_KEYS = ("vpsagent", "request", "model", "conversation", "selection", "created", "steps")
 SELECTION_KEYS = ("servers", "tags")
-STEP_KEYS = ("name", "servers", "tags", "command", "write", "why", "expected", "verify", "undo", "timeout")
+STEP_KEYS = ("name", "servers", "tags", "command", "write", "why", "expect", "verify", "undo", "timeout")
 WRITE_KEYS = ("path", "content", "mode")
 DEFAULT_STEP_TIMEOUT = 600.0  # a package upgrade may take minutes
 ALL = "all"
@@ -173,9 +173,10 @@ class _Checker:
         fmt = data.get("vpsagent", FORMAT)
         if fmt != FORMAT:
             self.err(("vpsagent",), f"vpsagent: this is {fmt!r}, not a {FORMAT} (a test plan? use `vpsagent test`)")
-        conv = data.get("conversation_id")
+        conv = data.get("conversation")
         if conv is not None and (isinstance(conv, bool) or not isinstance(conv, int)):
-            self.err(("conversation_id",), f"conversation_id: expected a whole number, got {_describe(conv)}")
+            self.err(("conversation",), f"conversation: expected a conversation id (a whole number), "
+                     f"got {_describe(conv)}")
             conv = None
         sel = data.get("selection") or {}
         servers: list[str] = []
@@ -209,7 +210,7 @@ class _Checker:
         path: tuple[str | int, ...] = ("steps", i)
         label = f"step {i + 1}"
         if not isinstance(raw, dict):
-            self.err(path, f"{label}: expected a mapping with command (or write), why and expected")
+            self.err(path, f"{label}: expected a mapping with command (or write), why and expect")
             return None
         self.unknown(raw, STEP_KEYS, path, label)
         line, col = self.doc.pos.get(path, (0, 0))
@@ -219,7 +220,7 @@ class _Checker:
         step.servers = self.names(raw.get("servers"), path + ("servers",), f"{label}: servers", all_ok=True)
         step.tags = self.names(raw.get("tags"), path + ("tags",), f"{label}: tags")
         step.why = self.text(raw, "why", path, label, required=True)
-        step.expected = self.text(raw, "expected", path, label, required=True)
+        step.expected = self.text(raw, "expect", path, label, required=True)
         undo = raw.get("undo")
         if undo is not None and (not isinstance(undo, str) or not undo.strip()):
             self.err(path + ("undo",), f"{label}: undo must be a shell command, got {_describe(undo)}")
@@ -315,9 +316,7 @@ def plan_document(*, request: str, model: str, conversation_id: int | None, crea
         selection["servers"] = list(servers)
     if tags:
         selection["tags"] = list(tags)
-    doc: JSONObject = {"vpsagent": FORMAT, "request": request, "model": model}
-    if conversation_id is not None:
-        doc["conversation_id"] = conversation_id
+    doc: JSONObject = {"vpsagent": FORMAT, "request": request, "model": model, "conversation": conversation_id}
     doc.update({"created": created, "selection": selection, "steps": [_ordered(s) for s in steps]})
     return doc
 

@@ -10,7 +10,7 @@ from vpsagent.render.stream import inert
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
     from vpsagent.services.apply import ApplyEvent, ApplyResult
-    from vpsagent.services.plans import PlanHistory, PlanReview, PlanRow
+    from vpsagent.services.plans import Judgement, PlanHistory, PlanReview, PlanRow
 
 _STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
 
@@ -30,15 +30,14 @@ def review_lines(rev: PlanReview) -> list[tuple[str, str | None]]:
     for s in p.steps:
         lines.append(("", None))
         where = ", ".join([*s.servers, *(f"tag:{t}" for t in s.tags)]) or "all servers"
-        lines.append((f"{s.index}. {s.name}  [{where}]  (line {s.line})", "bold"))
+        judged = rev.for_step(s.index)
+        verdict = f"{judged[0].risk.value}: {_decisions(judged)}" if judged else "runs on no server chosen"
+        lines.append((f"{s.index}. $ {s.action}  [{verdict}]", _STYLE.get(_worst(judged), "bold")))
+        lines.append((f"   name: {s.name} · servers: {where} · line {s.line}", None))
         if s.write is not None:
-            lines.append((f"   write {s.write.path}" + (f" mode {s.write.mode:04o}" if s.write.mode is not None else ""),
-                          None))
             lines += [(f"   | {ln}", "dim") for ln in s.write.content.splitlines()[:40]]
-        else:
-            lines.append((f"   $ {s.command}", None))
         lines.append((f"   why: {s.why}", None))
-        lines.append((f"   expected: {s.expected}", None))
+        lines.append((f"   expect: {s.expected}", None))
         if s.verify is not None:
             lines.append((f"   verify: {'; '.join(st.name for st in s.verify.steps)}", None))
         if s.undo:
@@ -48,6 +47,19 @@ def review_lines(rev: PlanReview) -> list[tuple[str, str | None]]:
             lines.append((f"   {what}{j.server}: {j.risk.value} → {j.decision.value}: {j.reason}",
                           _STYLE.get(j.decision.value)))
     return lines
+
+
+def _decisions(judged: list[Judgement]) -> str:
+    """`ask` when every server gets the same decision, else `web1 allow, web2 ask`."""
+    kinds = {j.decision.value for j in judged}
+    if len(kinds) == 1:
+        return kinds.pop()
+    return ", ".join(f"{j.server} {j.decision.value}" for j in judged)
+
+
+def _worst(judged: list[Judgement]) -> str:
+    kinds = {j.decision.value for j in judged}
+    return next((k for k in ("deny", "ask", "allow") if k in kinds), "")
 
 
 def print_review(console: LazyConsole, rev: PlanReview) -> None:
@@ -73,7 +85,8 @@ class ApplyProgress:
 
 def apply_summary(console: LazyConsole, res: ApplyResult) -> None:
     if res.refused:
-        console.print(f"plan sha256:{res.hash[:12]} not applied — nothing was run:", markup=False, style="red")
+        console.print(f"error: plan sha256:{res.hash[:12]} not applied, nothing was run "
+                      f"({len(res.refused)} reason{'s' if len(res.refused) != 1 else ''}):", markup=False, style="red")
         for why in res.refused:
             console.print(f"  {inert(why)}", markup=False, highlight=False, soft_wrap=True)
         return

@@ -60,11 +60,11 @@ SUBMIT_PLAN: JSONObject = {
                                                  "mode": {"type": "string"}},
                                   "required": ["path", "content"]},
                         "why": {"type": "string", "description": "Why this step is needed."},
-                        "expected": {"type": "string", "description": "The expected effect."},
+                        "expect": {"type": "string", "description": "The expected effect, in words."},
                         "verify": {"type": "array", "items": {"type": "object"}, "description": _VERIFY_HELP},
                         "undo": {"type": "string", "description": "A command that reverses the step, if any."},
                     },
-                    "required": ["why", "expected"],
+                    "required": ["why", "expect"],
                 },
             },
         },
@@ -163,8 +163,8 @@ def ask_plan(ctx: Context, request: AskRequest, output: str, *, approve: Approve
     if not request.prompt.strip():
         raise errors.InvalidInput("the prompt is empty")
     if request.mode == "yes":
-        raise errors.UsageError("--plan writes a plan and changes nothing: --yes has no meaning with it")
-    request.mode = "read_only"
+        ctx.notify("--yes approves nothing while planning: every change is denied until `vpsagent apply`")
+    request.mode = "read_only"  # nothing changes while planning, whatever was asked for
     session = open_session(ctx, request, client=client)
     try:
         sub = _Submission(request, output, session.model, session.servers)

@@ -96,7 +96,7 @@ def _step_dict(s: ChangeStep) -> JSONObject:
     return {"index": s.index, "name": s.name, "line": s.line, "action": s.action, "command": s.command,
             "write": None if s.write is None else {"path": s.write.path, "bytes": len(s.write.content.encode()),
                                                    "mode": None if s.write.mode is None else f"{s.write.mode:04o}"},
-            "servers": s.servers, "tags": s.tags, "why": s.why, "expected": s.expected,
+            "servers": s.servers, "tags": s.tags, "why": s.why, "expect": s.expected,
             "verify": [st.name for st in s.verify.steps] if s.verify is not None else [], "undo": s.undo}
 
 
