@@ -86,3 +86,27 @@ def test_no_plan_submitted_is_an_error_and_writes_nothing(anthropic_api, cli, th
     assert r.exit_code == 1
     assert "did not submit a valid plan" in r.stderr
     assert not out.exists()
+
+
+def test_canary_commands_become_a_plan_with_the_models_checks(anthropic_api, cli, three, engine, tmp_path) -> None:
+    mark = f'touch "{tmp_path}/c-$(echo $SSH_CONNECTION | cut -d" " -f3)"'
+    check = f'test -e "{tmp_path}/c-$(echo $SSH_CONNECTION | cut -d" " -f3)"'
+    anthropic_api.push(
+        tool_use("run_command", {"server": "web1", "command": mark}, id="toolu_mark"),
+        text("Marked the canary."),
+        tool_use("submit_checks", {"checks": [{"step": 1, "verify": [{"run": check}], "undo": "true"}]},
+                 id="toolu_checks"),
+        text("Checks given."),
+    )
+    r = cli("ask", "--canary", "web1", "-t", "web", "--yes", "--json", "mark them")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    data = r.json()["data"]
+    assert not tool_result(anthropic_api, "toolu_checks").get("is_error")
+    plan = yaml.safe_load(open(data["plan"]).read())
+    assert plan["selection"] == {"servers": ["web2", "web3"]}
+    assert plan["steps"][0]["command"] == mark and plan["steps"][0]["verify"] == [{"run": check}]
+    assert [s["outcome"] for s in data["apply"]["servers"]] == ["applied", "applied"]
+    assert sorted(p.name for p in tmp_path.glob("c-*")) == ["c-127.0.0.1", "c-127.0.0.2", "c-127.0.0.3"]
+    rows = history(engine, source="apply")
+    assert {row.server for row in rows} == {"web2", "web3"}
+    assert all(f"sha256:{data['hash']}" in (row.decision_reason or "") for row in rows)

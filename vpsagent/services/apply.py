@@ -174,8 +174,10 @@ def _refusals(review: PlanReview, *, interactive: bool, yes: bool) -> list[str]:
 
 
 def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = None,
-               on_event: OnEvent | None = None) -> ApplyResult:
-    """Check, approve once, then run the plan server by server (see the module docstring)."""
+               on_event: OnEvent | None = None, show: Callable[[PlanReview], None] | None = None) -> ApplyResult:
+    """Check, approve once, then run the plan server by server (see the module docstring).
+
+    `show` is given the review first when no approval will show it (`ask --canary --yes`)."""
     from vpsagent.services.fleet import open_fleet
     from vpsagent.services.plans import record_plan, review
 
@@ -196,6 +198,8 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
         return _finish(ctx, req, rev, "refused", [], refused=refused)
     if req.dry_run:
         return _finish(ctx, req, rev, "dry_run", [_planned(rev, n) for n in rev.servers])
+    if show is not None and not rev.asks:
+        show(rev)
     if rev.asks:
         assert approve is not None  # _refusals said so
         if not approve(rev):

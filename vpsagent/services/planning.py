@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
     from vpsagent.agent.loop import AgentEvent
     from vpsagent.agent.tools import ApproveFn, ExtraTool
+    from vpsagent.plans.schema import Plan
+    from vpsagent.services.apply import ApplyResult
+    from vpsagent.services.apply import ApproveFn as ApprovePlanFn
+    from vpsagent.services.apply import OnEvent as OnApplyEvent
+    from vpsagent.services.ask import OpenConversation
+    from vpsagent.services.plans import PlanReview
 
 _VERIFY_HELP = (
     "Test-plan steps (vpsagent's test-plan syntax), each a mapping with exactly one kind: "
@@ -187,3 +193,240 @@ def ask_plan(ctx: Context, request: AskRequest, output: str, *, approve: Approve
     plan = load_change_plan(output)
     record_plan(ctx, plan, origin="ask")
     return PlanAskResult(res, output, plan.hash, len(plan.steps), sub.attempts, sub.text)
+
+
+# --------------------------------------------------------------------------- ask --save-test
+
+SAVE_TEST_REQUEST = (
+    "the end state the task above reached — e.g. the service is active, the port answers, the version "
+    "is the new one. It must pass now, on {servers}; name them in `servers:`. The plan becomes a "
+    "regression test run in CI"
+)
+
+
+@dataclass
+class SaveTestResult:
+    ask: AskResult
+    path: str
+    name: str
+    steps: int
+    attempts: int
+    text: str = field(repr=False, default="")
+
+
+def _try_test_plan(session: OpenConversation, text: str, label: str) -> tuple[str | None, Plan | None]:
+    """Validate `text` as a test plan and run it once on the conversation's servers:
+    (what went wrong, for the model, or None; the plan)."""
+    from vpsagent.plans.runner import run_plan
+    from vpsagent.plans.schema import validate_text
+
+    plan, problems = validate_text(text, label)
+    if problems or plan is None:
+        return "the plan is invalid:\n" + "\n".join(str(p) for p in problems), None
+    names = [n for n in plan.servers if n in session.servers] or list(session.servers)
+    outside = [n for n in plan.servers if n not in session.servers]
+    if outside or plan.tags:
+        return (f"use `servers:` with servers of this conversation only ({', '.join(session.servers)}), "
+                "no tags"), None
+    result = run_plan(plan, names, open_host=session.fleet.host, execute=session.fleet.executor("test"))
+    failed = [f"{s.server}: step {st.seq} {st.name!r}: {st.status}: {st.message}"
+              for s in result.servers for st in s.steps if not st.ok]
+    if failed:
+        return "the plan was run once and failed:\n" + "\n".join(failed), None
+    return None, plan
+
+
+def ask_save_test(ctx: Context, request: AskRequest, output: str, *, approve: ApproveFn | None = None,
+                  on_event: Callable[[AgentEvent], None] | None = None,
+                  client: anthropic.Anthropic | None = None) -> SaveTestResult:
+    """`ask --save-test`: the task, then (read-only) a test plan of its end state, validated and
+    run once before it is written; one retry when it is invalid or fails."""
+    from vpsagent.outcomes import exit_code_for
+    from vpsagent.services.ask import open_session, run_turn
+    from vpsagent.services.testing import GENERATE_GUIDE, extract_yaml
+
+    session = open_session(ctx, request, client=client)
+    try:
+        res = run_turn(session, request.prompt, context=request.context, max_turns=request.max_turns,
+                       max_cost=request.max_cost, approve=approve, on_event=on_event)
+        if res.denied:
+            code = exit_code_for(["denied"])
+            raise errors.ApprovalRequired(
+                f"the task did not finish ({len(res.denied)} command(s) denied): no test plan was written",
+                hint="rerun with the approvals it needs", data={"exit_code": code, "conversation_id": res.conversation_id})
+        session.mode = "read_only"  # writing the test changes nothing
+        prompt = GENERATE_GUIDE.format(server=", ".join(session.servers),
+                                       request=SAVE_TEST_REQUEST.format(servers=", ".join(session.servers)))
+        label = Path(output).name
+        why: str | None = None
+        text = ""
+        plan: Plan | None = None
+        for attempt in (1, 2):
+            if attempt == 2:
+                prompt = (f"That test plan cannot be saved: {why}\n\nReply with the corrected complete plan in ONE "
+                          "```yaml fenced block.")
+            turn = run_turn(session, prompt, max_turns=request.max_turns, max_cost=request.max_cost,
+                            on_event=on_event)
+            text = extract_yaml(turn.answer)
+            why, plan = _try_test_plan(session, text, label)
+            if why is None:
+                break
+    finally:
+        session.close()
+    if why is not None or plan is None:
+        raise errors.Failure(f"the test plan was not saved: {why.splitlines()[0] if why else 'no plan'} "
+                             "(after one retry); nothing was written",
+                             hint=f"see `vpsagent conversations show {res.conversation_id}`",
+                             data={"conversation_id": res.conversation_id, "problems": why, "text": text})
+    Path(output).write_text(text, encoding="utf-8")
+    return SaveTestResult(res, output, plan.name, len(plan.steps), attempt, text)
+
+
+# --------------------------------------------------------------------------- ask --canary
+
+SUBMIT_CHECKS: JSONObject = {
+    "name": "submit_checks",
+    "description": (
+        "Give verify checks (and undo commands) for the changes you made on the canary; they are applied "
+        "unchanged to the other servers. Call it once. The commands themselves cannot be changed."
+    ),
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "checks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "step": {"type": "integer", "description": "The step number in the list you were given."},
+                        "verify": {"type": "array", "items": {"type": "object"}, "description": _VERIFY_HELP},
+                        "undo": {"type": "string", "description": "A command that reverses the step, if any."},
+                    },
+                    "required": ["step", "verify"],
+                },
+            },
+        },
+        "required": ["checks"],
+    },
+}
+
+CHECKS_PROMPT = (
+    "These commands changed the canary {canary} and succeeded; vpsagent will now apply them, unchanged, to "
+    "{rest}:\n{steps}\n\nCall submit_checks with verify checks for each step (what must hold after it on "
+    "every server) and an undo command where one exists. Use read-only commands only if you need to look."
+)
+
+
+@dataclass
+class CanaryResult:
+    ask: AskResult
+    exit_code: int
+    rest: list[str]
+    plan_path: str | None = None
+    plan_hash: str | None = None
+    steps: int = 0
+    applied: ApplyResult | None = None
+
+
+def _canary_steps(session: OpenConversation, res: AskResult) -> list[JSONObject]:
+    """The commands and file writes that changed the canary and succeeded, in order, as plan steps."""
+    inputs: dict[str, JSONObject] = {}
+    for msg in session.history:
+        for b in msg["content"] if msg["role"] == "assistant" else []:
+            if b.get("type") == "tool_use" and isinstance(b.get("input"), dict):
+                inputs[str(b["id"])] = b["input"]
+    steps: list[JSONObject] = []
+    why = f"done on the canary in conversation {res.conversation_id}: {res.servers[0]}"
+    for call in res.tool_calls:
+        if not (call["executed"] and call["exit_code"] == 0 and call["risk"] not in (None, "read-only")):
+            continue
+        given = inputs.get(str(call["id"]), {})
+        if call["tool"] == "run_command":
+            steps.append({"command": given.get("command"), "why": why, "expect": "as on the canary"})
+        elif call["tool"] == "write_file":
+            write = {k: given[k] for k in ("path", "content", "mode") if given.get(k) is not None}
+            steps.append({"write": write, "why": why, "expect": "as on the canary"})
+    return steps
+
+
+class _Checks:
+    """The submit_checks tool: verify and undo for fixed steps, checked like a plan file."""
+
+    def __init__(self, steps: list[JSONObject], doc: Callable[[list[JSONObject]], str]):
+        self.steps, self.doc = steps, doc
+        self.text: str | None = None
+
+    def handle(self, data: JSONObject) -> tuple[str, bool]:
+        checks = data.get("checks")
+        if not isinstance(checks, list):
+            return "error: checks must be a list", True
+        steps = [dict(s) for s in self.steps]
+        for c in checks:
+            n = c.get("step") if isinstance(c, dict) else None
+            if not isinstance(c, dict) or not isinstance(n, int) or not 1 <= n <= len(steps):
+                return f"error: each check needs a step number from 1 to {len(steps)}", True
+            steps[n - 1]["verify"] = c.get("verify")
+            if isinstance(c.get("undo"), str):
+                steps[n - 1]["undo"] = c["undo"]
+        text = self.doc(steps)
+        _plan, problems = validate_bytes(text.encode("utf-8"), "plan.yaml")
+        if problems:
+            return "error: " + "\n".join(str(p) for p in problems) + "\n\nFix them and call submit_checks again.", True
+        self.text = text
+        return "checks accepted; end with a one-line summary", False
+
+
+def ask_canary(ctx: Context, request: AskRequest, canary: str, *, approve: ApproveFn | None = None,
+               approve_plan: ApprovePlanFn | None = None, show_plan: Callable[[PlanReview], None] | None = None,
+               on_event: Callable[[AgentEvent], None] | None = None, on_apply: OnApplyEvent | None = None,
+               client: anthropic.Anthropic | None = None) -> CanaryResult:
+    """Claude works on `canary` only; what changed it and succeeded becomes a plan (with checks the model
+    gives), which is shown and applied to the rest of the selection through `apply`: one conversation,
+    identical commands everywhere."""
+    from vpsagent.agent.tools import ExtraTool
+    from vpsagent.db.inventory import load_inventory
+    from vpsagent.outcomes import exit_code_for
+    from vpsagent.services.apply import ApplyRequest, apply_plan
+    from vpsagent.services.ask import open_session, run_turn
+    from vpsagent.services.fleet import Selection, select
+    from vpsagent.services.plans import record_plan
+
+    names = select(load_inventory(ctx.engine), Selection.of(request.servers, request.tags), how="-s NAME or -t TAG")
+    if canary not in names:
+        raise errors.UsageError(f"the canary {canary!r} is not among the servers chosen ({', '.join(names)})")
+    rest = [n for n in names if n != canary]
+    work = AskRequest(**{**request.__dict__, "servers": [canary], "tags": []})
+    session = open_session(ctx, work, client=client)
+    try:
+        res = run_turn(session, request.prompt, context=request.context, max_turns=request.max_turns,
+                       max_cost=request.max_cost, approve=approve, on_event=on_event)
+        steps = _canary_steps(session, res)
+        if res.denied or not steps or not rest:
+            code = exit_code_for(["denied"] if res.denied else [])
+            return CanaryResult(res, code, rest)
+
+        def document(with_checks: list[JSONObject]) -> str:
+            return dump_yaml(plan_document(
+                request=request.prompt.strip(), model=session.model, conversation_id=session.conversation_id,
+                created=datetime.now(UTC).isoformat(timespec="seconds"), servers=rest, tags=[], steps=with_checks))
+
+        checks = _Checks(steps, document)
+        listing = "\n".join(f"{i}. {s.get('command') or 'write_file ' + str(dict(s['write']).get('path'))}"
+                            for i, s in enumerate(steps, 1))
+        session.mode = "read_only"
+        run_turn(session, CHECKS_PROMPT.format(canary=canary, rest=", ".join(rest), steps=listing),
+                 max_turns=request.max_turns, max_cost=request.max_cost, on_event=on_event,
+                 extra_tools=[ExtraTool(SUBMIT_CHECKS, checks.handle)])
+    finally:
+        session.close()
+    path = ctx.settings.data_dir / "plans" / f"canary-{res.conversation_id}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(checks.text or document(steps), encoding="utf-8")
+    from vpsagent.plans.changes import load_change_plan
+
+    plan = load_change_plan(path)
+    record_plan(ctx, plan, origin="canary")
+    applied = apply_plan(ctx, ApplyRequest(path=str(path), selection=Selection.of(rest), yes=request.mode == "yes",
+                                           conversation_id=res.conversation_id),
+                         approve=approve_plan, on_event=on_apply, show=show_plan)
+    return CanaryResult(res, applied.exit_code, rest, str(path), plan.hash, len(plan.steps), applied)

@@ -431,7 +431,7 @@ def _support_evidence(ctx: Context, fleet: Fleet | None, server: str) -> str:
 
 GENERATE_TURNS = 20
 
-_GENERATE_GUIDE = """\
+GENERATE_GUIDE = """\
 Write a vpsagent test plan (YAML) for server {server!r} that checks: {request}
 
 First look at the server with read-only commands (run_command) to learn what is really
@@ -480,7 +480,7 @@ class GenerateResult:
     path: str | None = None
 
 
-def _extract_yaml(answer: str) -> str:
+def extract_yaml(answer: str) -> str:
     blocks = re.findall(r"```(?:ya?ml)?[ \t]*\n(.*?)```", answer, re.DOTALL)
     return (blocks[-1] if blocks else answer).strip() + "\n"
 
@@ -496,10 +496,10 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
         raise InvalidInput("say what the plan should check, e.g. \"nginx serves the site\"")
     load_record(ctx.engine, server)  # unknown server: exit 2 before any AI call
     label = output or "generated-plan.yaml"
-    req = AskRequest(prompt=_GENERATE_GUIDE.format(server=server, request=request.strip()),
+    req = AskRequest(prompt=GENERATE_GUIDE.format(server=server, request=request.strip()),
                      servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS)
     res = ask(ctx, req, on_event=on_event, client=client)
-    text = _extract_yaml(res.answer)
+    text = extract_yaml(res.answer)
     plan, problems = validate_text(text, label)
     attempts = 1
     if problems:
@@ -511,7 +511,7 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
             servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
             conversation_id=res.conversation_id)
         res = ask(ctx, fix, on_event=on_event, client=client)
-        text = _extract_yaml(res.answer)
+        text = extract_yaml(res.answer)
         plan, problems = validate_text(text, label)
         if problems:
             raise Failure(
