@@ -210,8 +210,16 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
                                       hint="review it again with `vpsagent plan show`")
     record_plan(ctx, rev.plan, origin="apply")
     app_id = _start(ctx, req, rev)
-    with open_fleet(ctx, rev.servers) as fleet:
-        results = _rollout(fleet, rev, req, max_fail, emit, app_id)
+    try:
+        with open_fleet(ctx, rev.servers) as fleet:
+            results = _rollout(fleet, rev, req, max_fail, emit, app_id)
+    except (errors.Interrupted, KeyboardInterrupt):
+        # the application must not look `running` forever; the server that was being changed
+        # was not undone: say so, and leave the rest to the person who pressed Ctrl-C
+        _finish(ctx, req, rev, "interrupted", [], refused=["interrupted (Ctrl-C): the server being changed was "
+                                                          "not undone"], app_id=app_id,
+                code=int(errors.ExitCode.INTERRUPTED))
+        raise
     return _finish(ctx, req, rev, _status(results), results, app_id=app_id)
 
 
@@ -409,11 +417,13 @@ def _options(req: ApplyRequest) -> JSONObject:
 
 
 def _finish(ctx: Context, req: ApplyRequest, rev: PlanReview, status: str, results: list[ServerApply], *,
-            refused: list[str] | None = None, app_id: int | None = None) -> ApplyResult:
+            refused: list[str] | None = None, app_id: int | None = None, code: int | None = None) -> ApplyResult:
     from vpsagent.db.engine import session_scope
     from vpsagent.db.models import PlanApplication, utcnow
 
-    if refused:
+    if code is not None:
+        pass
+    elif refused:
         code = int(errors.ExitCode.NEEDS_APPROVAL)
     else:
         code = exit_code_for(r.outcome.value for r in results)
