@@ -145,3 +145,20 @@ def test_list_shows_plans(cli, three, write, tmp_path) -> None:
     rows = r.json()["data"]["plans"]
     assert rows[0]["path"] == str(Path(path).resolve()) and rows[0]["origin"] == "show"
     assert json.dumps(rows)
+
+
+def test_validate_exit_4_when_todays_policy_denies_a_step(cli, three, write, tmp_path, home) -> None:
+    path = write(per_server_plan(tmp_path))
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "policy.yaml").write_text('deny: ["touch *"]\n')
+    r = cli("plan", "validate", path)
+    assert r.exit_code == 4
+    assert "deny" in r.stdout
+
+
+def test_edited_after_apply_needs_a_new_review(cli, three, write, tmp_path) -> None:
+    path = write(per_server_plan(tmp_path))
+    assert cli("apply", path, "--yes").exit_code == 0
+    Path(path).write_text(per_server_plan(tmp_path).replace("why: a trace", "why: edited"))
+    r = cli("apply", path, "--yes")
+    assert r.exit_code == 4 and "changed after it was applied" in r.stderr

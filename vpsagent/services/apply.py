@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from vpsagent.remote.base import CommandResult
 
 SOURCE = "apply"
+# how the last version vpsagent saw of a plan file came to be seen (plans.origin)
+_SEEN = {"ask": "written by `ask --plan`", "canary": "written by `ask --canary`", "show": "shown",
+         "validate": "validated", "apply": "applied"}
 
 
 @dataclass
@@ -149,15 +152,15 @@ def _check_version(req: ApplyRequest, review: PlanReview) -> None:
             f"{plan.path} has hash {plan.short}, not {req.expect_hash}: it changed since it was reviewed; "
             "nothing was run", hint="review it again with `vpsagent plan show`")
     prev = review.previous
-    if prev is not None and prev.origin != "apply":
+    if prev is not None:
         raise errors.ApprovalRequired(
-            f"{plan.path} changed after it was shown (hash {plan.short}, shown {prev.hash[:12]} on "
-            f"{prev.seen_at:%Y-%m-%d %H:%M}); nothing was run",
+            f"{plan.path} changed after it was {_SEEN.get(prev.origin, 'shown')} (hash {plan.short}, then "
+            f"{prev.hash[:12]} on {prev.seen_at:%Y-%m-%d %H:%M}); nothing was run",
             hint=f"review the new version with `vpsagent plan show {plan.path}`, then apply it",
             data={"hash": plan.hash, "shown_hash": prev.hash})
 
 
-def _refusals(review: PlanReview, *, interactive: bool, yes: bool) -> list[str]:
+def _refusals(review: PlanReview, *, interactive: bool) -> list[str]:
     """Why the plan cannot run as it stands (empty: it may, perhaps after one approval)."""
     out = [f"step {j.step}{' (undo)' if j.undo else ''} on {j.server}: {j.reason}" for j in review.denied]
     if out or interactive:
@@ -193,7 +196,7 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
     max_fail = parse_max_fail(req.max_fail, len(rev.servers))
     _check_version(req, rev)
     emit = on_event or (lambda _e: None)
-    refused = _refusals(rev, interactive=approve is not None, yes=req.yes)
+    refused = _refusals(rev, interactive=approve is not None)
     if refused:
         return _finish(ctx, req, rev, "refused", [], refused=refused)
     if req.dry_run:
@@ -287,8 +290,8 @@ class _ServerApply:
         return f"plan sha256:{self.plan.hash} {what}"
 
     def run(self) -> ServerApply:
-        steps = [s for s in self.plan.steps if self.rev.for_step(s.index) and
-                 any(j.server == self.server for j in self.rev.for_step(s.index))]
+        # the steps whose selector takes this server (judged for it)
+        steps = [s for s in self.plan.steps if any(j.server == self.server for j in self.rev.for_step(s.index))]
         self.emit(ApplyEvent("server", self.server, f"{len(steps)} step(s)"))
         completed: list[ChangeStep] = []
         try:
