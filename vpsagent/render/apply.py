@@ -33,7 +33,8 @@ def review_lines(rev: PlanReview) -> list[tuple[str, str | None]]:
         judged = rev.for_step(s.index)
         verdict = f"{judged[0].risk.value}: {_decisions(judged)}" if judged else "runs on no server chosen"
         lines.append((f"{s.index}. $ {s.action}  [{verdict}]", _STYLE.get(_worst(judged), "bold")))
-        lines.append((f"   name: {s.name} · servers: {where} · line {s.line}", None))
+        named = f"name: {s.name} · " if s.name != " ".join(s.action.split())[:60] else ""
+        lines.append((f"   {named}servers: {where} · line {s.line}", None))
         if s.write is not None:
             lines += [(f"   | {ln}", "dim") for ln in s.write.content.splitlines()[:40]]
         lines.append((f"   why: {s.why}", None))
