@@ -162,3 +162,14 @@ def test_edited_after_apply_needs_a_new_review(cli, three, write, tmp_path) -> N
     Path(path).write_text(per_server_plan(tmp_path).replace("why: a trace", "why: edited"))
     r = cli("apply", path, "--yes")
     assert r.exit_code == 4 and "changed after it was applied" in r.stderr
+
+
+def test_a_refused_plan_is_in_the_audit_log_as_denied_with_its_hash(cli, three, write, tmp_path, engine) -> None:
+    path = write(per_server_plan(tmp_path))
+    r = cli("apply", path, "--json")  # no terminal, no --yes
+    assert r.exit_code == 4
+    digest = r.json()["data"]["hash"]
+    rows = history(engine, source="apply")
+    assert rows and {row.status for row in rows} == {"denied"}
+    assert {row.server for row in rows} == {"web1", "web2", "web3"}
+    assert all(f"sha256:{digest}" in (row.decision_reason or "") and row.exit_code is None for row in rows)

@@ -197,6 +197,8 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
     _check_version(req, rev)
     emit = on_event or (lambda _e: None)
     refused = _refusals(rev, interactive=approve is not None)
+    if refused and not req.dry_run:
+        _record_refusal(ctx, rev, "denied by the policy" if rev.denied else "needs approval nobody can give here")
     if refused:
         return _finish(ctx, req, rev, "refused", [], refused=refused)
     if req.dry_run:
@@ -206,6 +208,7 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
     if rev.asks:
         assert approve is not None  # _refusals said so
         if not approve(rev):
+            _record_refusal(ctx, rev, "declined by the user")
             return _finish(ctx, req, rev, "refused", [], refused=["declined by the user"])
     # what runs must be what was approved: read the file again
     if read_plan_bytes(req.path) != rev.plan.text.encode("utf-8"):
@@ -224,6 +227,21 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
                 code=int(errors.ExitCode.INTERRUPTED))
         raise
     return _finish(ctx, req, rev, _status(results), results, app_id=app_id)
+
+
+def _record_refusal(ctx: Context, rev: PlanReview, why: str) -> None:
+    """The steps that kept the plan from running, in the audit log as denied (never run), with the hash."""
+    from vpsagent.db.audit import AuditLog
+    from vpsagent.redact import Redactor
+    from vpsagent.services.fleet import known_secrets
+
+    who = ctx.identity()
+    audit = AuditLog(ctx.engine, redact=Redactor(known_secrets(ctx.settings)).redact, user_id=who.user_id,
+                     user_email=who.email, token_name=who.token_name)
+    for j in rev.denied or rev.asks:
+        what = f"{'undo of ' if j.undo else ''}step {j.step}"
+        audit.record_decision(server=j.server, command=j.action, source=SOURCE, decision=Decision.DENY.value,
+                              reason=f"plan sha256:{rev.plan.hash} {what}: {j.reason} ({why})", rule=j.rule)
 
 
 def _planned(rev: PlanReview, server: str) -> ServerApply:
