@@ -173,3 +173,14 @@ def test_a_refused_plan_is_in_the_audit_log_as_denied_with_its_hash(cli, three, 
     assert rows and {row.status for row in rows} == {"denied"}
     assert {row.server for row in rows} == {"web1", "web2", "web3"}
     assert all(f"sha256:{digest}" in (row.decision_reason or "") and row.exit_code is None for row in rows)
+
+
+def test_failure_messages_are_redacted(cli, three, write, tmp_path) -> None:
+    (tmp_path / "creds").write_text("password=hunter2-secret\n")
+    path = write("vpsagent: change-plan/1\nselection: {servers: [web1]}\nsteps:\n"
+                 f"  - command: cat {tmp_path}/creds >&2; exit 3\n    why: x\n    expect: y\n")
+    r = cli("apply", path, "--yes", "--json")
+    assert r.exit_code == 1
+    assert "hunter2" not in r.stdout and "[REDACTED]" in r.stdout
+    h = cli("plan", "history", path, "--json")
+    assert "hunter2" not in h.stdout and "exit 3" in h.stdout

@@ -307,6 +307,10 @@ class _ServerApply:
     def reason(self, what: str) -> str:
         return f"plan sha256:{self.plan.hash} {what}"
 
+    def clean(self, text: str) -> str:
+        """Server output in a message (stderr, a check's finding): redacted before it is shown or stored."""
+        return self.fleet.redactor.redact(text)
+
     def run(self) -> ServerApply:
         # the steps whose selector takes this server (judged for it)
         steps = [s for s in self.plan.steps if any(j.server == self.server for j in self.rev.for_step(s.index))]
@@ -338,7 +342,7 @@ class _ServerApply:
         else:
             result = self.fleet.run(self.server, step.command or "", source=SOURCE, decision=Decision.ALLOW.value,
                                     decision_reason=why, timeout=step.timeout)
-            ok, run.exit_code, run.message = result.ok, result.exit_code, _why_failed(result)
+            ok, run.exit_code, run.message = result.ok, result.exit_code, self.clean(_why_failed(result))
         run.status = "ok" if ok else "failed"
         self.emit(ApplyEvent("step", self.server, f"step {step.index}: {step.name}"
                              + ("" if ok else f" — {run.message}"), ok=ok))
@@ -356,7 +360,7 @@ class _ServerApply:
         except errors.Unreachable:
             raise
         except (OSError, errors.VpsAgentError) as exc:
-            return False, 1, getattr(exc, "message", None) or str(exc)
+            return False, 1, self.clean(getattr(exc, "message", None) or str(exc))
         return True, 0, ""
 
     def verify(self, step: ChangeStep, run: StepRun) -> bool:
@@ -376,7 +380,7 @@ class _ServerApply:
         failed = [s for s in sr.steps if not s.ok]
         run.verify = "failed" if failed else "passed"
         if failed:
-            run.message = "; ".join(f"verify {s.name}: {s.message}" for s in failed)
+            run.message = self.clean("; ".join(f"verify {s.name}: {s.message}" for s in failed))
         self.emit(ApplyEvent("verify", self.server, f"verify step {step.index}: {run.verify}"
                              + (f" — {run.message}" if failed else ""), ok=not failed))
         return not failed
@@ -395,7 +399,7 @@ class _ServerApply:
                 self.res.outcome = ApplyOutcome.UNDO_FAILED
                 return
             u = UndoRun(step.index, step.undo, "ok" if result.ok else "failed", result.exit_code,
-                        "" if result.ok else _why_failed(result))
+                        "" if result.ok else self.clean(_why_failed(result)))
             self.res.undone.append(u)
             if not result.ok:
                 self.res.outcome = ApplyOutcome.UNDO_FAILED
