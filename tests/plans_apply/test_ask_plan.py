@@ -110,3 +110,17 @@ def test_canary_commands_become_a_plan_with_the_models_checks(anthropic_api, cli
     rows = history(engine, source="apply")
     assert {row.server for row in rows} == {"web2", "web3"}
     assert all(f"sha256:{data['hash']}" in (row.decision_reason or "") for row in rows)
+
+
+def test_save_test_failures_go_back_to_the_model_redacted(anthropic_api, cli, three, tmp_path) -> None:
+    creds = tmp_path / "creds"
+    creds.write_text("password=hunter2-secret\n")
+    leaky = f"name: leaky\nservers: [web1]\nsteps:\n  - run: cat {creds}\n    expect: {{stdout: {{equals: nope}}}}\n"
+    anthropic_api.push(text("Nothing to do."))
+    anthropic_api.always(text("```yaml\n" + leaky + "```"))
+    saved = tmp_path / "t.yaml"
+    r = cli("ask", "-s", "web1", "--save-test", str(saved), "check the creds file")
+    assert r.exit_code == 1 and not saved.exists()
+    retry = json.dumps(anthropic_api.requests[-1]["messages"][-1])
+    assert "run once and failed" in retry
+    assert "hunter2" not in anthropic_api.all_strings()

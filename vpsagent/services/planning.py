@@ -232,7 +232,8 @@ def _try_test_plan(session: OpenConversation, text: str, label: str) -> tuple[st
     failed = [f"{s.server}: step {st.seq} {st.name!r}: {st.status}: {st.message}"
               for s in result.servers for st in s.steps if not st.ok]
     if failed:
-        return "the plan was run once and failed:\n" + "\n".join(failed), None
+        # what the checks saw is server output: redacted before the model or the user sees it
+        return session.redactor.redact("the plan was run once and failed:\n" + "\n".join(failed)), None
     return None, plan
 
 
