@@ -124,3 +124,10 @@ def test_save_test_failures_go_back_to_the_model_redacted(anthropic_api, cli, th
     retry = json.dumps(anthropic_api.requests[-1]["messages"][-1])
     assert "run once and failed" in retry
     assert "hunter2" not in anthropic_api.all_strings()
+
+
+def test_an_unwritable_output_is_refused_before_any_model_call(anthropic_api, cli, three, tmp_path) -> None:
+    for flag in ("--plan", "--save-test"):
+        r = cli("ask", flag, str(tmp_path / "no-such-dir" / "p.yaml"), "-s", "web1", "anything")
+        assert r.exit_code == 2 and "cannot write" in r.stderr
+    assert anthropic_api.requests == []

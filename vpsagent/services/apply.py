@@ -218,7 +218,7 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
     app_id = _start(ctx, req, rev)
     try:
         with open_fleet(ctx, rev.servers) as fleet:
-            results = _rollout(fleet, rev, req, max_fail, emit, app_id)
+            results = _rollout(fleet, rev, req, max_fail, emit)
     except (errors.Interrupted, KeyboardInterrupt):
         # the application must not look `running` forever; the server that was being changed
         # was not undone: say so, and leave the rest to the person who pressed Ctrl-C
@@ -261,8 +261,7 @@ def _status(results: Sequence[ServerApply]) -> str:
     return "applied"
 
 
-def _rollout(fleet: Fleet, rev: PlanReview, req: ApplyRequest, max_fail: int, emit: OnEvent,
-             app_id: int) -> list[ServerApply]:
+def _rollout(fleet: Fleet, rev: PlanReview, req: ApplyRequest, max_fail: int, emit: OnEvent) -> list[ServerApply]:
     """Canary first, then batches; stop starting servers after a failure (see --max-fail)."""
     from vpsagent.services.deploy import batches
 

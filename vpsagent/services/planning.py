@@ -98,6 +98,23 @@ class PlanAskResult:
     text: str = field(repr=False, default="")
 
 
+def _check_writable(output: str) -> None:
+    """Before any model call: a plan or test that cannot be written is found out now, not after."""
+    import os
+
+    parent = Path(output).expanduser().resolve().parent
+    if Path(output).is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise errors.UsageError(f"cannot write {output}: "
+                                f"{'it is a directory' if Path(output).is_dir() else f'{parent} is not a writable directory'}")
+
+
+def _write(output: str, text: str) -> None:
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise errors.Failure(f"cannot write {output}: {exc.strerror}") from None
+
+
 class _Submission:
     """The submit_plan tool for one conversation: checks the input, keeps the accepted plan."""
 
@@ -168,6 +185,7 @@ def ask_plan(ctx: Context, request: AskRequest, output: str, *, approve: Approve
 
     if not request.prompt.strip():
         raise errors.InvalidInput("the prompt is empty")
+    _check_writable(output)
     if request.mode == "yes":
         ctx.notify("--yes approves nothing while planning: every change is denied until `vpsagent apply`")
     request.mode = "read_only"  # nothing changes while planning, whatever was asked for
@@ -187,7 +205,7 @@ def ask_plan(ctx: Context, request: AskRequest, output: str, *, approve: Approve
             hint=f"see `vpsagent conversations show {res.conversation_id}`, or continue it with "
                  f"`vpsagent ask --plan {output} --conversation {res.conversation_id} \"...\"`",
             data={"conversation_id": res.conversation_id})
-    Path(output).write_text(sub.text, encoding="utf-8")
+    _write(output, sub.text)
     from vpsagent.plans.changes import load_change_plan
 
     plan = load_change_plan(output)
@@ -246,6 +264,7 @@ def ask_save_test(ctx: Context, request: AskRequest, output: str, *, approve: Ap
     from vpsagent.services.ask import open_session, run_turn
     from vpsagent.services.testing import GENERATE_GUIDE, extract_yaml
 
+    _check_writable(output)
     session = open_session(ctx, request, client=client)
     try:
         res = run_turn(session, request.prompt, context=request.context, max_turns=request.max_turns,
@@ -279,7 +298,7 @@ def ask_save_test(ctx: Context, request: AskRequest, output: str, *, approve: Ap
                              "(after one retry); nothing was written",
                              hint=f"see `vpsagent conversations show {res.conversation_id}`",
                              data={"conversation_id": res.conversation_id, "problems": why, "text": text})
-    Path(output).write_text(text, encoding="utf-8")
+    _write(output, text)
     return SaveTestResult(res, output, plan.name, len(plan.steps), attempt, text)
 
 
