@@ -23,6 +23,7 @@ from vpsagent.outcomes import Decision, Risk
 from vpsagent.plans.changes import (
     ChangePlan,
     ChangeStep,
+    content_hash,
     load_change_plan,
     read_plan_bytes,
     validate_bytes,
@@ -331,9 +332,9 @@ def plan_history(engine: Engine, ref: str) -> PlanHistory:
     from vpsagent.db.models import PlanApplication, PlanRecord
 
     path: str | None = None
-    if Path(ref).expanduser().exists():
-        plan = load_change_plan(ref)
-        digest, path = plan.hash, plan.path
+    if Path(ref).expanduser().is_file():
+        # the file as it is now, valid or not: its history is that of these exact bytes
+        digest, path = content_hash(read_plan_bytes(ref)), ref
     else:
         if len(ref) < 6 or any(c not in "0123456789abcdef" for c in ref.lower()):
             raise errors.NotFound(f"{ref!r} is neither a plan file nor a plan hash (6+ hex digits)")
