@@ -70,6 +70,18 @@ class DeployOutcome(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class ApplyOutcome(StrEnum):
+    """How a change plan went on one server (`vpsagent apply`)."""
+
+    PLANNED = "planned"  # --dry-run: what would run
+    APPLIED = "applied"  # every step ran and every verify check passed
+    FAILED = "failed"  # a step or a check failed; the server's completed steps were undone
+    UNDO_FAILED = "undo_failed"  # ...and an undo failed too: look at this server
+    SKIPPED = "skipped"  # untouched: an earlier server failed (or --max-fail was reached)
+    UNREACHABLE = "unreachable"
+    INTERRUPTED = "interrupted"
+
+
 class CheckStatus(StrEnum):
     """`servers check`: can we reach the server and is it the one we pinned?"""
 
@@ -148,6 +160,7 @@ _EXIT_OF: dict[str, ExitCode] = {
     "denied": ExitCode.NEEDS_APPROVAL,
     "failed": ExitCode.FAILURE,
     "rolled_back": ExitCode.FAILURE,
+    "undo_failed": ExitCode.FAILURE,
     "timeout": ExitCode.FAILURE,
     "error": ExitCode.FAILURE,
 }

@@ -16,7 +16,7 @@ def test_schema_is_migrated_on_first_use(engine):
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
         tables = set(sa.inspect(conn).get_table_names())
     assert {"users", "otp_codes", "sessions", "api_tokens", "servers", "conversations", "messages",
-            "test_runs", "test_steps", "github_integrations", "deploys", "deploy_locks", "deploy_secrets", "server_locks", "command_history"} <= tables
+            "test_runs", "test_steps", "github_integrations", "deploys", "deploy_locks", "deploy_secrets", "server_locks", "plans", "plan_applications", "command_history"} <= tables
 
 
 def test_code_constants_match_shipped_revisions():

@@ -176,6 +176,19 @@ class ToolEvent:
     outcome: ToolOutcome | None = None
 
 
+# A tool the calling service adds for one conversation (`ask --plan`'s submit_plan): its
+# schema for the model, and a handler that gets the input and returns (content, is_error).
+# It touches no server: what it does is the service's business (check and keep a plan).
+@dataclass(frozen=True)
+class ExtraTool:
+    schema: JSONObject
+    handle: Callable[[JSONObject], tuple[str, bool]]
+
+    @property
+    def name(self) -> str:
+        return str(self.schema["name"])
+
+
 # The user's answer: a Decision (outcomes.Decision; safety.policy.Decision has the same
 # values). Both are StrEnums, so `str` is the type they share; ALLOW runs the call.
 ApproveFn = Callable[[ToolCall], str]
@@ -220,6 +233,7 @@ class ToolEnv:
     # Servers already told about (no read-only sandbox), and what was told: once per server.
     notices: list[str] = field(default_factory=list)
     unsandboxed: set[str] = field(default_factory=set)
+    extra: Mapping[str, ExtraTool] = field(default_factory=dict)  # the service's own tools, by name
 
     def emit(self, ev: ToolEvent) -> None:
         if self.on_event is not None:
@@ -235,10 +249,13 @@ class ToolEnv:
 def execute(env: ToolEnv, block_id: str, name: str, input: JSON) -> ToolOutcome:
     """Run one tool_use block. Never raises for anything the model can cause."""
     call = ToolCall(id=block_id, name=name, input=input if isinstance(input, dict) else {})
-    if name not in TOOL_NAMES:
-        return _invalid(env, call, f"unknown tool {name!r}; tools: {', '.join(sorted(TOOL_NAMES))}")
+    if name not in TOOL_NAMES and name not in env.extra:
+        names = sorted([*TOOL_NAMES, *env.extra])
+        return _invalid(env, call, f"unknown tool {name!r}; tools: {', '.join(names)}")
     if not isinstance(input, dict):
         return _invalid(env, call, "tool input must be a JSON object")
+    if name in env.extra:
+        return _extra(env, call, env.extra[name])
     if name == "list_servers":
         return _list_servers(env, call)
     server = input.get("server")
@@ -294,6 +311,16 @@ def _invalid(env: ToolEnv, call: ToolCall, message: str) -> ToolOutcome:
     call.decision = "invalid"
     outcome = ToolOutcome(call, f"error: {message}", is_error=True)
     env.emit(ToolEvent("call", call))
+    env.emit(ToolEvent("result", call, outcome=outcome))
+    return outcome
+
+
+def _extra(env: ToolEnv, call: ToolCall, tool: ExtraTool) -> ToolOutcome:
+    call.decision = "allow"
+    call.command = tool.name
+    env.emit(ToolEvent("call", call))
+    content, is_error = tool.handle(call.input)
+    outcome = ToolOutcome(call, content, is_error=is_error, executed=not is_error)
     env.emit(ToolEvent("result", call, outcome=outcome))
     return outcome
 

@@ -41,6 +41,8 @@ COMMANDS: dict[str, str] = {
     "safety": "vpsagent.cli.safety:safety",
     "deploy": "vpsagent.cli.deploy:deploy",
     "github": "vpsagent.cli.deploy:github",
+    "plan": "vpsagent.cli.plan:plan",
+    "apply": "vpsagent.cli.plan:apply",
 }
 
 

@@ -26,7 +26,7 @@ from vpsagent.cli._common import (
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
     from vpsagent.render import LazyConsole
-    from vpsagent.services.ask import AskResult, OpenConversation
+    from vpsagent.services.ask import AskRequest, AskResult, OpenConversation
 
 CONVERSATION = RowId("conversation", "`vpsagent conversations list` shows them")
 
@@ -129,12 +129,19 @@ def _warn_deprecated(app: App, model: str | None) -> None:
 @_agent_options
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last conversation.")
 @click.option("--conversation", "conversation_id", type=CONVERSATION, metavar="ID", help="Continue conversation ID.")
+@click.option("--plan", "plan_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Investigate read-only and write a change plan to FILE instead of acting (see `vpsagent apply`).")
+@click.option("--save-test", "test_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="After the task, have Claude write a test plan of the end state to FILE (run once first).")
+@click.option("--canary", metavar="NAME",
+              help="Work on NAME only, then apply the changes that succeeded there to the other servers chosen.")
 @click.argument("prompt", nargs=-1)
 @connect_timeout_option
 @pass_app
 def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | None, max_turns: int,
         max_cost: float | None, read_only: bool, yes: bool, dry_run: bool, verbose: bool, continue_: bool,
-        conversation_id: int | None, prompt: tuple[str, ...], connect_timeout: float | None) -> int:
+        conversation_id: int | None, plan_file: str | None, test_file: str | None, canary: str | None,
+        prompt: tuple[str, ...], connect_timeout: float | None) -> int:
     """Ask Claude to investigate or act on servers; it runs commands through tools.
 
     The answer streams to stdout; commands, decisions and their output go to stderr.
@@ -148,6 +155,17 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
       journalctl -u nginx -n 200 | vpsagent ask -s web1 "why does nginx fail?"
       vpsagent ask -t web --read-only --json "which kernel do these run?"
       vpsagent ask --continue "and how do I fix it?"
+      vpsagent ask --plan upgrade.yaml -t web "upgrade nginx and reload it"
+      vpsagent ask -s web1 --save-test tests/nginx.yaml "install nginx and serve /srv/www"
+      vpsagent ask --canary web1 -t web "upgrade openssl and restart nginx"
+
+    With --plan FILE, Claude only investigates (read-only, in the read-only sandbox) and
+    writes a plan for `vpsagent plan show` and `vpsagent apply`; nothing changes.
+    With --save-test FILE, Claude then writes a test plan of the end state; it is validated
+    and run once before it is written (one retry), for `vpsagent test run` in CI.
+    With --canary NAME, Claude works on NAME only; the commands that changed it and
+    succeeded become a plan (with the checks Claude gives), shown, then applied to the other
+    servers chosen through `vpsagent apply` (same approvals, one server at a time).
 
     Exit codes: 0 done · 4 a command was denied for want of approval · 5 a server could
     not be reached (and no later call reached it) · 6 AI service failed (the conversation
@@ -176,6 +194,14 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
         continue_last=continue_, connect_timeout=connect_timeout, kind="ask",
     )
     _warn_deprecated(app, model)
+    if sum(x is not None for x in (plan_file, test_file, canary)) > 1:
+        raise click.UsageError("use one of --plan, --save-test and --canary")
+    if canary is not None:
+        return _ask_canary(app, request, canary, verbose=verbose)
+    if plan_file is not None:
+        return _ask_plan(app, request, plan_file, verbose=verbose)
+    if test_file is not None:
+        return _ask_save_test(app, request, test_file, verbose=verbose)
     display = Display(app.out, answer_to_stdout=not app.out.json_mode)
     try:
         result = ask_service(app.ctx, request, approve=make_approver(app), on_event=display)
@@ -189,6 +215,75 @@ def ask(app: App, servers: tuple[str, ...], tags: tuple[str, ...], model: str | 
     for c in result.unreachable if not app.out.json_mode else ():
         app.out.warn(f"not reached: {c['unreachable']}")
     return app.out.emit(result, text=None, exit_code=code, errors=result.errors())
+
+
+def _ask_plan(app: App, request: AskRequest, plan_file: str, *, verbose: bool) -> int:
+    """`ask --plan`: the answer and tool activity on stderr, the plan (as `plan show`) on stdout."""
+    from vpsagent.render.agent import Display, usage_line
+    from vpsagent.render.apply import print_review
+    from vpsagent.services.planning import ask_plan
+    from vpsagent.services.plans import review
+
+    display = Display(app.out, answer_to_stdout=False)
+    try:
+        res = ask_plan(app.ctx, request, plan_file, approve=make_approver(app), on_event=display)
+    finally:
+        display.finish()
+    if verbose:
+        app.out.note(usage_line(res.ask))
+    rev = review(app.ctx, plan_file)
+    app.out.note(f"wrote {plan_file} (sha256:{res.hash[:12]}, {res.steps} step(s)); review it, then "
+                 f"`vpsagent apply {plan_file}`")
+    data = {**res.ask.__dict__, "plan": rev.as_dict()}
+    return app.out.emit(data, text=lambda c: print_review(c, rev))
+
+
+def _ask_save_test(app: App, request: AskRequest, test_file: str, *, verbose: bool) -> int:
+    """`ask --save-test`: the task as `ask` does it, then the test plan written to FILE."""
+    from vpsagent.render.agent import Display, usage_line
+    from vpsagent.services.planning import ask_save_test
+
+    display = Display(app.out, answer_to_stdout=not app.out.json_mode)
+    try:
+        res = ask_save_test(app.ctx, request, test_file, approve=make_approver(app), on_event=display)
+    finally:
+        display.finish()
+    if verbose:
+        app.out.note(usage_line(res.ask))
+    app.out.note(f"wrote {test_file}: test plan {res.name!r}, {res.steps} step(s), passed once "
+                 f"(attempt {res.attempts}); run it with `vpsagent test run {test_file}`")
+    return app.out.emit({**res.ask.__dict__, "test_plan": {"path": test_file, "name": res.name, "steps": res.steps,
+                                                           "attempts": res.attempts}}, text=None)
+
+
+def _ask_canary(app: App, request: AskRequest, canary: str, *, verbose: bool) -> int:
+    """`ask --canary`: the conversation on the canary, then `apply` of what changed it to the rest."""
+    from vpsagent.cli.plan import plan_approver
+    from vpsagent.render.agent import Display, usage_line
+    from vpsagent.render.apply import ApplyProgress, apply_summary, print_review
+    from vpsagent.services.planning import ask_canary
+
+    display = Display(app.out, answer_to_stdout=not app.out.json_mode)
+    try:
+        res = ask_canary(app.ctx, request, canary, approve=make_approver(app), approve_plan=plan_approver(app),
+                         show_plan=lambda rev: print_review(app.out.err, rev), on_event=display,
+                         on_apply=ApplyProgress(app.out))
+    finally:
+        display.finish()
+    if verbose:
+        app.out.note(usage_line(res.ask))
+    if res.applied is None:
+        why = ("a command on the canary was denied" if res.ask.denied else
+               "no other server was chosen" if not res.rest else "nothing changed the canary")
+        app.out.warn(f"nothing applied to the other servers: {why}")
+    else:
+        app.out.note(f"plan {res.plan_path} (sha256:{(res.plan_hash or '')[:12]}, {res.steps} step(s)) "
+                     f"applied to {', '.join(res.rest)}")
+    data = {**res.ask.__dict__, "canary": canary, "plan": res.plan_path, "hash": res.plan_hash,
+            "apply": res.applied.as_dict() if res.applied is not None else None}
+    applied = res.applied
+    return app.out.emit(data, text=(lambda c: apply_summary(app.out.err, applied)) if applied else None,
+                        exit_code=res.exit_code)
 
 
 # --------------------------------------------------------------------------- chat

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The newest revision this code knows, and every revision it can read. A test checks
 # these against the Alembic scripts shipped in db/migrations/versions.
 SCHEMA_HEAD = "0006"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0006")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 PG_MIGRATION_LOCK = 0x76707361  # "vpsa": pg_advisory_lock key for migrations
 
 

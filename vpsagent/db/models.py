@@ -296,6 +296,51 @@ class SupportReport(SQLModel, table=True):  # type: ignore[explicit-any]  # pyda
     duration_ms: int = 0
 
 
+class PlanRecord(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """A change plan as vpsagent saw it (written by `ask --plan`, shown, validated or applied):
+    one row per content hash and file, so an edited plan is told apart from the one reviewed."""
+
+    __tablename__ = "plans"
+    __table_args__ = (sa.UniqueConstraint("hash", "path", name="uq_plans_hash_path"),)
+    id: int | None = Field(default=None, primary_key=True)
+    hash: str = Field(index=True, max_length=64)  # SHA-256 of the file's bytes
+    path: str = Field(index=True, max_length=2048)  # absolute path of the file
+    request: str = Field(default="", max_length=2000)
+    model: str = Field(default="", max_length=100)
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    servers: list[str] = _json([])  # the selection as written (names and tag:NAME)
+    steps: int = 0
+    content: str = ""  # the plan's text, redacted
+    origin: str = Field(default="show", max_length=20)  # ask | canary | show | validate | apply
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    user_email: str | None = Field(default=None, max_length=320)
+    os_user: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # last written, shown or applied
+
+
+class PlanApplication(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
+    """One `vpsagent apply`: who, when, which plan (hash), and how each server went."""
+
+    __tablename__ = "plan_applications"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_hash: str = Field(index=True, max_length=64)
+    path: str = Field(default="", max_length=2048)
+    status: str = Field(default="running", max_length=20)  # running | applied | failed | refused | dry_run | ...
+    exit_code: int | None = None
+    dry_run: bool = False
+    servers: list[str] = _json([])
+    results: JSONObject = _json({})  # server -> {outcome, steps: [...], undone: [...], error}
+    options: JSONObject = _json({})  # canary, serial, max_fail, yes
+    error: str | None = None
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    user_email: str | None = Field(default=None, max_length=320)
+    os_user: str | None = Field(default=None, max_length=100)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class CommandHistory(SQLModel, table=True):  # type: ignore[explicit-any]  # pydantic BaseModel field with Any (see top)
     """The audit log. Written only by db/audit.py: a row before the command runs, completed after."""
 

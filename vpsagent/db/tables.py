@@ -175,6 +175,47 @@ otp_codes = sa.Table(
     sa.Column('used_at', UTCDateTime(), nullable=True),
 )
 
+plan_applications = sa.Table(
+    'plan_applications',
+    metadata,
+    sa.Column('id', sa.Integer(), primary_key=True),
+    sa.Column('plan_hash', sa.String(64), nullable=False),
+    sa.Column('path', sa.String(2048), nullable=False),
+    sa.Column('status', sa.String(20), nullable=False),
+    sa.Column('exit_code', sa.Integer(), nullable=True),
+    sa.Column('dry_run', sa.Boolean(), nullable=False),
+    sa.Column('servers', sa.JSON(), nullable=False),
+    sa.Column('results', sa.JSON(), nullable=False),
+    sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('error', sa.String(), nullable=True),
+    sa.Column('conversation_id', sa.Integer(), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('user_email', sa.String(320), nullable=True),
+    sa.Column('os_user', sa.String(100), nullable=True),
+    sa.Column('started_at', UTCDateTime(), nullable=False),
+    sa.Column('finished_at', UTCDateTime(), nullable=True),
+)
+
+plans = sa.Table(
+    'plans',
+    metadata,
+    sa.Column('id', sa.Integer(), primary_key=True),
+    sa.Column('hash', sa.String(64), nullable=False),
+    sa.Column('path', sa.String(2048), nullable=False),
+    sa.Column('request', sa.String(2000), nullable=False),
+    sa.Column('model', sa.String(100), nullable=False),
+    sa.Column('conversation_id', sa.Integer(), nullable=True),
+    sa.Column('servers', sa.JSON(), nullable=False),
+    sa.Column('steps', sa.Integer(), nullable=False),
+    sa.Column('content', sa.String(), nullable=False),
+    sa.Column('origin', sa.String(20), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('user_email', sa.String(320), nullable=True),
+    sa.Column('os_user', sa.String(100), nullable=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('seen_at', UTCDateTime(), nullable=False),
+)
+
 server_locks = sa.Table(
     'server_locks',
     metadata,
@@ -312,6 +353,8 @@ TABLES: dict[str, CoreTable] = {
     'github_integrations': github_integrations,
     'messages': messages,
     'otp_codes': otp_codes,
+    'plan_applications': plan_applications,
+    'plans': plans,
     'server_locks': server_locks,
     'servers': servers,
     'sessions': sessions,

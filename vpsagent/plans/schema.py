@@ -882,3 +882,18 @@ def embedded_plan(doc: PositionedDoc, prefix: Path_, data: JSON, name: str) -> P
     plan = _Validator(sub, {}).plan(data, doc.file)
     doc.problems += sub.problems
     return plan
+
+
+def embedded_steps(doc: PositionedDoc, prefix: Path_, data: JSON, name: str) -> Plan | None:
+    """Validate test-plan steps written at `prefix` inside another document (a change plan's
+    `verify`): a list of steps, or one step; problems go to `doc` at their places."""
+    sub = _Doc(doc.file)
+    n = len(prefix)
+    # one step written on its own is step 0 of the embedded plan
+    head: Path_ = ("steps",) if isinstance(data, list) else ("steps", 0)
+    sub.pos = {head + k[n:]: v for k, v in doc.pos.items() if k[:n] == prefix}
+    sub.kpos = {head + k[n:]: v for k, v in doc.kpos.items() if k[:n] == prefix}
+    steps = data if isinstance(data, list) else [data]
+    plan = _Validator(sub, {}).plan({"name": name, "steps": steps}, doc.file)
+    doc.problems += sub.problems
+    return plan

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from vpsagent.agent.client import Usage
     from vpsagent.agent.loop import AgentEvent, AgentResult
-    from vpsagent.agent.tools import ApproveFn
+    from vpsagent.agent.tools import ApproveFn, ExtraTool
     from vpsagent.db.inventory import ServerRecord
     from vpsagent.db.models import Conversation
     from vpsagent.redact import Redactor
@@ -354,8 +354,13 @@ def run_turn(
     max_cost: float | None = None,
     approve: ApproveFn | None = None,
     on_event: Callable[[AgentEvent], None] | None = None,
+    extra_tools: Sequence[ExtraTool] = (),
+    system_note: str | None = None,
 ) -> AskResult:
-    """Send one user message and let the agent work until it answers (or a budget stops it)."""
+    """Send one user message and let the agent work until it answers (or a budget stops it).
+
+    `extra_tools` are the calling service's own tools (`ask --plan`'s submit_plan), with
+    `system_note` saying how to use them."""
     from vpsagent.agent.loop import Agent, add_user_turn
     from vpsagent.agent.prompts import system_blocks
     from vpsagent.agent.tools import ToolEnv, tool_definitions
@@ -374,13 +379,15 @@ def run_turn(
         source=SOURCES.get(session.kind, "ask"),
         written=session.written,
         unsandboxed=session.unsandboxed,
+        extra={t.name: t for t in extra_tools},
     )
     agent = Agent(
         session.client,
         env,
         model=session.model,
-        system=system_blocks(session.scope.values(), mode=session.mode, dry_run=session.dry_run),
-        tools=tool_definitions(),
+        system=system_blocks(session.scope.values(), mode=session.mode, dry_run=session.dry_run,
+                             context_note=system_note),
+        tools=_with_extra(tool_definitions(cache=not extra_tools), extra_tools),
         max_turns=max_turns,
         max_cost=max_cost,
         on_event=on_event,
@@ -402,6 +409,15 @@ def run_turn(
         raise
     _touch(session.ctx.engine, session.conversation_id, status="open")
     return _result(session, res, env.notices)
+
+
+def _with_extra(tools: list[JSONObject], extra: Sequence[ExtraTool]) -> list[JSONObject]:
+    """The standard tools and the service's own; the last one carries the cache breakpoint."""
+    if not extra:
+        return tools
+    out = [*tools, *(dict(t.schema) for t in extra)]
+    out[-1]["cache_control"] = {"type": "ephemeral"}
+    return out
 
 
 def _result(session: OpenConversation, res: AgentResult, tool_notices: Sequence[str] = ()) -> AskResult:

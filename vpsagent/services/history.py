@@ -46,11 +46,12 @@ class HistoryEntry:
     decision: str | None
     conversation_id: int | None
     test_run_id: int | None
+    # why it ran or was denied; for `apply`, the plan's content hash (`plan sha256:...`)
+    decision_reason: str | None
 
 
 @dataclass
 class HistoryDetail(HistoryEntry):
-    decision_reason: str | None
     pid: int | None
     hostname: str | None
     stdout_sha256: str | None
@@ -101,7 +102,7 @@ def _entry(row: RowMapping) -> HistoryEntry:
         token_name=row["token_name"], exit_code=row["exit_code"],
         duration_ms=row["duration_ms"], stdout_bytes=row["stdout_bytes"], stderr_bytes=row["stderr_bytes"],
         error=row["error"], decision=row["decision"], conversation_id=row["conversation_id"],
-        test_run_id=row["test_run_id"],
+        test_run_id=row["test_run_id"], decision_reason=row["decision_reason"],
     )
 
 
@@ -110,7 +111,7 @@ def _detail(row: RowMapping) -> HistoryDetail:
     from vpsagent.db.audit import outcome_unknown
 
     return HistoryDetail(
-        **vars(_entry(row)), decision_reason=row["decision_reason"], pid=row["pid"], hostname=row["hostname"],
+        **vars(_entry(row)), pid=row["pid"], hostname=row["hostname"],
         stdout_sha256=row["stdout_sha256"], stderr_sha256=row["stderr_sha256"],
         stdout_excerpt=row["stdout_excerpt"], stderr_excerpt=row["stderr_excerpt"], row_hash=row["row_hash"],
         outcome_unknown=outcome_unknown(dict(row)),

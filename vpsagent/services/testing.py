@@ -520,7 +520,7 @@ def _ask_for_plan(ctx: Context, req: AskRequest, on_event: OnAgentEvent | None,
 
 GENERATE_TURNS = 20
 
-_GENERATE_GUIDE = """\
+GENERATE_GUIDE = """\
 Write a vpsagent test plan (YAML) for server {server!r} that checks: {request}
 
 First look at the server with read-only commands (run_command) to learn what is really
@@ -569,7 +569,7 @@ class GenerateResult:
     path: str | None = None
 
 
-def _extract_yaml(answer: str) -> str:
+def extract_yaml(answer: str) -> str:
     blocks = re.findall(r"```(?:ya?ml)?[ \t]*\n(.*?)```", answer, re.DOTALL)
     return (blocks[-1] if blocks else answer).strip() + "\n"
 
@@ -585,11 +585,11 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
         raise InvalidInput("say what the plan should check, e.g. \"nginx serves the site\"")
     load_record(ctx.engine, server)  # unknown server: exit 2 before any AI call
     label = output or "generated-plan.yaml"
-    req = AskRequest(prompt=_GENERATE_GUIDE.format(server=server, request=request.strip()),
+    req = AskRequest(prompt=GENERATE_GUIDE.format(server=server, request=request.strip()),
                      servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
                      title=f"test generate on {server}: {request.strip().splitlines()[0]}")
     res = _ask_for_plan(ctx, req, on_event, client)
-    text = _extract_yaml(res.answer)
+    text = extract_yaml(res.answer)
     plan, problems = validate_text(text, label)
     attempts = 1
     if problems:
@@ -601,7 +601,7 @@ def generate_plan(ctx: Context, server: str, request: str, *, output: str | None
             servers=[server], mode="read_only", kind="testing", max_turns=GENERATE_TURNS,
             conversation_id=res.conversation_id)
         res = _ask_for_plan(ctx, fix, on_event, client)
-        text = _extract_yaml(res.answer)
+        text = extract_yaml(res.answer)
         plan, problems = validate_text(text, label)
         if problems:
             raise Failure(

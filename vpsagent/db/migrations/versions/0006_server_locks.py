@@ -1,10 +1,9 @@
 """server_locks: `--lock` on run, test run and apply — one holder per server, a renewed lease
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 
-0005 is written in parallel (another branch); the two are chained when they meet.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
