@@ -96,7 +96,7 @@ def _read_token_file(path: str) -> Secret:
     from vpsagent.userfiles import read_bounded
 
     try:
-        text = read_bounded(Path(path).expanduser(), 64 * 1024).decode("utf-8", "replace").strip()
+        text = read_bounded(Path(path).expanduser(), 64 * 1024, setting=None).decode("utf-8", "replace").strip()
     except OSError as exc:
         raise UsageError(f"--token-file {path}: {exc.strerror}") from None
     except InvalidInput as exc:  # /dev/zero, a FIFO: never read until memory runs out

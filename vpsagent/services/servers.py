@@ -109,19 +109,23 @@ def check_tags(tags: list[str]) -> list[str]:
     return sorted(set(tags))
 
 
+MAX_KEY_BYTES = 64 * 1024  # an RSA-16384 private key is ~13 KiB
+
+
 def read_key_file(path: Path, passphrase: Secret | None) -> tuple[bytes, str]:
     from vpsagent.remote.keys import key_type
+    from vpsagent.userfiles import read_bounded
 
     try:
-        data = Path(path).expanduser().read_bytes()
+        data = read_bounded(Path(path).expanduser(), MAX_KEY_BYTES, setting=None)
     except FileNotFoundError:
         raise InvalidInput(f"key file {path} does not exist") from None
     except IsADirectoryError:
         raise InvalidInput(f"key file {path} is a directory") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read key file {path}: {exc.strerror}") from None
-    if len(data) > 64 * 1024:
-        raise InvalidInput(f"key file {path} is too large to be a private key")
+    except InvalidInput as exc:  # /dev/zero, a FIFO, a huge file: never read to the end
+        raise InvalidInput(f"key file {path} is not a private key: {exc.message.removeprefix(f'{path}: ')}") from None
     kind = key_type(data, passphrase.reveal_str() if passphrase else None)
     return data, kind
 
@@ -370,10 +374,15 @@ def import_ssh_config(ctx: Context, path: Path, pattern: str | None = None) -> I
 
     import paramiko
 
+    from vpsagent.userfiles import read_bounded
+
     try:
-        cfg = paramiko.SSHConfig.from_path(str(Path(path).expanduser()))
+        text = read_bounded(Path(path).expanduser(), ctx.settings.max_file_bytes).decode("utf-8", "replace")
+        cfg = paramiko.SSHConfig.from_text(text)
     except FileNotFoundError:
         raise InvalidInput(f"ssh config {path} does not exist") from None
+    except InvalidInput:
+        raise
     except Exception as exc:
         raise InvalidInput(f"cannot parse ssh config {path}: {exc}") from None
     names = sorted(h for h in cfg.get_hostnames() if not any(c in h for c in "*?!"))
