@@ -60,6 +60,12 @@ _TOKENS = [
     re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),  # Hugging Face
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
 ]
+# Where vpsagent cut output to a head and a tail (the capture, the audit excerpt, a step's
+# excerpt, `bound`): a stored credential may straddle the cut, each half on its own side.
+_CUT = re.compile(r"(\n\[\.\.\. [^\n\]]*\bcut\b[^\n\]]*\]\n)")
+# The shortest piece of a stored credential next to a cut that is masked (shorter pieces
+# are too common to mean anything).
+MIN_PIECE_LEN = 4
 # Values that look like a secret's key name but are obviously not a credential.
 _HARMLESS_VALUES = {"true", "false", "none", "null", "yes", "no", "required", "optional", "prompt", MASK}
 
@@ -112,6 +118,8 @@ class Redactor:
         for needle in self._needles:
             if needle in text:
                 text = text.replace(needle, MASK)
+        if self._needles and "cut" in text:
+            text = self._mask_pieces_at_cuts(text)
         text = _PRIVATE_KEY.sub(lambda m: f"-----BEGIN {m.group(1)}-----\n{MASK}\n-----END {m.group(1)}-----", text)
         text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
@@ -121,6 +129,27 @@ class Redactor:
         for rx in _KEY_VALUE:
             text = rx.sub(self._key_value, text)
         return text
+
+    def _mask_pieces_at_cuts(self, text: str) -> str:
+        """The start of a stored credential just before a cut, and its end just after one."""
+        parts = _CUT.split(text)  # fragment, marker, fragment, marker, ...
+        for i in range(0, len(parts), 2):
+            if i + 1 < len(parts):
+                parts[i] = self._mask_edge(parts[i], at_end=True)
+            if i > 0:
+                parts[i] = self._mask_edge(parts[i], at_end=False)
+        return "".join(parts)
+
+    def _mask_edge(self, frag: str, *, at_end: bool) -> str:
+        longest = 0  # the longest piece of any credential at this edge
+        for needle in self._needles:
+            for k in range(min(len(needle) - 1, len(frag)), max(MIN_PIECE_LEN, longest + 1) - 1, -1):
+                if frag.endswith(needle[:k]) if at_end else frag.startswith(needle[-k:]):
+                    longest = k
+                    break
+        if not longest:
+            return frag
+        return frag[:-longest] + MASK if at_end else MASK + frag[longest:]
 
     @staticmethod
     def _harmless(val: str) -> bool:

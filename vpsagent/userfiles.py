@@ -38,12 +38,16 @@ def _say(n: int) -> str:
         f"{n // 1024} KiB" if n % 1024 == 0 else f"{n} bytes")
 
 
-def too_big(path: str, size: int, limit: int, *, setting: str = "VPSAGENT_MAX_FILE_SIZE") -> InvalidInput:
+SETTING = "VPSAGENT_MAX_FILE_SIZE"
+
+
+def too_big(path: str, size: int, limit: int, *, setting: str | None = SETTING) -> InvalidInput:
+    """`setting` names what raises the limit (None: a fixed limit, e.g. for a private key)."""
     return InvalidInput(f"{path}: {size} bytes is more than the limit of {_say(limit)} for a file vpsagent reads",
-                        hint=f"raise it with {setting} if the file is really meant to be this large")
+                        hint=f"raise it with {setting} if the file is really meant to be this large" if setting else None)
 
 
-def read_bounded(path: str | Path, limit: int = DEFAULT_MAX_BYTES) -> bytes:
+def read_bounded(path: str | Path, limit: int = DEFAULT_MAX_BYTES, *, setting: str | None = SETTING) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; InvalidInput (exit 2) for anything
     else (a device, a FIFO, a directory, a larger file). OSError when it cannot be opened."""
     # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
@@ -53,7 +57,7 @@ def read_bounded(path: str | Path, limit: int = DEFAULT_MAX_BYTES) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise InvalidInput(f"{path}: not a regular file", hint="give the path of a file")
         if st.st_size > limit:
-            raise too_big(str(path), st.st_size, limit)
+            raise too_big(str(path), st.st_size, limit, setting=setting)
         chunks, got = [], 0
         while got <= limit:
             chunk = os.read(fd, min(64 * 1024, limit + 1 - got))
@@ -62,7 +66,7 @@ def read_bounded(path: str | Path, limit: int = DEFAULT_MAX_BYTES) -> bytes:
             chunks.append(chunk)
             got += len(chunk)
         if got > limit:  # it grew while we read it
-            raise too_big(str(path), got, limit)
+            raise too_big(str(path), got, limit, setting=setting)
         return b"".join(chunks)
     finally:
         os.close(fd)

@@ -38,6 +38,23 @@ def test_devices_fifos_and_huge_files_are_refused_before_parsing(cli, tmp_path: 
     assert "not a regular file" in r.stdout + r.stderr
 
 
+def test_key_files_and_ssh_configs_are_read_bounded_too(cli, tmp_path: Path) -> None:
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        r = cli("servers", "add", "z", "--host", "198.51.100.9", "--key", path)
+        _one_line(r)
+        assert "not a regular file" in r.stderr
+        r = cli("servers", "import", "--ssh-config", path)
+        _one_line(r)
+        assert "not a regular file" in r.stderr
+    big = tmp_path / "big_key"
+    big.write_bytes(b"x" * (65 * 1024))
+    r = cli("servers", "add", "z", "--host", "198.51.100.9", "--key", str(big))
+    _one_line(r)
+    assert "limit of 64 KiB" in r.stderr and "VPSAGENT_MAX_FILE_SIZE" not in r.stderr
+
+
 def test_a_plan_has_at_most_1000_steps(cli, tmp_path: Path) -> None:
     plan = tmp_path / "many.yaml"
     plan.write_text("name: many\nsteps:\n" + "  - run: 'true'\n" * 1001)

@@ -61,3 +61,25 @@ def test_test_run_redacts_steps_reports_and_json(cli, engine, two_servers, tmp_p
     _clean(j.stdout)
     json.loads(j.stdout)
     _clean(cli("test", "show", "1", "--json").stdout)
+
+
+def test_a_credential_cut_in_half_by_the_excerpt_is_masked_on_both_sides(cli, engine, two_servers) -> None:
+    # the audit excerpt keeps 4096 bytes of head and of tail: the password straddles the cut
+    r = cli("run", "-s", two_servers, f"head -c 4090 /dev/zero | tr '\\0' A; echo {OTHER_PASSWORD}; "
+                                      "head -c 9000 /dev/zero | tr '\\0' B")
+    assert r.exit_code == 0, r.stderr
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT stdout_excerpt FROM command_history")).scalar()
+    assert "A[REDACTED]\n[... " in stored and "bytes cut" in stored  # "Other-" was the head's end
+    assert "Other" not in stored
+
+
+def test_pieces_of_a_credential_at_a_cut_marker() -> None:
+    from vpsagent.redact import Redactor
+
+    r = Redactor([OTHER_PASSWORD, "another-long-secret"])
+    cut = "\n[... 500 bytes cut ...]\n"
+    assert r.redact("xx" + OTHER_PASSWORD[:9] + cut + OTHER_PASSWORD[9:] + "yy") == f"xx[REDACTED]{cut}[REDACTED]yy"
+    assert r.redact("xx Othe" + cut + "yy") == f"xx [REDACTED]{cut}yy"
+    assert r.redact("xx Oth" + cut + "yy") == "xx Oth" + cut + "yy"  # three characters mean nothing
+    assert r.redact("Other-Pa55 in prose, no cut") == "Other-Pa55 in prose, no cut"

@@ -96,7 +96,7 @@ def _read_token_file(path: str) -> Secret:
     from vpsagent.userfiles import read_bounded
 
     try:
-        text = read_bounded(Path(path).expanduser(), 64 * 1024).decode("utf-8", "replace").strip()
+        text = read_bounded(Path(path).expanduser(), 64 * 1024, setting=None).decode("utf-8", "replace").strip()
     except OSError as exc:
         raise UsageError(f"--token-file {path}: {exc.strerror}") from None
     except InvalidInput as exc:  # /dev/zero, a FIFO: never read until memory runs out
@@ -226,15 +226,11 @@ class Duration(click.ParamType[float]):
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
         from vpsagent.durations import seconds
-        from vpsagent.errors import InvalidInput
 
         if isinstance(value, float):
             return value
-        flag = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "duration"
-        try:
-            return seconds(str(value), what=flag, maximum=self.maximum)
-        except InvalidInput as exc:
-            self.fail(exc.line().removeprefix(f"{flag}: "), param, ctx)
+        # InvalidInput, not click's usage text: one `error: --timeout: ...` line, exit 2
+        return seconds(str(value), what=_flag(param, "duration"), maximum=self.maximum)
 
 
 class FiniteFloat(click.ParamType[float]):
@@ -245,13 +241,21 @@ class FiniteFloat(click.ParamType[float]):
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
         import math
 
+        from vpsagent.errors import InvalidInput
+
         try:
             n = float(value)  # type: ignore[arg-type]  # click hands the option's text (or a float default)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(n) or n <= 0:
-            self.fail(f"{value!r} must be a finite number above zero", param, ctx)
+            raise InvalidInput(f"{_flag(param, 'number')}: {value!r} must be a finite number above zero")
         return n
+
+
+def _flag(param: click.Parameter | None, default: str) -> str:
+    """How the user spelt the option (`--max-cost`), for an error about its value."""
+    opts = getattr(param, "opts", None) or []
+    return max(opts, key=len) if opts else default
 
 
 class Limit(click.IntRange):

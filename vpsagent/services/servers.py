@@ -111,21 +111,23 @@ def check_tags(tags: list[str]) -> list[str]:
 
 # An OpenSSH public key line (`ssh-ed25519 AAAA... comment`), or an RFC 4716 one.
 _PUBLIC_KEY = re.compile(rb"\s*((ssh-|ecdsa-|sk-)\S+ AAAA|---- BEGIN SSH2 PUBLIC KEY)")
+MAX_KEY_BYTES = 64 * 1024  # an RSA-16384 private key is ~13 KiB
 
 
 def read_key_file(path: Path, passphrase: Secret | None) -> tuple[bytes, str]:
     from vpsagent.remote.keys import key_type
+    from vpsagent.userfiles import read_bounded
 
     try:
-        data = Path(path).expanduser().read_bytes()
+        data = read_bounded(Path(path).expanduser(), MAX_KEY_BYTES, setting=None)
     except FileNotFoundError:
         raise InvalidInput(f"key file {path} does not exist") from None
     except IsADirectoryError:
         raise InvalidInput(f"key file {path} is a directory") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read key file {path}: {exc.strerror}") from None
-    if len(data) > 64 * 1024:
-        raise InvalidInput(f"key file {path} is too large to be a private key")
+    except InvalidInput as exc:  # /dev/zero, a FIFO, a huge file: never read to the end
+        raise InvalidInput(f"key file {path} is not a private key: {exc.message.removeprefix(f'{path}: ')}") from None
     if _PUBLIC_KEY.match(data):
         private = str(path)[:-4] if str(path).endswith(".pub") else "the file without .pub"
         raise InvalidInput(f"key file {path} is a public key: give the private key, not the .pub file",
@@ -382,10 +384,15 @@ def import_ssh_config(ctx: Context, path: Path, pattern: str | None = None) -> I
 
     import paramiko
 
+    from vpsagent.userfiles import read_bounded
+
     try:
-        cfg = paramiko.SSHConfig.from_path(str(Path(path).expanduser()))
+        text = read_bounded(Path(path).expanduser(), ctx.settings.max_file_bytes).decode("utf-8", "replace")
+        cfg = paramiko.SSHConfig.from_text(text)
     except FileNotFoundError:
         raise InvalidInput(f"ssh config {path} does not exist") from None
+    except InvalidInput:
+        raise
     except Exception as exc:
         raise InvalidInput(f"cannot parse ssh config {path}: {exc}") from None
     names = sorted(h for h in cfg.get_hostnames() if not any(c in h for c in "*?!"))
