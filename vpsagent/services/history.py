@@ -122,7 +122,7 @@ def _detail(row: RowMapping) -> HistoryDetail:
 # and hashes (16 KiB a row), which only `history show` prints.
 ENTRY_COLUMNS = ("id", "started_at", "finished_at", "status", "source", "server", "command", "sudo", "os_user",
                  "user_email", "token_name", "exit_code", "duration_ms", "stdout_bytes", "stderr_bytes", "error",
-                 "decision", "conversation_id", "test_run_id")
+                 "decision", "decision_reason", "conversation_id", "test_run_id")
 STREAM_BATCH = 500  # rows fetched at a time when streaming an export
 
 
