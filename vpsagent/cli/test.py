@@ -309,13 +309,14 @@ def test_show(app: App, run_id: int) -> int:
     Example:
       vpsagent test show 42
     """
+    from vpsagent.render import when
     from vpsagent.services import testing
 
     run = testing.show_run(app.engine, run_id)
 
     def text(console: LazyConsole) -> None:
         app.out.line(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}")
-        app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
+        app.out.line(f"started {when(run['started_at'])}, {run['duration_ms'] or 0} ms, "
                    f"{run['passed']} passed, {run['failed']} failed, {plural(run['errors'], 'error')}, "
                    f"{run['skipped']} skipped")
         for st in run["steps"]:
