@@ -183,7 +183,7 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
         app.out.err.print(f"{reporters.summary_text(outcome.summary)}; report in {output}", markup=False)
     elif app.out.out.is_terminal and not fmt_given:
         # the progress lines already showed every step: a summary, not the report again
-        app.out.line(text.rstrip("\n").rsplit("\n", 1)[-1])
+        app.out.line(reporters.summary_text(outcome.summary))
     else:
         app.out.data(text)
     return code
