@@ -287,3 +287,11 @@ def test_declining_servers_remove_on_a_terminal_is_not_told_to_pass_yes(cli):
     assert "keep1" in cli("servers", "list").stdout
     r = cli("servers", "remove", "keep1")  # no terminal: --yes is the way
     assert r.exit_code == 4 and "--yes" in r.stderr
+
+
+def test_counts_read_as_english():
+    from vpsagent.wording import plural
+
+    assert [plural(n, "step") for n in (0, 1, 2)] == ["0 steps", "1 step", "2 steps"]
+    assert plural(1, "try", "tries") == "1 try" and plural(3, "try", "tries") == "3 tries"
+    assert plural(2, "entry") == "2 entries"
