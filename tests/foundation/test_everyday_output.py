@@ -134,15 +134,18 @@ def test_man_pages_list_every_exit_status_and_groff_reads_them_without_a_warning
             assert p.stderr == "", f"{name} ({device}): {p.stderr}"
 
 
-def test_every_command_the_readme_shows_exists():
-    """The README shows only what is built: each `vpsagent GROUP SUB` in it resolves."""
+def test_every_command_the_readme_and_docs_show_exists():
+    """The README and docs/ show only what is built: each `vpsagent GROUP SUB` resolves."""
     import click
 
     from vpsagent.cli import cli
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    code = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", readme, re.S) + re.findall(r"`([^`\n]+)`", readme))
-    shown = set(re.findall(r"(?:^|[\s(|;$])vpsagent((?: [a-z][a-z-]*){1,2})", code, re.M))
+    root_dir = Path(__file__).parents[2]
+    text = "\n".join(p.read_text() for p in [root_dir / "README.md", *sorted((root_dir / "docs").glob("*.md"))])
+    code = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text))
+    # where a command starts: a line, a pipe or `;`/`&&`, `$(`, or after VAR=value
+    start = r"(?:^\s*(?:\$\s+)?|[|;&(]\s*|[A-Z_]+=\S+\s+)"
+    shown = set(re.findall(start + r"vpsagent((?: [a-z][a-z-]*){1,2})", code, re.M))
     assert len(shown) > 20
     root = click.Context(cli, info_name="vpsagent")
     for words in sorted(shown):
@@ -284,3 +287,11 @@ def test_declining_servers_remove_on_a_terminal_is_not_told_to_pass_yes(cli):
     assert "keep1" in cli("servers", "list").stdout
     r = cli("servers", "remove", "keep1")  # no terminal: --yes is the way
     assert r.exit_code == 4 and "--yes" in r.stderr
+
+
+def test_counts_read_as_english():
+    from vpsagent.wording import plural
+
+    assert [plural(n, "step") for n in (0, 1, 2)] == ["0 steps", "1 step", "2 steps"]
+    assert plural(1, "try", "tries") == "1 try" and plural(3, "try", "tries") == "3 tries"
+    assert plural(2, "entry") == "2 entries"

@@ -101,3 +101,15 @@ def test_tap_diagnostics_keep_newlines_without_blank_lines(cli, write_plan):
         elif block is not None:
             block.append(line)
     assert blocks[0]["stdout"].rstrip() == "a\nb\n\nc" and blocks[1]["stdout"].rstrip() == "x\ny"
+
+
+def test_test_show_and_history_give_times_without_microseconds(cli, write_plan):
+    import re
+
+    path = write_plan(PLAN)
+    assert cli("test", "run", path, "-s", "local").exit_code == 0
+    run_id = cli("test", "history", "--json").json()["data"]["runs"][0]["id"]
+    shown = cli("test", "show", str(run_id)).stdout
+    assert re.search(r"started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4},", shown), shown
+    row = cli("test", "history").stdout.splitlines()[1].split("\t")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", row[-1]), row

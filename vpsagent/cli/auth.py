@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vpsagent.cli._common import App, pass_app
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.services.auth import Grant, LoginAttempt
@@ -90,7 +91,7 @@ def _prompt_code(app: App, sent: LoginAttempt) -> Grant:
         except NotLoggedIn:
             if left == 1:
                 raise
-            app.out.warn(f"{auth.WRONG_CODE}; {left - 1} tries left")
+            app.out.warn(f"{auth.WRONG_CODE}; {plural(left - 1, 'try', 'tries')} left")
     raise AssertionError("unreachable")
 
 

@@ -188,7 +188,7 @@ def test_run(app: App, plans: tuple[str, ...], servers: tuple[str, ...], tags: t
         app.out.err.print(f"{reporters.summary_text(outcome.summary)}; report in {output}", markup=False)
     elif app.out.out.is_terminal and not fmt_given:
         # the progress lines already showed every step: a summary, not the report again
-        app.out.line(text.rstrip("\n").rsplit("\n", 1)[-1])
+        app.out.line(reporters.summary_text(outcome.summary))
     else:
         app.out.data(text)
     return code
@@ -315,6 +315,7 @@ def test_show(app: App, run_id: int) -> int:
     Example:
       vpsagent test show 42
     """
+    from vpsagent.render import when
     from vpsagent.services import testing
 
     run = testing.show_run(app.engine, run_id)
@@ -323,7 +324,7 @@ def test_show(app: App, run_id: int) -> int:
         from vpsagent.redact import inert
 
         app.out.line(inert(f"run {run['id']}: {run['plan']} ({run['path']}) — {run['status']}"))
-        app.out.line(f"started {run['started_at']}, {run['duration_ms'] or 0} ms, "
+        app.out.line(f"started {when(run['started_at'])}, {run['duration_ms'] or 0} ms, "
                    f"{run['passed']} passed, {run['failed']} failed, {plural(run['errors'], 'error')}, "
                    f"{run['skipped']} skipped")
         for st in run["steps"]:

@@ -44,7 +44,7 @@ def export(detail: ConversationDetail, fmt: str = "md") -> str:
         "",
         f"- model: {c.model}",
         f"- servers: {', '.join(c.servers)}",
-        f"- started: {c.created_at.isoformat()}",
+        f"- started: {c.created_at.isoformat(timespec='seconds')}",
         f"- tokens: {c.input_tokens} in, {c.output_tokens} out, {c.cache_read_tokens} cache read, {c.cache_write_tokens} cache write; est. ${c.cost_usd:.4f}",
         "",
     ]

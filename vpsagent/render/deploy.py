@@ -101,7 +101,7 @@ def render_list(out: Output, rows: Sequence[JSONObject]) -> int:
 def render_show(out: Output, data: JSONObject) -> int:
     def text(c: LazyConsole) -> None:
         c.print(f"deploy #{data['id']}: {data['app']} {str(data['sha'] or '')[:7]} ({data['ref']}) "
-                f"{data['status']}, by {data['by']} at {str(data['created_at'])[:19]}", markup=False)
+                f"{data['status']}, by {data['by']} at {when(str(data['created_at']))}", markup=False)
         if data.get("error"):
             c.print(f"  {inert(str(data['error']))}", markup=False)
         servers = data.get("servers")

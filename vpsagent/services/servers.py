@@ -184,7 +184,7 @@ def _apply_address(row: Server, spec: ServerSpec, session: Session) -> None:
     if spec.add_tags or spec.remove_tags:
         absent = [t for t in spec.remove_tags if t not in (row.tags or [])]
         if absent:
-            raise InvalidInput(f"{row.name} has no tag {', '.join(absent)}",
+            raise InvalidInput(f"{row.name} has no tag{'s' if len(absent) > 1 else ''} {', '.join(absent)}",
                                hint=f"its tags: {', '.join(row.tags or []) or 'none'}")
         row.tags = check_tags([t for t in list(row.tags or []) + spec.add_tags if t not in spec.remove_tags])
     if spec.jump is not None:
