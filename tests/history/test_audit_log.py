@@ -235,3 +235,35 @@ def test_eight_overlapping_vpsagent_run_processes_record_all_400_rows(engine, ke
     assert len(all_rows) == 400 and {r["status"] for r in all_rows} == {"ok"}
     assert len({r["pid"] for r in all_rows}) == 8
     assert verify(engine).ok
+
+
+def test_a_postgresql_connection_dropped_while_idle_is_replaced_before_use(engine, monkeypatch) -> None:
+    """No ping per checkout any more (two round trips per command): a connection idle in the
+    pool past IDLE_PING_S is pinged, and one the server dropped is replaced, not failed."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: SQLite has no server to drop the connection")
+    import vpsagent.db.engine as eng
+
+    audit = AuditLog(engine)
+    audit.finish(audit.start(server="web1", command="first", source="run"), _ok())
+    held = [engine.connect() for _ in range(max(1, engine.pool.checkedin()))]  # every pooled connection
+    pids = [c.execute(text("SELECT pg_backend_pid()")).scalar() for c in held]
+    for c in held:
+        c.close()
+    monkeypatch.setattr(eng, "IDLE_PING_S", 0.0)
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as c:  # the server drops our pooled connections (a restart, a proxy timeout)
+        for pid in pids:
+            c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    admin.dispose()
+    rid = audit.start(server="web1", command="after the drop", source="run")
+    audit.finish(rid, _ok())
+    assert [r["status"] for r in rows(engine)] == ["ok", "ok"] and verify(engine).ok
+
+
+def _ok():
+    from vpsagent.remote.base import CommandResult
+
+    return CommandResult(host="web1", command="x", exit_code=0, duration_s=0.01)
