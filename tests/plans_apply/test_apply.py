@@ -184,3 +184,30 @@ def test_failure_messages_are_redacted(cli, three, write, tmp_path) -> None:
     assert "hunter2" not in r.stdout and "[REDACTED]" in r.stdout
     h = cli("plan", "history", path, "--json")
     assert "hunter2" not in h.stdout and "exit 3" in h.stdout
+
+
+def test_a_write_step_without_undo_is_undone_from_its_backup(cli, three, write, tmp_path) -> None:
+    old, new = tmp_path / "app.conf", tmp_path / "extra.conf"
+    old.write_text("port 80\n")
+    old.chmod(0o640)
+    path = write(f"""\
+vpsagent: change-plan/1
+selection: {{servers: [web1]}}
+steps:
+  - write: {{path: {old}, content: "port 8080\\n"}}
+    why: x
+    expect: y
+  - write: {{path: {new}, content: "new\\n"}}
+    why: x
+    expect: y
+  - command: test -e /nonexistent-vpsagent
+    why: fails on purpose
+    expect: nothing
+""")
+    r = cli("apply", path, "--yes", "--json")
+    assert r.exit_code == 1, r.stdout + r.stderr
+    undone = r.json()["data"]["servers"][0]["undone"]
+    assert [(u["index"], u["status"]) for u in undone] == [(2, "ok"), (1, "ok")]
+    assert old.read_text() == "port 80\n" and oct(old.stat().st_mode & 0o777) == "0o640"
+    assert not new.exists()
+    assert not list(tmp_path.glob("*.bak"))  # the backup went back into place

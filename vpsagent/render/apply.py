@@ -43,6 +43,8 @@ def review_lines(rev: PlanReview) -> list[tuple[str, str | None]]:
             lines.append((f"   verify: {'; '.join(st.name for st in s.verify.steps)}", None))
         if s.undo:
             lines.append((f"   undo: $ {s.undo}", None))
+        elif s.write is not None:
+            lines.append(("   undo: put back the file as it was (backed up before the write)", None))
         for j in rev.for_step(s.index) + rev.for_step(s.index, undo=True):
             what = "undo " if j.undo else ""
             lines.append((f"   {what}{j.server}: {j.risk.value} → {j.decision.value}: {j.reason}",

@@ -302,6 +302,7 @@ class _ServerApply:
         self.fleet, self.rev, self.server, self.emit, self.cancel = fleet, rev, server, emit, cancel
         self.plan: ChangePlan = rev.plan
         self.res = ServerApply(server)
+        self.backups: dict[int, str | None] = {}  # write steps done: their backup (None: a new file)
 
     def reason(self, what: str) -> str:
         return f"plan sha256:{self.plan.hash} {what}"
@@ -350,17 +351,43 @@ class _ServerApply:
         return self.verify(step, run)
 
     def write(self, step: ChangeStep, why: str) -> tuple[bool, int | None, str]:
+        """Write the file; an existing one is first copied next to it (`cp -p`: its owner and mode
+        too), which is how a write step without `undo` is undone."""
+        import shlex
+        import time
+
         assert step.write is not None
         w = step.write
         host = self.fleet.host(self.server)
+        backup = f"{w.path}.vpsagent-{time.strftime('%Y%m%d%H%M%S')}.bak"
+        q, qb = shlex.quote(w.path), shlex.quote(backup)
+
+        def write() -> int:
+            r = host.run(f"if [ -e {q} ]; then cp -p -- {q} {qb} && echo backed-up; fi", timeout=60)
+            if not r.ok:
+                raise OSError(f"backup to {backup} failed: {(r.stderr_text() or r.error or '').strip()[:200]}")
+            self.backups[step.index] = backup if "backed-up" in r.stdout_text() else None
+            host.write_file(w.path, w.content.encode(), w.mode)
+            return len(w.content.encode())
+
         try:
-            self.fleet.operation(self.server, w.label(), lambda: host.write_file(w.path, w.content.encode(), w.mode),
-                                 source=SOURCE, decision=Decision.ALLOW.value, decision_reason=why)
+            self.fleet.operation(self.server, w.label(), write, source=SOURCE, size=lambda n: n,
+                                 decision=Decision.ALLOW.value, decision_reason=why)
         except errors.Unreachable:
             raise
         except (OSError, errors.VpsAgentError) as exc:
             return False, 1, self.clean(getattr(exc, "message", None) or str(exc))
         return True, 0, ""
+
+    def undo_command(self, step: ChangeStep) -> str | None:
+        """The step's `undo`; for a write step without one, restoring what was there before."""
+        if step.undo or step.write is None or step.index not in self.backups:
+            return step.undo
+        import shlex
+
+        backup = self.backups[step.index]
+        path = shlex.quote(step.write.path)
+        return f"mv -f -- {shlex.quote(backup)} {path}" if backup else f"rm -f -- {path}"
 
     def verify(self, step: ChangeStep, run: StepRun) -> bool:
         from vpsagent.plans.runner import run_plan
@@ -386,23 +413,24 @@ class _ServerApply:
 
     def undo(self, completed: list[ChangeStep]) -> None:
         for step in reversed(completed):
-            if not step.undo:
+            command = self.undo_command(step)
+            if not command:
                 self.res.undone.append(UndoRun(step.index, "", "none", message="the step has no undo"))
                 self.emit(ApplyEvent("undo", self.server, f"step {step.index} has no undo: left as it is", ok=False))
                 continue
             try:
-                result = self.fleet.run(self.server, step.undo, source=SOURCE, decision=Decision.ALLOW.value,
+                result = self.fleet.run(self.server, command, source=SOURCE, decision=Decision.ALLOW.value,
                                         decision_reason=self.reason(f"undo step {step.index}"), timeout=step.timeout)
             except errors.Unreachable as exc:
-                self.res.undone.append(UndoRun(step.index, step.undo, "failed", message=exc.line()))
+                self.res.undone.append(UndoRun(step.index, command, "failed", message=exc.line()))
                 self.res.outcome = ApplyOutcome.UNDO_FAILED
                 return
-            u = UndoRun(step.index, step.undo, "ok" if result.ok else "failed", result.exit_code,
+            u = UndoRun(step.index, command, "ok" if result.ok else "failed", result.exit_code,
                         "" if result.ok else self.clean(_why_failed(result)))
             self.res.undone.append(u)
             if not result.ok:
                 self.res.outcome = ApplyOutcome.UNDO_FAILED
-            self.emit(ApplyEvent("undo", self.server, f"undo step {step.index}: {step.undo}"
+            self.emit(ApplyEvent("undo", self.server, f"undo step {step.index}: {command}"
                                  + ("" if result.ok else f" — {u.message}"), ok=result.ok))
 
 
