@@ -211,3 +211,29 @@ steps:
     assert old.read_text() == "port 80\n" and oct(old.stat().st_mode & 0o777) == "0o640"
     assert not new.exists()
     assert not list(tmp_path.glob("*.bak"))  # the backup went back into place
+
+
+def test_lock_busy_exits_75_and_changes_nothing(cli, three, write, tmp_path, engine) -> None:
+    """`apply --lock` (issue 10's per-server lock): a server held by another run → 75, no server touched."""
+    from vpsagent.db.locks import Lease
+
+    path = write(per_server_plan(tmp_path))
+    other = Lease(engine, ["web2"], "vpsagent run by cron on box pid 1")
+    other.acquire()
+    try:
+        r = cli("apply", path, "--yes", "--lock", "--json")
+        assert r.exit_code == 75, r.stdout + r.stderr
+        assert r.json()["errors"][0]["code"] == "busy"
+        assert not any((tmp_path / f"{n}.mark").exists() for n in ("web1", "web2", "web3"))
+        assert not [row for row in history(engine, source="apply") if row.status != "denied"]
+        h = cli("plan", "history", path, "--json")
+        assert h.exit_code == 2 or h.json()["data"]["applications"] == []  # no application left "running"
+    finally:
+        other.release()
+    ok = cli("apply", path, "--yes", "--lock", "--json")
+    assert ok.exit_code == 0, ok.stdout + ok.stderr
+    assert all((tmp_path / f"{n}.mark").exists() for n in ("web1", "web2", "web3"))
+    with engine.connect() as c:
+        from vpsagent.db.tables import server_locks
+
+        assert c.execute(server_locks.select()).fetchall() == []  # released after the rollout

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vpsagent.cli._common import App, pass_app, selection_options
+from vpsagent.cli._common import App, lock_options, pass_app, selection_options
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
@@ -200,9 +200,10 @@ def plan_approver(app: App) -> ApproveFn | None:
 @click.option("-y", "--yes", is_flag=True, help="Approve `change` steps (never unknown or destructive ones).")
 @click.option("--dry-run", is_flag=True, help="Execute nothing: show each step, its class and the policy's decision.")
 @click.option("--hash", "expect_hash", metavar="SHA256", help="Apply only if the file has this hash (a prefix will do).")
+@lock_options
 @pass_app
 def apply(app: App, path: str, selection: Selection, canary: int, serial: int, max_fail: str, yes: bool,
-          dry_run: bool, expect_hash: str | None) -> int:
+          dry_run: bool, expect_hash: str | None, lock: bool, lock_wait: float | None) -> int:
     """Apply a change plan with no AI: canary first, verify each step, undo on failure.
 
     The plan's SHA-256 is recorded with every command in the audit log. Each step is checked
@@ -219,14 +220,14 @@ def apply(app: App, path: str, selection: Selection, canary: int, serial: int, m
 
     Exit codes: 0 applied everywhere · 1 a step or check failed (what was undone is shown) ·
     2 invalid plan · 4 approval missing, a step denied, or the plan changed since it was
-    shown · 5 a server unreachable.
+    shown · 5 a server unreachable · 75 --lock: another run holds a server's lock.
     """
     from vpsagent.plans.schema import PlanInvalid
     from vpsagent.render.apply import ApplyProgress, apply_summary
     from vpsagent.services.apply import ApplyRequest, apply_plan
 
     req = ApplyRequest(path=path, selection=selection, canary=canary, serial=serial, max_fail=max_fail, yes=yes,
-                       dry_run=dry_run, expect_hash=expect_hash)
+                       dry_run=dry_run, expect_hash=expect_hash, lock=lock, lock_wait=lock_wait)
     try:
         res = apply_plan(app.ctx, req, approve=plan_approver(app), on_event=ApplyProgress(app.out))
     except PlanInvalid as exc:

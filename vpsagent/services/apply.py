@@ -48,6 +48,8 @@ class ApplyRequest:
     dry_run: bool = False
     expect_hash: str | None = None  # --hash: apply only this version
     conversation_id: int | None = None  # set when `ask --canary` hands its plan over
+    lock: bool = False  # --lock: hold every chosen server's lock for the whole rollout (exit 75 when busy)
+    lock_wait: float | None = None  # --lock-wait: wait this long for it (implies --lock)
 
 
 @dataclass
@@ -215,17 +217,19 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
         raise errors.ApprovalRequired(f"{rev.plan.path} changed while it was being approved; nothing was run",
                                       hint="review it again with `vpsagent plan show`")
     record_plan(ctx, rev.plan, origin="apply")
-    app_id = _start(ctx, req, rev)
-    try:
-        with open_fleet(ctx, rev.servers) as fleet:
+    # the lock first (a busy server is exit 75 with no application recorded), then the record
+    with open_fleet(ctx, rev.servers) as fleet, \
+            fleet.lock("apply", wait_s=req.lock_wait, enabled=req.lock or req.lock_wait is not None):
+        app_id = _start(ctx, req, rev)
+        try:
             results = _rollout(fleet, rev, req, max_fail, emit)
-    except (errors.Interrupted, KeyboardInterrupt):
-        # the application must not look `running` forever; the server that was being changed
-        # was not undone: say so, and leave the rest to the person who pressed Ctrl-C
-        _finish(ctx, req, rev, "interrupted", [], refused=["interrupted (Ctrl-C): the server being changed was "
-                                                          "not undone"], app_id=app_id,
-                code=int(errors.ExitCode.INTERRUPTED))
-        raise
+        except (errors.Interrupted, KeyboardInterrupt):
+            # the application must not look `running` forever; the server that was being changed
+            # was not undone: say so, and leave the rest to the person who pressed Ctrl-C
+            _finish(ctx, req, rev, "interrupted", [], refused=["interrupted (Ctrl-C): the server being changed "
+                                                              "was not undone"], app_id=app_id,
+                    code=int(errors.ExitCode.INTERRUPTED))
+            raise
     return _finish(ctx, req, rev, _status(results), results, app_id=app_id)
 
 
