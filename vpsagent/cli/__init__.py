@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "safety": "vpsagent.cli.safety:safety",
     "deploy": "vpsagent.cli.deploy:deploy",
     "github": "vpsagent.cli.deploy:github",
+    "ssh": "vpsagent.cli.shell:ssh",
 }
 
 
