@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "vpsagent.cli.deploy:deploy",
     "github": "vpsagent.cli.deploy:github",
     "ssh": "vpsagent.cli.shell:ssh",
+    "cp": "vpsagent.cli.shell:cp",
 }
 
 

@@ -109,8 +109,8 @@ def ssh(app: App, name: str, command: tuple[str, ...], forwards: tuple[str, ...]
     need not exist here. A shell on a terminal gets a PTY with your window size; Ctrl-C
     and Ctrl-D go to the server. A command gets no PTY unless -t is given, and stdin is
     passed to it. The session's start, end, exit status and who ran it are written to
-    the audit log (`vpsagent history --source ssh`); what is typed in it is NOT parsed,
-    gated by the safety rules, or recorded in the log.
+    the audit log (`vpsagent history --source ssh`); the keystrokes typed in it are NOT
+    parsed, gated by the safety rules, or recorded in the log.
 
     \b
     Examples:
@@ -133,3 +133,32 @@ def ssh(app: App, name: str, command: tuple[str, ...], forwards: tuple[str, ...]
         app.out.warn("--record without a terminal: the recording is 80x24")
     result = ssh_session(app.ctx, req, terminal, on_forward_error=app.out.warn)
     return result.exit_status or 0
+
+
+@click.command("cp")
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DEST")
+@click.option("-r", "--recursive", is_flag=True, help="Copy directories and everything in them.")
+@pass_app
+def cp(app: App, source: str, destination: str, recursive: bool) -> int:
+    """Copy a file (or with -r a directory) to or from a server over SFTP.
+
+    One side is NAME:path on a server (relative paths and ~/ are in the login
+    directory), the other a path here; a local path with a colon is written ./a:b.
+    As with cp and scp, a file copied onto an existing directory lands in it under its
+    own name, and permission bits are kept. A progress bar shows on a terminal. Each
+    copy is written to the audit log (`vpsagent history --source cp`).
+
+    \b
+    Examples:
+      vpsagent cp app.tar.gz web1:/tmp/
+      vpsagent cp web1:/var/log/nginx/error.log .
+      vpsagent cp -r web1:/etc/nginx ./nginx-web1
+    """
+    from vpsagent.render.transfer import CopyProgress, render_copy
+    from vpsagent.services.copy import copy_files
+
+    with CopyProgress(app.out) as bar:
+        result = copy_files(app.ctx, source, destination, recursive=recursive, on_progress=bar.step,
+                            on_plan=bar.plan)
+    return render_copy(app.out, result)
