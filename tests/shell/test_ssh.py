@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -135,8 +136,15 @@ def test_window_size_follows_the_terminal_and_is_recorded(pty_session, ssh_serve
     s = pty_session("ssh", "t1", "--record", str(cast), rows=24, cols=80)
     s.ready()
     s.resize(30, 120)
-    s.send(b"stty size\r")
-    s.expect(b"30 120")
+    for i in range(20):  # the signal and the typed line travel separately: ask until it arrived
+        start = len(s.seen)
+        s.send(f"echo S{i}-$(stty size | tr ' ' x)\r".encode())
+        s.prompt()  # the line's output comes before the prompt that follows it
+        m = re.search(rb"S%d-(\d+)x(\d+)" % i, s.seen[start:])
+        if m is not None and m.groups() == (b"30", b"120"):
+            break
+    else:
+        raise AssertionError(f"the remote PTY never saw 30x120: {s.seen[-500:]!r}")
     s.send(b"exit\r")
     assert s.wait() == 0
     lines = cast.read_text().splitlines()
@@ -146,7 +154,7 @@ def test_window_size_follows_the_terminal_and_is_recorded(pty_session, ssh_serve
     assert all(isinstance(e[0], float | int) and e[1] in ("o", "r") for e in events)
     assert [e[2] for e in events if e[1] == "r"] == ["120x30"]
     shown = "".join(e[2] for e in events if e[1] == "o")
-    assert "ready-42" in shown and "30 120" in shown
+    assert "ready-42" in shown and "30x120" in shown
     assert (cast.stat().st_mode & 0o777) == 0o600
 
 

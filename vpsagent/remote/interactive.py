@@ -136,12 +136,12 @@ def _loop(s: _Session) -> None:
         if s.stdin_open and terminal.stdin_fd is not None:
             readers.append(terminal.stdin_fd)
         ready, _, _ = select.select(readers, [], [], TICK_S)
+        if terminal.resized.is_set():  # before what was typed after the resize
+            s.resize()
         if chan_fd in ready or chan.recv_ready() or chan.recv_stderr_ready():
             s.pump_remote()
         if s.stdin_open and terminal.stdin_fd in ready:
             s.pump_local()
-        if terminal.resized.is_set():
-            s.resize()
         if chan.closed and not chan.exit_status_ready():
             break  # the connection went away under the session
     s.pump_remote()
