@@ -43,6 +43,9 @@ COMMANDS: dict[str, str] = {
     "github": "vpsagent.cli.deploy:github",
     "plan": "vpsagent.cli.plan:plan",
     "apply": "vpsagent.cli.plan:apply",
+    "ssh": "vpsagent.cli.shell:ssh",
+    "cp": "vpsagent.cli.shell:cp",
+    "completion": "vpsagent.cli.complete:completion",
 }
 
 
@@ -56,8 +59,11 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
+            from vpsagent.cli.complete import attach
+
             module, attr = self.lazy[cmd_name].split(":")
             command: click.Command = getattr(importlib.import_module(module), attr)
+            attach(command, cmd_name)  # what Tab offers for its parameters (cli/complete.py)
             return command
         return super().get_command(ctx, cmd_name)
 

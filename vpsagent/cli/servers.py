@@ -233,11 +233,15 @@ def servers_remove(app: App, name: str, yes: bool) -> int:
 def servers_import(app: App, ssh_config: Path, pattern: str | None) -> int:
     """Import servers from an OpenSSH config (HostName, Port, User, IdentityFile, ProxyJump).
 
+    `Include` is followed (globs; relative paths are in ~/.ssh), `Match` blocks are
+    skipped with a warning, and a `ProxyJump user@host:port` uses the server with that
+    address or adds one.
+
     \b
     Example:
       vpsagent servers import --host 'web*'
     """
-    from vpsagent.services.servers import import_ssh_config
+    from vpsagent.services.ssh_import import import_ssh_config
 
     res = import_ssh_config(app.ctx, ssh_config, pattern)
 

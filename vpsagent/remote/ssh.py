@@ -924,3 +924,16 @@ class SSHHost:
             if isinstance(e, PermissionError):
                 raise errors.Failure(f"{self.name}: {path}: permission denied") from e
             raise errors.Failure(f"{self.name}: {path}: {e}") from e
+
+    # -- interactive use (`vpsagent ssh`, `vpsagent cp`) ------------------------------
+    def session_channel(self) -> paramiko.Channel:
+        """A new session channel on this connection, for an interactive session."""
+        return self._open_channel()
+
+    def transport(self) -> paramiko.Transport:
+        """The open transport (connecting first), for port forwarding."""
+        return self._transport()
+
+    def sftp(self) -> paramiko.SFTPClient:
+        """The SFTP client of this connection (fabric keeps one per connection and closes it with it)."""
+        return self._sftp()

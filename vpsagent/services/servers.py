@@ -26,7 +26,6 @@ from vpsagent.errors import AlreadyExists, InvalidInput, NotFound
 from vpsagent.secret import Secret
 
 if TYPE_CHECKING:
-    from paramiko.config import SSHConfigDict
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
@@ -367,96 +366,3 @@ def remove_server(ctx: Context, name: str) -> ServerRecord:
         view = record_of(row)
         s.delete(row)
     return view
-
-
-# -- import from ~/.ssh/config -------------------------------------------------------------
-
-@dataclass
-class ImportResult:
-    added: list[ServerRecord]
-    skipped: list[dict[str, str]]  # {"name": ..., "reason": ...}: not imported
-    warnings: list[dict[str, str]] = field(default_factory=list)  # imported, but with this caveat
-
-
-def import_ssh_config(ctx: Context, path: Path, pattern: str | None = None) -> ImportResult:
-    """Add every concrete Host of an OpenSSH config (wildcard entries only supply defaults)."""
-    import fnmatch
-
-    import paramiko
-
-    from vpsagent.userfiles import read_bounded
-
-    try:
-        text = read_bounded(Path(path).expanduser(), ctx.settings.max_file_bytes).decode("utf-8", "replace")
-        cfg = paramiko.SSHConfig.from_text(text)
-    except FileNotFoundError:
-        raise InvalidInput(f"ssh config {path} does not exist") from None
-    except InvalidInput:
-        raise
-    except Exception as exc:
-        raise InvalidInput(f"cannot parse ssh config {path}: {exc}") from None
-    names = sorted(h for h in cfg.get_hostnames() if not any(c in h for c in "*?!"))
-    if pattern:
-        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
-    # hosts reached through a ProxyJump come after the ones they jump through
-    names.sort(key=lambda n: bool(cfg.lookup(n).get("proxyjump")))
-    existing = {v.name for v in list_servers(ctx.engine)}
-    result = ImportResult(added=[], skipped=[])
-    for alias in names:
-        o = cfg.lookup(alias)
-        if alias in existing:
-            result.skipped.append({"name": alias, "reason": "already in the inventory"})
-            continue
-        try:
-            spec = _spec_from_ssh_config(alias, o, existing, result.warnings)
-            result.added.append(add_server(ctx, spec))
-            existing.add(alias)
-        except (InvalidInput, NotFound, AlreadyExists, ValueError) as exc:
-            result.skipped.append({"name": alias, "reason": getattr(exc, "message", str(exc))})
-    return result
-
-
-def _spec_from_ssh_config(alias: str, o: SSHConfigDict, existing: set[str],
-                          warnings: list[dict[str, str]]) -> ServerSpec:
-    """One Host entry as a ServerSpec; raises for an entry that cannot be imported, and notes
-    in `warnings` what is imported with a caveat (a key file missing or unusable)."""
-    spec = ServerSpec(name=alias, host=o.get("hostname", alias))
-    check_name(alias)
-    if "port" in o:
-        spec.port = int(o["port"])
-    if "user" in o:
-        spec.user = o["user"]
-    jump = o.get("proxyjump")
-    if jump and jump.lower() != "none":
-        first = jump.split(",")[0].split("@")[-1].split(":")[0]
-        spec.jump = first
-    _take_identity(alias, _identity_files(o), spec, warnings)
-    if spec.jump and spec.jump not in existing:
-        raise InvalidInput(f"ProxyJump {spec.jump!r} is not a known server")
-    return spec
-
-
-def _identity_files(o: SSHConfigDict) -> list[str]:
-    # a list at run time (IdentityFile may be repeated), though the paramiko stubs say str
-    files: object = o.get("identityfile", [])
-    return [str(f) for f in files] if isinstance(files, list) else []
-
-
-def _take_identity(alias: str, identities: list[str], spec: ServerSpec, warnings: list[dict[str, str]]) -> None:
-    """The first IdentityFile that exists becomes the stored key, if it is a usable key."""
-    idents = [Path(i).expanduser() for i in identities]
-    if idents and not any(p.exists() for p in idents):
-        warnings.append({"name": alias, "reason": f"IdentityFile {idents[0]} does not exist; "
-                        "the server uses ssh-agent / default keys"})
-    for ident in identities:
-        p = Path(ident).expanduser()
-        if p.exists():
-            try:
-                read_key_file(p, None)
-                spec.key_path = p
-            except InvalidInput as exc:
-                skipped_key = str(exc)
-                spec.key_path = None
-                warnings.append({"name": alias, "reason": f"key {p} not stored ({skipped_key}); "
-                                "the server uses ssh-agent / default keys"})
-            break
