@@ -97,9 +97,11 @@ def main() -> None:
         register_sshd(engine, get_keyring(settings, engine, notify=lambda m: None), sshd, "bench")
         plan = work / "plan100.yaml"
         write_plan(plan)
-        vp = shutil.which("vpsagent") or sys.exit("pip install -e . first")
+        # this checkout's vpsagent, not whichever is first on PATH (compile it first where
+        # PYTHONDONTWRITEBYTECODE is set: python -m compileall -q vpsagent)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
         report = work / "report.json"
-        cmd = [vp, "test", "run", str(plan), "-s", "bench", "--format", "json", "-o", str(report)]
+        cmd = [sys.executable, "-m", "vpsagent", "test", "run", str(plan), "-s", "bench", "--format", "json", "-o", str(report)]
         ssh = sshd.ssh_args()
 
         timed(cmd, env)  # warm the page cache and the database file

@@ -344,3 +344,30 @@ def test_the_ai_timeouts_are_validated_settings(cli, monkeypatch):
     r = cli("ask", "-s", "x", "hello")
     assert r.exit_code == 2
     assert "VPSAGENT_AI_READ_TIMEOUT" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_black_holed_ai_service_is_bounded_by_the_connect_timeout(anthropic_api, cli, engine, ssh_server,
+                                                                    monkeypatch):
+    """Connecting never completes (SYNs dropped): a listener that never accepts, its backlog
+    filled first, is what a black-holed address looks like from here."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue; later SYNs are dropped, connect() hangs
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(srv.getsockname())
+        fillers.append(c)
+    try:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{srv.getsockname()[1]}")
+        monkeypatch.setenv("VPSAGENT_AI_CONNECT_TIMEOUT", "300ms")  # the read timeout stays 60 s
+        r = cli("ask", "--json", "-s", ssh_server, "anyone?")
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
+    assert r.exit_code == 6, r.stdout + r.stderr
+    assert "timed out" in r.json()["errors"][0]["message"]
+    (conv,) = conversations(engine)
+    assert conv.status == "ai_error"

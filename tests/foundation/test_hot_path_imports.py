@@ -182,3 +182,25 @@ def test_concurrent_audit_writes_are_grouped_and_a_bad_row_fails_alone(engine):
     assert all(r["status"] == "ok" and r["done_hash"] for r in rows)
     res = audit.verify(engine)
     assert res.ok and res.checked == 23
+
+
+def test_test_run_imports_no_orm_and_records_the_run(engine, tmp_path):
+    """`test run` records test_runs/test_steps through the Core tables: importing sqlmodel,
+    pydantic and the models was ~0.15 s of every run (issue 10, item 20)."""
+    from sqlalchemy import text
+
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: hot\nservers: [local]\nsteps:\n  - run: echo one\n  - run: 'false'\n")
+    r = probe("test", "run", str(plan), "--format", "json")
+    assert r["rc"] == 1 and r["orm"] == []
+    with engine.connect() as c:
+        run = c.execute(text("SELECT * FROM test_runs")).mappings().one()
+        steps = c.execute(text("SELECT seq, status, command FROM test_steps ORDER BY seq")).all()
+    assert (run["status"], run["passed"], run["failed"], run["errors"]) == ("failed", 1, 1, 0)
+    assert run["finished_at"] is not None and run["duration_ms"] is not None
+    assert [tuple(s) for s in steps] == [(1, "passed", "echo one"), (2, "failed", "false")]
+    # and the ORM reads what Core wrote (test history / test show use the models)
+    from vpsagent.services.testing import history as test_history
+
+    [h] = test_history(engine)
+    assert h["status"] == "failed" and h["servers"] == ["local"] and h["started_at"]

@@ -333,3 +333,21 @@ def test_stale_locks_do_not_block(cli, engine, ssh_server) -> None:
                                     pid=1, created_at=now - timedelta(hours=1), expires_at=now - timedelta(seconds=1)))
     assert cli("run", "-s", ssh_server, "--lock", "true").exit_code == 0
     assert _locks(engine) == []
+
+
+def test_test_run_and_ask_take_connect_timeout_too(ctx, cli, engine, sshd: SSHD, mute_server, tmp_path,
+                                                   anthropic_api) -> None:
+    from tests.fakes.anthropic_api import text as reply_text
+    from tests.fakes.anthropic_api import tool_use
+
+    add_server(ctx, ServerSpec(name="mute", host="127.0.0.1", port=mute_server, user=sshd.user,
+                               key_path=sshd.client_key_path))
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: p\nservers: [mute]\nsteps:\n  - run: 'true'\n")
+    r = cli("test", "run", str(plan), "--connect-timeout", "300ms", "--format", "json")
+    assert r.exit_code == 5, r.stdout + r.stderr
+    anthropic_api.push(tool_use("run_command", {"server": "mute", "command": "uptime"}, id="toolu_m"),
+                       reply_text("mute did not answer"))
+    a = cli("ask", "--json", "-s", "mute", "--connect-timeout", "300ms", "uptime?")
+    assert a.exit_code == 5, a.stdout + a.stderr
+    assert [e["code"] for e in a.json()["errors"]] == ["unreachable"]

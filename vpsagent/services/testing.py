@@ -289,17 +289,22 @@ def _run_one(ctx: Context, fleet: Fleet, plan: Plan, names: list[str], *, overri
 # recording (test_runs / test_steps)
 
 
-def _start_run(engine: Engine, plan: Plan, servers: list[str], user_id: int | None = None) -> int:
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import TestRun
+# Recording uses the Core tables (db/tables.py), not the SQLModel models: `test run` is a
+# hot path, and importing sqlmodel/pydantic and the models cost ~0.15 s of every run.
 
-    with session_scope(engine) as s:
-        row = TestRun(plan_name=plan.name[:500], plan_path=plan.path[:2048], status="running",
-                      servers=list(servers), os_user=_os_user(), user_id=user_id)
-        s.add(row)
-        s.flush()
-        assert row.id is not None
-        return row.id
+
+def _start_run(engine: Engine, plan: Plan, servers: list[str], user_id: int | None = None) -> int:
+    from sqlalchemy import insert
+
+    from vpsagent.db.engine import transaction
+    from vpsagent.db.tables import test_runs as t
+
+    with transaction(engine) as conn:
+        row_id = conn.execute(insert(t).values(
+            plan_name=plan.name[:500], plan_path=plan.path[:2048], status="running", servers=list(servers),
+            passed=0, failed=0, skipped=0, errors=0, os_user=_os_user(), user_id=user_id,
+            started_at=datetime.now(UTC)).returning(t.c.id)).scalar_one()
+    return int(row_id)
 
 
 def _os_user() -> str | None:
@@ -310,14 +315,13 @@ def _os_user() -> str | None:
 
 
 def _interrupt_run(engine: Engine, run_id: int, status: str = "interrupted") -> None:
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import TestRun
+    from sqlalchemy import update
 
-    with session_scope(engine) as s:
-        row = s.get(TestRun, run_id)
-        if row is not None:
-            row.status = status
-            row.finished_at = datetime.now(UTC)
+    from vpsagent.db.engine import transaction
+    from vpsagent.db.tables import test_runs as t
+
+    with transaction(engine) as conn:
+        conn.execute(update(t).where(t.c.id == run_id).values(status=status, finished_at=datetime.now(UTC)))
 
 
 def _store_cut_run(engine: Engine, run_id: int, partial: PlanResult, status: str) -> None:
@@ -339,34 +343,31 @@ def _clip(text: str | None, limit: int) -> str | None:
 
 
 def _finish_run(engine: Engine, run_id: int, result: PlanResult, *, status: str | None = None) -> None:
-    from vpsagent.db.engine import session_scope
-    from vpsagent.db.models import TestRun, TestStep
+    from sqlalchemy import insert, update
+
+    from vpsagent.db.engine import transaction
+    from vpsagent.db.tables import test_runs, test_steps
 
     # NUL bytes are legal in output but not in PostgreSQL text columns
     def clean(text: str | None, limit: int) -> str | None:
         return _clip(text.replace("\x00", ""), limit) if text is not None else None
 
-    with session_scope(engine) as s:
-        for srv in result.servers:
-            for st in list(srv.steps):  # a cut run's workers may still be finishing a step
-                s.add(TestStep(
-                    run_id=run_id, server=srv.server[:200], seq=st.seq, name=st.name[:500],
-                    kind=st.kind, status=st.status, command=clean(st.command, 20000),
-                    exit_code=st.exit_code, attempts=st.attempts,
-                    duration_ms=int(st.duration_s * 1000), expected=clean(st.expected, 4000),
-                    actual=clean(st.actual, 4000), message=clean(st.message, 4000),
-                    stdout_excerpt=clean(st.stdout, 16384), stderr_excerpt=clean(st.stderr, 16384),
-                    explanation=clean(st.explanation, 20000),
-                ))
-        row = s.get(TestRun, run_id)
-        assert row is not None
-        row.status = status or result.status
-        row.passed = result.count("passed")
-        row.failed = result.count("failed")
-        row.skipped = result.count("skipped")
-        row.errors = result.count("error")
-        row.finished_at = datetime.now(UTC)
-        row.duration_ms = int(result.duration_s * 1000)
+    now = datetime.now(UTC)
+    steps = [{
+        "run_id": run_id, "server": srv.server[:200], "seq": st.seq, "name": st.name[:500], "kind": st.kind,
+        "status": st.status, "command": clean(st.command, 20000), "exit_code": st.exit_code,
+        "attempts": st.attempts, "duration_ms": int(st.duration_s * 1000), "expected": clean(st.expected, 4000),
+        "actual": clean(st.actual, 4000), "message": clean(st.message, 4000),
+        "stdout_excerpt": clean(st.stdout, 16384), "stderr_excerpt": clean(st.stderr, 16384),
+        "explanation": clean(st.explanation, 20000), "started_at": now,
+    } for srv in result.servers for st in list(srv.steps)]  # a cut run's workers may still be finishing a step
+    with transaction(engine) as conn:
+        if steps:
+            conn.execute(insert(test_steps), steps)
+        conn.execute(update(test_runs).where(test_runs.c.id == run_id).values(
+            status=status or result.status, passed=result.count("passed"), failed=result.count("failed"),
+            skipped=result.count("skipped"), errors=result.count("error"), finished_at=now,
+            duration_ms=int(result.duration_s * 1000)))
 
 
 # ---------------------------------------------------------------------------
