@@ -182,7 +182,7 @@ def load_or_create_key_file(path: Path, notify: Callable[[str], None]) -> Secret
     except FileNotFoundError:
         value = secrets.token_urlsafe(32)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # it holds the key
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process won the race; use its key
             return load_or_create_key_file(path, notify)

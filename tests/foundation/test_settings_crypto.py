@@ -133,6 +133,7 @@ def test_key_file_created_0600_once_and_refused_when_readable(tmp_path):
     s2 = crypto.load_or_create_key_file(path, notes.append)
     assert s1 == s2 and len(s1.reveal_str()) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700  # the directory it creates is owner-only too
     assert len(notes) == 1 and str(path) in notes[0]
     os.chmod(path, 0o644)
     with pytest.raises(CredentialError, match="readable by others"):

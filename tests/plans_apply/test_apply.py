@@ -122,6 +122,24 @@ def test_dry_run_executes_nothing(cli, three, write, tmp_path, engine) -> None:
     assert history(engine, probes=True) == []
 
 
+def test_dry_run_needs_no_terminal_and_is_not_an_application(cli, three, write, tmp_path, engine) -> None:
+    """A preview in CI (no terminal, no --yes) shows the plan and exits 0; it is not recorded as an
+    application. A step the policy denies still makes it exit 4, as the real apply would."""
+    path = write(per_server_plan(tmp_path))
+    r = cli("apply", path, "--dry-run", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    data = r.json()["data"]
+    assert data["status"] == "dry_run" and data["application_id"] is None
+    assert [s["outcome"] for s in data["servers"]] == ["planned"] * 3
+    text = cli("apply", path, "--dry-run")
+    assert text.exit_code == 0 and "touch" in text.stdout + text.stderr
+    assert cli("plan", "history", path, "--json").json()["data"]["applications"] == []
+    assert history(engine, probes=True) == []  # not even denied rows: nothing was applied
+    risky = write(per_server_plan(tmp_path).replace(f"touch {tmp_path}/web1.mark", "rm -rf /"), "risky.yaml")
+    denied = cli("apply", risky, "--dry-run", "--json")
+    assert denied.exit_code == 4 and any("step 1" in e["message"] for e in denied.json()["errors"])
+
+
 def test_canary_failure_stops_before_others(cli, three, write, tmp_path) -> None:
     path = write(per_server_plan(tmp_path, failing="web1"))
     r = cli("apply", path, "--yes", "--canary", "1", "--serial", "2", "--json")
@@ -154,6 +172,8 @@ def test_validate_exit_4_when_todays_policy_denies_a_step(cli, three, write, tmp
     r = cli("plan", "validate", path)
     assert r.exit_code == 4
     assert "deny" in r.stdout
+    assert not r.stdout.startswith("ok:")  # valid, but not ok to apply
+    assert r.stdout.startswith("valid, but 3 steps denied by today's policy: ")
 
 
 def test_edited_after_apply_needs_a_new_review(cli, three, write, tmp_path) -> None:

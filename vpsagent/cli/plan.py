@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vpsagent.cli._common import App, lock_options, pass_app, selection_options
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.render import LazyConsole
@@ -99,7 +100,9 @@ def plan_validate(app: App, path: str) -> int:
     code = ExitCode.NEEDS_APPROVAL if rev.denied else ExitCode.OK
 
     def text(console: LazyConsole) -> None:
-        app.out.line(f"ok: {rev.plan.path} (sha256:{rev.plan.hash[:12]}, {len(rev.plan.steps)} steps)")
+        # "valid" is not "ok" when today's policy would refuse a step (exit 4)
+        verdict = f"valid, but {plural(len(rev.denied), 'step')} denied by today's policy" if rev.denied else "ok"
+        app.out.line(f"{verdict}: {rev.plan.path} (sha256:{rev.plan.hash[:12]}, {plural(len(rev.plan.steps), 'step')})")
         for j in rev.judgements:
             what = f"step {j.step}{' undo' if j.undo else ''} on {j.server}"
             app.out.line(f"  {what}: {j.risk.value} → {j.decision.value}: {j.reason}")

@@ -120,7 +120,7 @@ def history_table(h: PlanHistory) -> object:
     for a in h.applications:
         outcomes = ", ".join(f"{k}={v.get('outcome')}" for k, v in dict(a["results"] or {}).items())
         rows.append([a["id"], when(a["started_at"]), a["user"] or "-", a["status"],
-                     a["exit_code"], outcomes or str(a.get("error") or "")[:80]])
+                     a["exit_code"], outcomes or str(a.get("error") or "")])
     return table(["ID", "STARTED", "WHO", "STATUS", "EXIT", "SERVERS"], rows, flex=("SERVERS",))
 
 

@@ -198,13 +198,17 @@ def apply_plan(ctx: Context, req: ApplyRequest, *, approve: ApproveFn | None = N
     max_fail = parse_max_fail(req.max_fail, len(rev.servers))
     _check_version(req, rev)
     emit = on_event or (lambda _e: None)
-    refused = _refusals(rev, interactive=approve is not None)
-    if refused and not req.dry_run:
-        _record_refusal(ctx, rev, "denied by the policy" if rev.denied else "needs approval nobody can give here")
-    if refused:
-        return _finish(ctx, req, rev, "refused", [], refused=refused)
     if req.dry_run:
-        return _finish(ctx, req, rev, "dry_run", [_planned(rev, n) for n in rev.servers])
+        # a preview, not an application: nothing is approved, run or recorded; a step the
+        # policy denies still makes it exit 4, as the real apply would
+        denied = _refusals(rev, interactive=True)
+        return ApplyResult(rev, "refused" if denied else "dry_run",
+                           int(errors.ExitCode.NEEDS_APPROVAL) if denied else 0,
+                           [_planned(rev, n) for n in rev.servers], None, denied, dry_run=True)
+    refused = _refusals(rev, interactive=approve is not None)
+    if refused:
+        _record_refusal(ctx, rev, "denied by the policy" if rev.denied else "needs approval nobody can give here")
+        return _finish(ctx, req, rev, "refused", [], refused=refused)
     if show is not None and not rev.asks:
         show(rev)
     if rev.asks:
