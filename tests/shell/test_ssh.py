@@ -188,6 +188,31 @@ def test_a_command_passes_its_exit_status_streams_and_stdin(run_vpsagent, ssh_se
     assert all(r["user"] for r in rows)  # who
 
 
+def test_a_command_killed_by_a_signal_exits_255_not_unreachable(run_vpsagent, ssh_server, cli) -> None:
+    p = run_vpsagent("ssh", "t1", "--", "kill -9 $$")
+    assert p.returncode == 255, p.stderr
+    (row,) = _ssh_rows(cli)
+    assert row["status"] == "failed" and "signal" in row["error"]
+
+
+def test_ctrl_c_without_a_terminal_stops_the_remote_command(ssh_server, home, cli) -> None:  # noqa: ANN001
+    p = subprocess.Popen([sys.executable, "-m", "vpsagent", "ssh", "t1", "--", "echo started; exec sleep 7771"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=WAIT_S) == 130
+    finally:
+        if p.poll() is None:
+            p.kill()
+    deadline = time.monotonic() + WAIT_S
+    while subprocess.run(["pgrep", "-f", "sleep 7771"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "the remote command outlived the session"
+        time.sleep(0.1)
+    (row,) = _ssh_rows(cli)
+    assert row["status"] == "interrupted"
+
+
 def _echo_server() -> tuple[socket.socket, int]:
     srv = socket.create_server(("127.0.0.1", 0))
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from vpsagent.services.fleet import Fleet
 
 SOURCE = "ssh"
+KILLED = 255  # what ssh exits with when the remote side gave no exit status
 NOT_GATED = "interactive session: what is typed is not parsed, gated or recorded"
 _ADDR = r"(?:\[[^\]]+\]|[^:\[\]]+)"
 _FORWARD = re.compile(rf"^(?:(?P<bind>{_ADDR}):)?(?P<port>\d+):(?P<host>{_ADDR}):(?P<hostport>\d+)$")
@@ -166,6 +167,8 @@ def ssh_session(ctx: Context, req: SessionRequest, terminal: Terminal, *,
                     recorder = AsciicastWriter(req.record, columns, rows, f"vpsagent ssh {req.server}", terminal.term)
                 end = run_session(host.session_channel(), terminal, req.command, recorder)
                 status, bytes_out = end.exit_status, end.bytes_out
+                if status is None and end.connection_alive:
+                    status = KILLED  # killed by a signal: no exit status, the connection is fine
         except BaseException as exc:
             _fail(fleet, row, exc, time.monotonic() - started)
             raise
@@ -201,6 +204,8 @@ def _finish(fleet: Fleet, row: int, server: str, label: str, status: int | None,
         outcome, error = CommandStatus.CONNECTION_LOST, "the session ended without an exit status"
     elif status == 0:
         outcome, error = CommandStatus.OK, None
+    elif status == KILLED:
+        outcome, error = CommandStatus.FAILED, "ended without an exit status (killed by a signal?)"
     else:
         outcome, error = CommandStatus.FAILED, f"exit status {status}"
     fleet.audit.finish(row, CommandResult(host=server, command=label, exit_code=status, duration_s=duration,
