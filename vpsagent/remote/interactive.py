@@ -14,6 +14,7 @@ import os
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -146,6 +147,21 @@ def run_session(chan: paramiko.Channel, terminal: Terminal, command: str | None 
                       connection_alive=transport is not None and transport.is_active())
 
 
+def _await_pid(s: _Session, wait_s: float = 2.0) -> int | None:
+    """The remote shell's pid, reading stderr for it if Ctrl-C came before it was read."""
+    if s.pid_line is None:
+        return None
+    deadline = time.monotonic() + wait_s
+    while not s.pid_line.done and time.monotonic() < deadline and not s.chan.closed:
+        if s.chan.recv_stderr_ready():
+            rest = s.pid_line.filter(s.chan.recv_stderr(READ_CHUNK))
+            if rest:
+                s.t.write_err(rest)
+        else:
+            time.sleep(0.01)
+    return s.pid_line.pid
+
+
 def _interrupt(s: _Session) -> None:
     """SIGINT to the remote command's process group: sshd's `signal` request where it
     honours it, and `kill` on a second channel (sshd refuses the request for root logins)."""
@@ -153,7 +169,7 @@ def _interrupt(s: _Session) -> None:
         _send_signal(s.chan, "INT")
     with contextlib.suppress(Exception):
         transport = s.chan.get_transport()
-        pid = s.pid_line.pid if s.pid_line is not None else None
+        pid = _await_pid(s)
         if pid is not None and transport is not None and transport.is_active():
             c = transport.open_session(timeout=5)
             c.exec_command(f"kill -s INT -- -{pid} 2>/dev/null")

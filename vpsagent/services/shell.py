@@ -170,7 +170,7 @@ def ssh_session(ctx: Context, req: SessionRequest, terminal: Terminal, *,
                 if status is None and end.connection_alive:
                     status = KILLED  # killed by a signal: no exit status, the connection is fine
         except BaseException as exc:
-            _fail(fleet, row, exc, time.monotonic() - started)
+            record_failure(fleet, row, exc, time.monotonic() - started)
             raise
         finally:
             for fw in forwarders:
@@ -212,13 +212,14 @@ def _finish(fleet: Fleet, row: int, server: str, label: str, status: int | None,
                                           stdout_bytes=bytes_out, status=outcome, error=error))
 
 
-def _fail(fleet: Fleet, row: int, exc: BaseException, duration: float) -> None:
+def record_failure(fleet: Fleet, row: int, exc: BaseException, duration: float) -> None:
+    """Complete an audit row whose session (or copy) ended in an exception, by its kind."""
     if isinstance(exc, KeyboardInterrupt):
         status, why = CommandStatus.INTERRUPTED, "interrupted (Ctrl-C)"
     elif isinstance(exc, errors.Unreachable):
         status, why = CommandStatus.UNREACHABLE, exc.line()
-    elif isinstance(exc, errors.VpsAgentError):
-        status, why = CommandStatus.ERROR, exc.line()
+    elif isinstance(exc, errors.VpsAgentError):  # a known failure: a missing file, a port in use
+        status, why = CommandStatus.FAILED, exc.line()
     else:
         status, why = CommandStatus.ERROR, f"{type(exc).__name__}: {exc}"
     try:
