@@ -117,3 +117,22 @@ def test_a_match_block_alone_does_not_crash(cli, tmp_path: Path, ssh_home: Path)
     assert r.exit_code == 0, r.stderr
     assert "Traceback" not in r.stderr and "KeyError" not in r.stderr
     assert "Match blocks are not imported" in r.stderr
+
+
+def test_a_jump_spec_finds_a_host_of_the_config_imported_later(cli, ssh_home: Path):
+    # "aaa" sorts before "gate": the spec must find gate by its address, not add a twin
+    (ssh_home / "config").write_text("Host aaa\n    HostName 10.0.0.1\n    ProxyJump ops@203.0.113.5:2222\n"
+                                     "Host gate\n    HostName 203.0.113.5\n    Port 2222\n    User ops\n")
+    r = cli("servers", "import", "--json")
+    assert r.exit_code == 0, r.stderr
+    added = {s["name"]: s for s in r.json()["data"]["added"]}
+    assert set(added) == {"aaa", "gate"} and added["aaa"]["jump"] == "gate"
+
+
+def test_an_include_loop_is_skipped_with_a_warning(cli, ssh_home: Path):
+    (ssh_home / "config").write_text("Include config.d/a.conf\nHost top\n    HostName 10.0.0.9\n")
+    (ssh_home / "config.d" / "a.conf").write_text("Include ~/.ssh/config\nHost inner\n    HostName 10.0.0.8\n")
+    r = cli("servers", "import", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert {s["name"] for s in r.json()["data"]["added"]} == {"top", "inner"}
+    assert any("includes itself" in w["reason"] for w in r.json()["data"]["warnings"])

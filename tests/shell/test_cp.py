@@ -59,3 +59,32 @@ def test_bad_input_and_a_missing_file_are_one_line(cli, ssh_server, tmp_path: Pa
     assert not (tmp_path / "m").exists()
     rows = cli("history", "--source", "cp", "--json").json()["data"]["entries"]
     assert rows and rows[0]["status"] == "failed"
+
+
+def test_ctrl_c_completes_the_audit_row_as_interrupted(ssh_server, home, cli, tmp_path: Path) -> None:  # noqa: ANN001
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fifo = tmp_path / "never-ending"
+    os.mkfifo(fifo)  # the upload reads it and waits: a copy still in progress
+    writer = os.open(fifo, os.O_RDWR)  # a writer that never writes keeps the reader waiting
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "vpsagent", "cp", str(fifo), f"t1:{tmp_path / 'x'}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while not cli("history", "--source", "cp", "--json").json()["data"]["entries"]:
+                assert time.monotonic() < deadline, "the copy never started"
+                time.sleep(0.1)
+            p.send_signal(signal.SIGINT)
+            assert p.wait(timeout=30) == 130
+        finally:
+            if p.poll() is None:
+                p.kill()
+    finally:
+        os.close(writer)
+    (row,) = cli("history", "--source", "cp", "--json").json()["data"]["entries"]
+    # completed by the copy itself (not reaped later by `history` as a process that died)
+    assert (row["status"], row["error"]) == ("interrupted", "interrupted (Ctrl-C)")

@@ -68,6 +68,19 @@ class PtySession:
         self.pos = self.seen.index(needle, self.pos) + len(needle)
         return self.seen
 
+    def expect_re(self, pattern: bytes) -> re.Match[bytes]:
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + WAIT_S
+        while (m := rx.search(self.seen, self.pos)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} never appeared; saw {self.seen[-2000:]!r}")
+            chunk = self._read()
+            if not chunk and self.proc.poll() is not None:
+                raise AssertionError(f"exited {self.proc.returncode}; saw {self.seen[-2000:]!r}")
+            self.seen += chunk
+        self.pos = m.end()
+        return m
+
     def _read(self) -> bytes:
         ready, _, _ = select.select([self.master], [], [], 0.2)
         if not ready:
@@ -137,11 +150,8 @@ def test_window_size_follows_the_terminal_and_is_recorded(pty_session, ssh_serve
     s.ready()
     s.resize(30, 120)
     for i in range(20):  # the signal and the typed line travel separately: ask until it arrived
-        start = len(s.seen)
         s.send(f"echo S{i}-$(stty size | tr ' ' x)\r".encode())
-        s.prompt()  # the line's output comes before the prompt that follows it
-        m = re.search(rb"S%d-(\d+)x(\d+)" % i, s.seen[start:])
-        if m is not None and m.groups() == (b"30", b"120"):
+        if s.expect_re(rb"S%d-(\d+)x(\d+)" % i).groups() == (b"30", b"120"):
             break
     else:
         raise AssertionError(f"the remote PTY never saw 30x120: {s.seen[-500:]!r}")
@@ -186,6 +196,36 @@ def test_a_command_passes_its_exit_status_streams_and_stdin(run_vpsagent, ssh_se
     assert {(r["command"], r["exit_code"]) for r in rows} >= {
         ("ssh -- echo out; echo err >&2; exit 3", 3), ("ssh -- tr a-z A-Z", 0)}
     assert all(r["user"] for r in rows)  # who
+
+
+def test_a_command_killed_by_a_signal_exits_255_not_unreachable(run_vpsagent, ssh_server, cli) -> None:
+    p = run_vpsagent("ssh", "t1", "--", "kill -9 $$")
+    assert p.returncode == 255, p.stderr
+    (row,) = _ssh_rows(cli)
+    assert row["status"] == "failed" and "signal" in row["error"]
+
+
+def test_ctrl_c_without_a_terminal_stops_the_remote_command(ssh_server, home, cli) -> None:  # noqa: ANN001
+    p = subprocess.Popen([sys.executable, "-m", "vpsagent", "ssh", "t1", "--", "echo started; exec sleep 7771"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=WAIT_S) == 130
+    finally:
+        if p.poll() is None:
+            p.kill()
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while subprocess.run(["pgrep", "-f", "sleep 7771"], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the remote command outlived the session"
+            time.sleep(0.1)
+    finally:  # on failure, the sleep this test started (the test sshd is this machine)
+        found = subprocess.run(["pgrep", "-f", "sleep 7771"], capture_output=True, text=True).stdout
+        for pid in found.split():
+            os.kill(int(pid), signal.SIGKILL)
+    (row,) = _ssh_rows(cli)
+    assert row["status"] == "interrupted"
 
 
 def _echo_server() -> tuple[socket.socket, int]:

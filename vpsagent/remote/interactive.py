@@ -14,11 +14,13 @@ import os
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from vpsagent import errors
+from vpsagent.remote.ssh import PID_MARKER, _PidLine, _send_signal
 
 if TYPE_CHECKING:
     import paramiko
@@ -53,8 +55,9 @@ class Recorder(Protocol):
 
 @dataclass
 class SessionEnd:
-    exit_status: int | None  # None: the channel closed without one (the connection dropped)
+    exit_status: int | None  # None: the channel closed without one
     bytes_out: int
+    connection_alive: bool = True  # False: it closed because the connection dropped
 
 
 class _Session:
@@ -64,6 +67,7 @@ class _Session:
         self.recorder = recorder
         self.stdin_open = terminal.stdin_fd is not None
         self.bytes_out = 0
+        self.pid_line: _PidLine | None = None
 
     def pump_remote(self) -> None:
         while self.chan.recv_ready():
@@ -78,6 +82,8 @@ class _Session:
             data = self.chan.recv_stderr(READ_CHUNK)
             if not data:
                 break
+            if self.pid_line is not None:
+                data = self.pid_line.filter(data)
             self.bytes_out += len(data)
             self.t.write_err(data)
             if self.recorder is not None:
@@ -114,18 +120,62 @@ def run_session(chan: paramiko.Channel, terminal: Terminal, command: str | None 
     if terminal.size is not None:
         columns, rows = terminal.size()
         chan.get_pty(term=terminal.term, width=columns, height=rows)
+    s = _Session(chan, terminal, recorder)
     if command is None:
         chan.invoke_shell()
+    elif terminal.size is None:
+        # The shell's pid first on stderr (taken off again): without a PTY, Ctrl-C stops
+        # the command by killing its process group, as SSHHost.run does.
+        s.pid_line = _PidLine()
+        chan.exec_command(f"printf '{PID_MARKER.decode()}%d\\n' $$ >&2\n{command}")
     else:
         chan.exec_command(command)
-    s = _Session(chan, terminal, recorder)
     if not s.stdin_open:
         with contextlib.suppress(OSError, EOFError):
             chan.shutdown_write()
-    with terminal.raw():
-        _loop(s)
+    try:
+        with terminal.raw():
+            _loop(s)
+    except KeyboardInterrupt:
+        # Only without a PTY does Ctrl-C reach us (with one it is a byte for the server):
+        # stop the remote command too rather than leave it running.
+        _interrupt(s)
+        raise
     status = chan.exit_status if chan.exit_status_ready() else None
-    return SessionEnd(exit_status=None if status == -1 else status, bytes_out=s.bytes_out)
+    transport = chan.get_transport()
+    return SessionEnd(exit_status=None if status == -1 else status, bytes_out=s.bytes_out,
+                      connection_alive=transport is not None and transport.is_active())
+
+
+def _await_pid(s: _Session, wait_s: float = 2.0) -> int | None:
+    """The remote shell's pid, reading stderr for it if Ctrl-C came before it was read."""
+    if s.pid_line is None:
+        return None
+    deadline = time.monotonic() + wait_s
+    while not s.pid_line.done and time.monotonic() < deadline and not s.chan.closed:
+        if s.chan.recv_stderr_ready():
+            rest = s.pid_line.filter(s.chan.recv_stderr(READ_CHUNK))
+            if rest:
+                s.t.write_err(rest)
+        else:
+            time.sleep(0.01)
+    return s.pid_line.pid
+
+
+def _interrupt(s: _Session) -> None:
+    """SIGINT to the remote command's process group: sshd's `signal` request where it
+    honours it, and `kill` on a second channel (sshd refuses the request for root logins)."""
+    with contextlib.suppress(Exception):
+        _send_signal(s.chan, "INT")
+    with contextlib.suppress(Exception):
+        transport = s.chan.get_transport()
+        pid = _await_pid(s)
+        if pid is not None and transport is not None and transport.is_active():
+            c = transport.open_session(timeout=5)
+            c.exec_command(f"kill -s INT -- -{pid} 2>/dev/null")
+            c.shutdown_write()
+            c.status_event.wait(5)
+            c.close()
 
 
 def _loop(s: _Session) -> None:

@@ -69,8 +69,10 @@ def copy_files(ctx: Context, src: str, dest: str, *, recursive: bool = False,
     """Copy SRC to DEST (one of them `NAME:path`); `on_plan` hears the total before bytes move."""
     import time
 
+    from vpsagent.remote.base import CommandResult
     from vpsagent.remote.ssh import SSHHost
     from vpsagent.services.fleet import open_fleet
+    from vpsagent.services.shell import record_failure
 
     a, b, server = _sides(src, dest)
     direction = "upload" if b.server else "download"
@@ -94,7 +96,15 @@ def copy_files(ctx: Context, src: str, dest: str, *, recursive: bool = False,
                 download(sftp, plan, on_progress)
             return plan
 
-        plan = fleet.operation(server, label, run, source=SOURCE, size=lambda p: p.total_bytes)
+        # not fleet.operation: a Ctrl-C must complete the row as interrupted, not leave it running
+        row = fleet.audit.start(server=server, command=label, source=SOURCE)
+        try:
+            plan = run()
+        except BaseException as exc:
+            record_failure(fleet, row, exc, time.monotonic() - started)
+            raise
+        fleet.audit.finish(row, CommandResult(host=server, command=label, exit_code=0,
+                                              duration_s=time.monotonic() - started, stdout_bytes=plan.total_bytes))
     return CopyResult(server=server, direction=direction, source=str(a), destination=str(b),
                       files=len(plan.files), directories=len(plan.dirs), bytes=plan.total_bytes,
-                      duration_s=time.monotonic() - started)
+                      duration_s=time.monotonic() - started, audit_id=row)

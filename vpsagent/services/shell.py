@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from vpsagent.services.fleet import Fleet
 
 SOURCE = "ssh"
+KILLED = 255  # what ssh exits with when the remote side gave no exit status
 NOT_GATED = "interactive session: what is typed is not parsed, gated or recorded"
 _ADDR = r"(?:\[[^\]]+\]|[^:\[\]]+)"
 _FORWARD = re.compile(rf"^(?:(?P<bind>{_ADDR}):)?(?P<port>\d+):(?P<host>{_ADDR}):(?P<hostport>\d+)$")
@@ -166,8 +167,10 @@ def ssh_session(ctx: Context, req: SessionRequest, terminal: Terminal, *,
                     recorder = AsciicastWriter(req.record, columns, rows, f"vpsagent ssh {req.server}", terminal.term)
                 end = run_session(host.session_channel(), terminal, req.command, recorder)
                 status, bytes_out = end.exit_status, end.bytes_out
+                if status is None and end.connection_alive:
+                    status = KILLED  # killed by a signal: no exit status, the connection is fine
         except BaseException as exc:
-            _fail(fleet, row, exc, time.monotonic() - started)
+            record_failure(fleet, row, exc, time.monotonic() - started)
             raise
         finally:
             for fw in forwarders:
@@ -201,19 +204,22 @@ def _finish(fleet: Fleet, row: int, server: str, label: str, status: int | None,
         outcome, error = CommandStatus.CONNECTION_LOST, "the session ended without an exit status"
     elif status == 0:
         outcome, error = CommandStatus.OK, None
+    elif status == KILLED:
+        outcome, error = CommandStatus.FAILED, "ended without an exit status (killed by a signal?)"
     else:
         outcome, error = CommandStatus.FAILED, f"exit status {status}"
     fleet.audit.finish(row, CommandResult(host=server, command=label, exit_code=status, duration_s=duration,
                                           stdout_bytes=bytes_out, status=outcome, error=error))
 
 
-def _fail(fleet: Fleet, row: int, exc: BaseException, duration: float) -> None:
+def record_failure(fleet: Fleet, row: int, exc: BaseException, duration: float) -> None:
+    """Complete an audit row whose session (or copy) ended in an exception, by its kind."""
     if isinstance(exc, KeyboardInterrupt):
         status, why = CommandStatus.INTERRUPTED, "interrupted (Ctrl-C)"
     elif isinstance(exc, errors.Unreachable):
         status, why = CommandStatus.UNREACHABLE, exc.line()
-    elif isinstance(exc, errors.VpsAgentError):
-        status, why = CommandStatus.ERROR, exc.line()
+    elif isinstance(exc, errors.VpsAgentError):  # a known failure: a missing file, a port in use
+        status, why = CommandStatus.FAILED, exc.line()
     else:
         status, why = CommandStatus.ERROR, f"{type(exc).__name__}: {exc}"
     try:

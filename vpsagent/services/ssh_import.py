@@ -66,9 +66,10 @@ def _include_targets(value: str, config_path: Path) -> list[Path]:
     return [p for p in found if p.is_file()]
 
 
-def config_text(path: Path, warnings: list[dict[str, str]], _depth: int = 0, *,
+def config_text(path: Path, warnings: list[dict[str, str]], _within: tuple[Path, ...] = (), *,
                 max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """The config with every Include inlined and every Match block left out; each file read
+    """The config with every Include inlined and every Match block left out (a file that
+    includes itself, directly or not, is skipped there with a warning); each file is read
     only when it is a regular file within `max_bytes` (an Include of /dev/zero never ends)."""
     from vpsagent.userfiles import read_bounded
 
@@ -92,13 +93,23 @@ def config_text(path: Path, warnings: list[dict[str, str]], _depth: int = 0, *,
         if in_match:
             continue
         if key == "include" and m is not None:
-            if _depth >= MAX_INCLUDE_DEPTH:
-                raise InvalidInput(f"{path}:{number}: Include nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)")
-            for target in _include_targets(m.group(2), path):
-                out.append(config_text(target, warnings, _depth + 1, max_bytes=max_bytes))
+            out += _included(m.group(2), path, number, warnings, (*_within, path.resolve()), max_bytes)
             continue
         out.append(line)
     return "\n".join(out)
+
+
+def _included(value: str, path: Path, number: int, warnings: list[dict[str, str]],
+              within: tuple[Path, ...], max_bytes: int) -> list[str]:
+    if len(within) > MAX_INCLUDE_DEPTH:
+        raise InvalidInput(f"{path}:{number}: Include nested more than {MAX_INCLUDE_DEPTH} deep")
+    texts = []
+    for target in _include_targets(value, path):
+        if target.resolve() in within:
+            warnings.append({"name": f"{path}:{number}", "reason": f"Include {target} skipped: it includes itself"})
+            continue
+        texts.append(config_text(target, warnings, within, max_bytes=max_bytes))
+    return texts
 
 
 def load_ssh_config(path: Path, warnings: list[dict[str, str]], *, max_bytes: int = DEFAULT_MAX_BYTES) -> SSHConfig:
@@ -200,6 +211,11 @@ class _Importer:
         for rec in self.inventory.values():
             if rec.host in (address, hop.host) and rec.port == port and (user is None or rec.user == user):
                 return rec.name
+        for other in sorted(self.aliases - self.busy):  # a Host of the config, not imported yet
+            c = self.cfg.lookup(other)
+            if (c.get("hostname", other) == address and int(c.get("port", 22)) == port
+                    and (user is None or c.get("user") == user)):
+                return self.import_alias(other)
         name = self._free_name(hop, address)
         spec = self._spec(name, o, user=user, port=port, host=address)
         spec.jump = previous
