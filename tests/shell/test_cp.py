@@ -88,3 +88,18 @@ def test_ctrl_c_completes_the_audit_row_as_interrupted(ssh_server, home, cli, tm
     (row,) = cli("history", "--source", "cp", "--json").json()["data"]["entries"]
     # completed by the copy itself (not reaped later by `history` as a process that died)
     assert (row["status"], row["error"]) == ("interrupted", "interrupted (Ctrl-C)")
+
+
+def test_sftps_bare_failures_are_said_in_words(cli, ssh_server, tmp_path: Path) -> None:
+    """A missing directory written as `dir/` and a file the server cannot keep (procfs): not
+    SFTP's bare "Failure" or paramiko's "size mismatch in put!" (a new-user walkthrough)."""
+    f = tmp_path / "f.txt"
+    f.write_text("hello\n")
+    r = cli("cp", str(f), f"t1:{tmp_path / 'nodir'}/")
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.startswith(f"error: {tmp_path / 'nodir'}/: no such directory on the server")
+    assert "Failure" not in r.stderr and not (tmp_path / "nodir").exists()
+    r = cli("cp", str(f), "t1:/proc/version")
+    assert r.exit_code == 1, r.stderr
+    assert "size mismatch" not in r.stderr and "Failure" not in r.stderr
+    assert r.stderr.startswith("error: /proc/version: ") and r.stderr.count("\n") <= 2, r.stderr

@@ -56,8 +56,16 @@ def endpoints(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> 
     if ":" in incomplete.split("/", 1)[0]:
         return []
     names = [c.value for c in remote_servers(_ctx, _param, incomplete)]
+    if not names:
+        return [CompletionItem(incomplete, type="file")]  # the shell's own file completion
+    # bash's script drops every other item when one is of type "file": list local paths
+    # ourselves beside the servers
+    import glob
+    import os
+
+    local = sorted(glob.glob(os.path.expanduser(incomplete) + "*"))[:200]
     return [CompletionItem(f"{n}:", help="a path on this server") for n in names] + [
-        CompletionItem(incomplete, type="file")]
+        CompletionItem(p + ("/" if os.path.isdir(p) else "")) for p in local]
 
 
 def plan_files(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:

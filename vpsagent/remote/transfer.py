@@ -65,6 +65,8 @@ def plan_upload(sftp: paramiko.SFTPClient, src: Path, dest: str, *, recursive: b
     dest = remote_path(dest)
     if _is_dir(_remote_stat(sftp, dest)):
         dest = posixpath.join(dest, src.name)
+    elif dest.endswith("/"):  # meant as a directory (SFTP's own answer would be a bare "Failure")
+        raise errors.NotFound(f"{dest}: no such directory on the server", hint="create it first, or drop the /")
     plan = Plan()
     if not src.is_dir():
         plan.files.append((str(src), dest, src.stat().st_size, src.stat().st_mode & 0o7777))
@@ -177,4 +179,14 @@ def _named(path: str) -> Iterator[None]:
     except PermissionError:
         raise errors.Failure(f"{path}: permission denied") from None
     except OSError as exc:
-        raise errors.Failure(f"{path}: {exc.strerror or exc}") from None
+        raise errors.Failure(f"{path}: {_sftp_words(exc)}") from None
+
+
+# SFTP's generic answers, and paramiko's own, in words that say what probably happened
+_SFTP_WORDS = (("size mismatch in put", "the server did not keep what was written (not a regular file?)"),
+               ("Failure", "the server refused it (a directory that does not exist, or not a regular file?)"))
+
+
+def _sftp_words(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return next((words for raw, words in _SFTP_WORDS if text.startswith(raw)), text)
