@@ -22,6 +22,7 @@ from vpsagent.cli._common import (
     connect_timeout_option,
     pass_app,
 )
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.agent.tools import ApproveFn, ToolCall
@@ -232,7 +233,7 @@ def _ask_plan(app: App, request: AskRequest, plan_file: str, *, verbose: bool) -
     if verbose:
         app.out.note(usage_line(res.ask))
     rev = review(app.ctx, plan_file)
-    app.out.note(f"wrote {plan_file} (sha256:{res.hash[:12]}, {res.steps} step(s)); review it, then "
+    app.out.note(f"wrote {plan_file} (sha256:{res.hash[:12]}, {plural(res.steps, 'step')}); review it, then "
                  f"`vpsagent apply {plan_file}`")
     data = {**res.ask.__dict__, "plan": rev.as_dict()}
     return app.out.emit(data, text=lambda c: print_review(c, rev))
@@ -250,7 +251,7 @@ def _ask_save_test(app: App, request: AskRequest, test_file: str, *, verbose: bo
         display.finish()
     if verbose:
         app.out.note(usage_line(res.ask))
-    app.out.note(f"wrote {test_file}: test plan {res.name!r}, {res.steps} step(s), passed once "
+    app.out.note(f"wrote {test_file}: test plan {res.name!r}, {plural(res.steps, 'step')}, passed once "
                  f"(attempt {res.attempts}); run it with `vpsagent test run {test_file}`")
     return app.out.emit({**res.ask.__dict__, "test_plan": {"path": test_file, "name": res.name, "steps": res.steps,
                                                            "attempts": res.attempts}}, text=None)

@@ -16,6 +16,7 @@ from vpsagent.render.stream import inert
 from vpsagent.services.deploy import DeployResult, ServerReleases, Unlocked, Validated
 from vpsagent.services.deploy_flow import Stage
 from vpsagent.services.github import Integration
+from vpsagent.wording import plural
 
 OUTCOME_STYLE = {DeployOutcome.DEPLOYED: "green", DeployOutcome.PLANNED: "cyan", DeployOutcome.SKIPPED: "yellow"}
 
@@ -67,7 +68,7 @@ def render_deploy(out: Output, res: DeployResult) -> int:
             if x.diagnosis:
                 out.err.print(f"  diagnosis: {inert(x.diagnosis)}", markup=False, highlight=False, soft_wrap=True)
         ok = res.status == "deployed"
-        summary = (f"{verb} {res.app} {res.sha[:7]} to {len(res.servers)} server(s)" if ok
+        summary = (f"{verb} {res.app} {res.sha[:7]} to {plural(len(res.servers), 'server')}" if ok
                    else f"{res.app} {res.sha[:7]}: {res.status}")
         out.note(summary + (f" — deploy #{res.id}: `vpsagent deploy show {res.id}`" if res.id else ""))
 
@@ -154,7 +155,7 @@ def render_validated(out: Output, v: Validated) -> int:
     def text(c: LazyConsole) -> None:
         if cfg is not None:
             where = ", ".join(cfg.servers + [f"tag {t}" for t in cfg.tags]) or "(servers from -s/-t)"
-            health = f"{len(cfg.health.steps)} health step(s)" if cfg.health else "no health check"
+            health = plural(len(cfg.health.steps), "health step") if cfg.health else "no health check"
             out.line(f"ok: {v.file} ({cfg.app} to {where}, {len(cfg.build)} build command(s), {health})")
         for p in v.problems:
             out.line(str(p))

@@ -27,6 +27,7 @@ from vpsagent.plans.changes import ChangePlan, ChangeStep, read_plan_bytes
 from vpsagent.services.context import Context
 from vpsagent.services.fleet import Fleet, Selection
 from vpsagent.services.plans import PlanReview
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     from vpsagent.remote.base import CommandResult
@@ -293,7 +294,7 @@ def _rollout(fleet: Fleet, rev: PlanReview, req: ApplyRequest, max_fail: int, em
         unreachable = any(r.outcome == ApplyOutcome.UNREACHABLE for r in done)
         why = ("the canary failed" if n == 0 and req.canary and failures
                else "a server was unreachable" if unreachable
-               else f"{failures} server(s) failed (--max-fail {req.max_fail})" if failures > max_fail else None)
+               else f"{plural(failures, 'server')} failed (--max-fail {req.max_fail})" if failures > max_fail else None)
         if why:
             for later in groups[n + 1:]:
                 for name in later:
@@ -322,7 +323,7 @@ class _ServerApply:
     def run(self) -> ServerApply:
         # the steps whose selector takes this server (judged for it)
         steps = [s for s in self.plan.steps if any(j.server == self.server for j in self.rev.for_step(s.index))]
-        self.emit(ApplyEvent("server", self.server, f"{len(steps)} step(s)"))
+        self.emit(ApplyEvent("server", self.server, plural(len(steps), "step")))
         completed: list[ChangeStep] = []
         try:
             for step in steps:

@@ -33,6 +33,7 @@ from vpsagent.services.context import Context
 from vpsagent.services.deploy_flow import Pipeline, Rollout, ServerDeploy, Stage
 from vpsagent.services.fleet import Fleet, Selection, open_fleet
 from vpsagent.userfiles import DEFAULT_MAX_BYTES
+from vpsagent.wording import plural
 
 STOP_WAIT_S = 15.0  # after Ctrl-C: how long the servers get to stop and release their locks
 HOW = "-s NAME or -t TAG (or servers:/tags: in the deploy config)"
@@ -438,7 +439,7 @@ def _planned(t: Target, res: DeployResult, server: str) -> list[tuple[str, str]]
         ("build", "; ".join(cfg.build)),
         ("migrate", f"{cfg.migrate} (once, on the first server)" if cfg.migrate else ""),
         ("switch", f"current -> {path}/releases/{res.release}"), ("restart", cfg.restart or ""),
-        ("health", f"{len(cfg.health.steps)} step(s) of {cfg.health.name}" if cfg.health else ""),
+        ("health", f"{plural(len(cfg.health.steps), 'step')} of {cfg.health.name}" if cfg.health else ""),
         ("after", "; ".join(cfg.hooks.get("after", []))), ("cleanup", f"keep {cfg.keep_releases} releases"),
     ]
 

@@ -32,6 +32,7 @@ from vpsagent.deploy.config import DeployConfig
 from vpsagent.outcomes import CommandStatus, DeployOutcome, StepStatus
 from vpsagent.remote.base import CommandResult
 from vpsagent.services.fleet import Fleet
+from vpsagent.wording import plural
 
 T = TypeVar("T")
 
@@ -326,7 +327,7 @@ class Pipeline:
             extra = [n for n in names[:-keep] if n != current] if len(names) > keep else []
             command = sh.remove_releases(self.base, extra)
             if command:
-                self.sh(command, what=f"remove {len(extra)} old release(s)")
+                self.sh(command, what=f"remove {plural(len(extra), 'old release')}")
 
         try:
             self.stage("cleanup", clean)

@@ -21,6 +21,7 @@ from vpsagent.jsondata import JSON, JSONObject
 from vpsagent.plans.changes import STEP_KEYS, WRITE_KEYS, dump_yaml, plan_document, validate_bytes
 from vpsagent.services.ask import AskRequest, AskResult
 from vpsagent.services.context import Context
+from vpsagent.wording import plural
 
 if TYPE_CHECKING:
     import anthropic
@@ -147,7 +148,7 @@ class _Submission:
             return (f"error: the plan is invalid; nothing was written. vpsagent reported (lines of the YAML "
                     f"it makes of your input):\n{listing}\n\nFix it and call submit_plan again.\n\n{text}"), True
         self.text = text
-        return (f"plan accepted: {len(plan.steps)} step(s). It is written to {self.output} for review and will be "
+        return (f"plan accepted: {plural(len(plan.steps), 'step')}. It is written to {self.output} for review and will be "
                 "applied later with `vpsagent apply`. End with a short summary for the user."), False
 
     def _scope_problems(self, steps: list[JSON]) -> list[str]:
@@ -272,7 +273,7 @@ def ask_save_test(ctx: Context, request: AskRequest, output: str, *, approve: Ap
         if res.denied:
             code = exit_code_for(["denied"])
             raise errors.ApprovalRequired(
-                f"the task did not finish ({len(res.denied)} command(s) denied): no test plan was written",
+                f"the task did not finish ({plural(len(res.denied), 'command')} denied): no test plan was written",
                 hint="rerun with the approvals it needs", data={"exit_code": code, "conversation_id": res.conversation_id})
         session.mode = "read_only"  # writing the test changes nothing
         prompt = GENERATE_GUIDE.format(server=", ".join(session.servers),
