@@ -31,12 +31,14 @@ def test_test_run_on_a_terminal_shows_progress_and_a_summary_not_the_report(cli,
     assert screen.count("first") == 2, screen
 
 
-def test_validate_reports_unknown_servers_and_tags(cli, write_plan):
+def test_validate_reports_unknown_servers_and_tags(cli, write_plan, db_backend):
     path = write_plan("name: p\nservers: [web9]\ntags: [nosuch]\nsteps:\n  - run: 'true'\n")
-    # no database yet: warnings, exit 0, and no database created by validating
-    r = cli("test", "validate", path)
-    assert r.exit_code == 0, r.stdout + r.stderr
-    assert "warning: " in r.stderr and "server 'web9'" in r.stderr and "tag 'nosuch'" in r.stderr
+    if db_backend == "sqlite":
+        # no database file yet: warnings, exit 0, and no database created by validating
+        # (a PostgreSQL database is always there: its inventory, empty here, is the reference)
+        r = cli("test", "validate", path)
+        assert r.exit_code == 0, r.stdout + r.stderr
+        assert "warning: " in r.stderr and "server 'web9'" in r.stderr and "tag 'nosuch'" in r.stderr
     assert cli("servers", "list").exit_code == 0  # now there is an inventory
     r = cli("test", "validate", path, "--json")
     assert r.exit_code == 2

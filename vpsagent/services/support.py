@@ -100,7 +100,9 @@ class SupportReport:
 def _collect_one(fleet: Fleet, name: str, *, minutes: int, limits: Thresholds) -> ServerCollection:
     script = collection_script(COLLECTORS, minutes=minutes, log_files=limits.log_files,
                                timeout=limits.collector_timeout or None, tls_probe=limits.tls_probe_timeout)
-    bound = (limits.collector_timeout or max(own_bound(c, limits.tls_probe_timeout) for c in COLLECTORS)) + 10
+    # a safety net behind every collector's own bound: generous, since cutting the whole
+    # collection loses the collectors that did finish (a loaded CI box needed more than 10 s)
+    bound = (limits.collector_timeout or max(own_bound(c, limits.tls_probe_timeout) for c in COLLECTORS)) + 30
     started = time.monotonic()
     try:
         result = fleet.run(name, script, source="support", timeout=bound, capture=8 * 1024 * 1024)
