@@ -197,3 +197,24 @@ def test_tls_probe_timeout_reaches_the_probe_and_the_collectors_bound():
     script = collection_script([tls], minutes=60, tls_probe=15)
     assert "timeout 15 openssl" in script and "timeout -k 1 18 sh" in script
     assert Thresholds().with_settings({"tls_probe_timeout": "15"}).tls_probe_timeout == 15
+
+
+def test_the_exit_status_follows_the_bounded_output_even_when_cut_mid_line():
+    """The marker line comes after everything head wrote: output cut mid-line by the byte
+    bound, a command that fails, many collectors at once (the marker once raced head and
+    landed mid-line under load, losing the exit status)."""
+    import subprocess
+
+    from vpsagent.support.collectors import Collector
+
+    lines = 'i=0; while [ $i -lt 80 ]; do printf "%0100d\\n" $i; i=$((i+1)); done; exit 3'
+    picked = [Collector(f"c{i}", "t", lines, max_bytes=4099) for i in range(12)]
+    expected = "".join(f"{i:0100d}\n" for i in range(80))[:4099].rstrip("\n")
+    script = collection_script(picked, minutes=1)
+    for _ in range(5):
+        got = parse_output(subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                                          timeout=60).stdout, picked)
+        for c in got.values():
+            # 3, or 141 when head's cut reached the command first (SIGPIPE): never lost (None)
+            assert c.exit_code in (3, 141), (c.id, c.exit_code, c.output[-40:])
+            assert c.output == expected

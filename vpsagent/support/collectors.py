@@ -125,10 +125,16 @@ def _job(c: Collector, minutes: int, log_files: Sequence[str], timeout: float | 
     run = (f"if command -v timeout >/dev/null 2>&1; then timeout -k 1 {t:g} sh -c {shlex.quote(script)}; "
            f"else sh -c {shlex.quote(script)}; fi")
     tag = shlex.quote(f"{c.id}|")
-    # the exit status goes to fd 3, around the output bound (head would cut it off)
+    # The exit status leaves the bounded pipeline on fd 3 (head would cut it off), into `rc`:
+    # the command substitution ends only when head has written everything (to fd 4), so the
+    # marker line comes after the output. Written straight into the stream, it raced head
+    # under load and landed mid-line ("Mem: 12@@vpsagent rc=0"), losing the exit status.
+    # awk writes each prefixed line at once (fflush): sed wrote 4 KiB blocks that split lines,
+    # and the collectors running beside it could write into the gap.
     return (f"( if {{ {c.applies}; }} >/dev/null 2>&1; then "
-            f"{{ {{ {{ {run}; }} 2>&1; echo \"{MARK} rc=$?\" >&3; }} | head -c {c.max_bytes}; echo; }} 3>&1 "
-            f"| sed \"s/^/{c.id}|/\"; "
+            f"{{ rc=$( {{ {{ {{ {run}; }} 2>&1; echo $? >&3; }} | head -c {c.max_bytes} >&4; }} 3>&1 ); "
+            f"echo; echo \"{MARK} rc=$rc\"; }} 4>&1 "
+            f"| awk '{{ print \"{c.id}|\" $0; fflush() }}'; "
             f"else echo {tag}'{MARK} skipped'; fi ) &")
 
 
@@ -160,6 +166,7 @@ class Collected:
 def parse_output(text: str, collectors: Sequence[Collector]) -> dict[str, Collected]:
     """Split the collection's stdout back into one result per collector."""
     found = {c.id: Collected(c.id) for c in collectors}
+    bounds = {c.id: c.max_bytes for c in collectors}
     lines: dict[str, list[str]] = {c.id: [] for c in collectors}
     for raw in text.splitlines():
         cid, sep, rest = raw.partition("|")
@@ -177,6 +184,6 @@ def parse_output(text: str, collectors: Sequence[Collector]) -> dict[str, Collec
         body = "\n".join(lines[cid]).rstrip("\n")
         got.output = body
         got.bytes = len(body.encode())
-        got.truncated = got.bytes >= BY_ID[cid].max_bytes - 1
+        got.truncated = got.bytes >= bounds[cid] - 1
         got.timed_out = got.exit_code in (124, 137)  # timeout(1): TERM / KILL after the bound
     return found
